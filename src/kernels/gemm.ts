@@ -41,6 +41,7 @@ function loadOrt(): { Tensor: OrtTensorConstructor; binding: Binding } {
       throw new Error(
         `could not load the native GEMM kernel (onnxruntime-node): ${(err as Error).message}. ` +
           'Run `npm ci` in the project folder; the kernel supports linux/darwin/win32 on x64 and arm64.',
+        { cause: err },
       );
     }
   }
