@@ -1,0 +1,140 @@
+// A Hugging Face tokenizer.json (e.g. GPT-NeoX's byte-level BPE), through @huggingface/tokenizers.
+// encode adds no BOS/EOS or other special tokens; decode does no "clean up" of spaces, so
+// decode(encode(text)) === text.
+
+import fs from 'node:fs';
+import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+
+/** GPT-2's byte-level alphabet: byte b is shown as a printable character (space -> 'Ġ', '\n' -> 'Ċ'). */
+function byteLevelAlphabet(): { charToByte: Map<string, number>; byteToChar: string[] } {
+  const printable = (b: number) =>
+    (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);
+  const byteToChar: string[] = [];
+  let next = 256;
+  for (let b = 0; b < 256; b++) byteToChar[b] = String.fromCodePoint(printable(b) ? b : next++);
+  return { charToByte: new Map(byteToChar.map((c, b) => [c, b])), byteToChar };
+}
+
+/** Bytes as text; bytes that are not valid UTF-8 on their own (a piece of a character) shown as \xNN. */
+function bytesToReadable(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return [...bytes]
+      .map((b) =>
+        b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : `\\x${b.toString(16).padStart(2, '0')}`,
+      )
+      .join('');
+  }
+}
+
+export class Tokenizer {
+  /** One more than the largest token id (added tokens included); model vocabularies may be padded larger. */
+  readonly vocabSize: number;
+  private readonly hf: HfTokenizer;
+  private readonly source: string;
+  private readonly byteLevel: ReturnType<typeof byteLevelAlphabet> | undefined;
+  private readonly addedTokens: Map<string, number>;
+
+  private constructor(json: object, source: string) {
+    this.source = source;
+    if (typeof json !== 'object' || json === null || !('model' in json))
+      throw new Error(`${source}: not a tokenizer.json (no "model" section)`);
+    try {
+      this.hf = new HfTokenizer(json, {});
+    } catch (e) {
+      throw new Error(`${source}: cannot build tokenizer (${(e as Error).message})`, { cause: e });
+    }
+    let maxId = -1;
+    for (const id of this.hf.get_vocab(true).values()) maxId = Math.max(maxId, id);
+    this.vocabSize = maxId + 1;
+    const decoder = (json as { decoder?: { type?: string } }).decoder;
+    this.byteLevel = decoder?.type === 'ByteLevel' ? byteLevelAlphabet() : undefined;
+    this.addedTokens = new Map(
+      [...this.hf.get_added_tokens_decoder()].map(([id, token]) => [token.content, id]),
+    );
+  }
+
+  /** Loads a tokenizer.json; errors name the file. */
+  static fromFile(path: string): Tokenizer {
+    let text: string;
+    try {
+      text = fs.readFileSync(path, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      throw new Error(
+        code === 'ENOENT'
+          ? `${path}: no such file`
+          : `${path}: cannot read (${(e as Error).message})`,
+        { cause: e },
+      );
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${path}: not valid JSON (${(e as Error).message})`, { cause: e });
+    }
+    return new Tokenizer(json as object, path);
+  }
+
+  static fromJson(json: object): Tokenizer {
+    return new Tokenizer(json, 'tokenizer JSON');
+  }
+
+  /** Token ids of text, with no special tokens added. */
+  encode(text: string): number[] {
+    return this.hf.encode(text, { add_special_tokens: false }).ids;
+  }
+
+  /** Text of token ids, special tokens kept and spaces untouched. */
+  decode(ids: number[]): string {
+    for (const id of ids) this.checkId(id);
+    return this.hf.decode(ids, { skip_special_tokens: false, clean_up_tokenization_spaces: false });
+  }
+
+  /**
+   * One token as readable text, e.g. 403 -> ' are' (byte-level 'Ġ' shown as the space it stands for).
+   * A token holding part of a multi-byte character shows its bytes as \xNN; ids past the
+   * tokenizer's vocabulary (padding rows of a model's embedding) show as <id N>.
+   */
+  tokenString(id: number): string {
+    if (!Number.isInteger(id) || id < 0)
+      throw new Error(`${this.source}: token id ${id} is not a non-negative integer`);
+    const token = this.hf.id_to_token(id);
+    if (token === undefined) return `<id ${id}>`;
+    if (this.addedTokens.get(token) === id) return token;
+    if (!this.byteLevel)
+      return this.hf.decode([id], {
+        skip_special_tokens: false,
+        clean_up_tokenization_spaces: false,
+      });
+    const bytes: number[] = [];
+    for (const ch of token) {
+      const b = this.byteLevel.charToByte.get(ch);
+      if (b === undefined) return token; // not byte-level encoded after all
+      bytes.push(b);
+    }
+    return bytesToReadable(Uint8Array.from(bytes));
+  }
+
+  /** The id of text if it is exactly one token (e.g. ' are' -> 403), else undefined. */
+  tokenId(text: string): number | undefined {
+    const added = this.addedTokens.get(text);
+    if (added !== undefined) return added;
+    if (this.byteLevel) {
+      const { byteToChar } = this.byteLevel;
+      const token = [...new TextEncoder().encode(text)].map((b) => byteToChar[b]).join('');
+      return this.hf.token_to_id(token);
+    }
+    const ids = this.encode(text);
+    return ids.length === 1 ? ids[0] : undefined;
+  }
+
+  private checkId(id: number): void {
+    if (!Number.isInteger(id) || id < 0 || id >= this.vocabSize)
+      throw new Error(
+        `${this.source}: token id ${id} is not in the vocabulary (ids 0..${this.vocabSize - 1})`,
+      );
+  }
+}

@@ -1,0 +1,166 @@
+// Loading a GPT-NeoX model folder as people have them from the Hugging Face Hub:
+// config.json + model.safetensors (or shards listed in model.safetensors.index.json), F32/F16/BF16,
+// and optionally tokenizer.json.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openSafetensors, type SafetensorsFile } from '../io/safetensors.ts';
+import { Tokenizer } from '../data/tokenizer.ts';
+import { parseConfig, type GptNeoXConfig } from './config.ts';
+import { parameterLayout, type GptNeoXWeights } from './weights.ts';
+
+export interface LoadedModel {
+  dir: string;
+  config: GptNeoXConfig;
+  weights: GptNeoXWeights;
+  tokenizer?: Tokenizer; // only when asked for and the folder has tokenizer.json
+}
+
+/** Absolute path of the model shipped with this repo, the default of every --model. */
+export function defaultModelDir(): string {
+  return fileURLToPath(new URL('../../models/organism', import.meta.url));
+}
+
+const CONVERT_HINT = (dir: string) =>
+  `convert it once to safetensors with Python (pip install torch safetensors):\n` +
+  `  import torch; from safetensors.torch import save_file\n` +
+  `  sd = torch.load("${path.join(dir, 'pytorch_model.bin')}", map_location="cpu")\n` +
+  `  save_file({k: v.contiguous() for k, v in sd.items()}, "${path.join(dir, 'model.safetensors')}", metadata={"format": "pt"})\n` +
+  `or with transformers: GPTNeoXForCausalLM.from_pretrained(${JSON.stringify(dir)}).save_pretrained(${JSON.stringify(dir)}, safe_serialization=True)`;
+
+// Buffers some Pythia checkpoints carry (causal mask, rotary frequencies); we recompute them.
+const IGNORED_BUFFER = /\.attention\.(bias|masked_bias)$|\.rotary_emb\.inv_freq$/;
+const ATTENTION_BIAS = /\.attention\.(query_key_value|dense)\.bias$/;
+
+function readJson(file: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`${file}: cannot read (${(e as Error).message})`, { cause: e });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+}
+
+/** Which file holds each tensor: one model.safetensors, or the shards of an index. */
+function openCheckpoint(dir: string): {
+  source: string; // names the checkpoint in errors
+  files: SafetensorsFile[];
+  fileOf: (name: string) => SafetensorsFile | undefined;
+} {
+  const single = path.join(dir, 'model.safetensors');
+  const index = path.join(dir, 'model.safetensors.index.json');
+  if (fs.existsSync(single)) {
+    const file = openSafetensors(single);
+    return { source: single, files: [file], fileOf: (n) => (file.has(n) ? file : undefined) };
+  }
+  if (fs.existsSync(index)) {
+    const json = readJson(index) as { weight_map?: unknown };
+    const map = json?.weight_map;
+    if (typeof map !== 'object' || map === null || Array.isArray(map))
+      throw new Error(`${index}: no "weight_map" object (tensor name -> shard file)`);
+    const shards = new Map<string, SafetensorsFile>();
+    const byName = new Map<string, SafetensorsFile>();
+    for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
+      if (typeof shard !== 'string')
+        throw new Error(`${index}: weight_map entry for ${name} is not a file name`);
+      let file = shards.get(shard);
+      if (!file) {
+        const shardPath = path.join(dir, shard);
+        if (!fs.existsSync(shardPath))
+          throw new Error(`${index}: lists shard ${shard}, but ${shardPath} does not exist`);
+        file = openSafetensors(shardPath);
+        shards.set(shard, file);
+      }
+      byName.set(name, file);
+    }
+    return { source: index, files: [...shards.values()], fileOf: (n) => byName.get(n) };
+  }
+  const entries = fs.readdirSync(dir);
+  if (entries.some((f) => /^pytorch_model.*\.bin$/.test(f) || f === 'pytorch_model.bin.index.json'))
+    throw new Error(
+      `${dir}: has only PyTorch pickle weights (pytorch_model.bin), which sfc does not read; ${CONVERT_HINT(dir)}`,
+    );
+  throw new Error(
+    `${dir}: no model.safetensors or model.safetensors.index.json (found: ${entries.join(', ') || 'nothing'})`,
+  );
+}
+
+/** A few tensor names of the checkpoint close to a missing one, to spot prefix mismatches. */
+function nearbyNames(wanted: string, files: SafetensorsFile[]): string {
+  const names = files.flatMap((f) => f.names()).filter((n) => !IGNORED_BUFFER.test(n));
+  if (!names.length) return 'the checkpoint holds no tensors';
+  const tail = wanted.split('.').slice(-3).join('.');
+  const similar = names.filter((n) => n.endsWith(tail)).slice(0, 3);
+  const shown = (similar.length ? similar : names.slice(0, 3)).join(', ');
+  return `it has ${names.length} tensors, e.g. ${shown}`;
+}
+
+/**
+ * Reads config.json and the weights of a model folder (and tokenizer.json when options.tokenizer).
+ * Tensors not used by the model (buffers, extra heads) are ignored.
+ */
+export function loadModel(dir: string, options: { tokenizer?: boolean } = {}): LoadedModel {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(dir);
+  } catch {
+    throw new Error(
+      path.resolve(dir) === defaultModelDir()
+        ? `${dir}: the shipped model is missing; pass --model <folder> with config.json and model.safetensors`
+        : `${dir}: no such model folder (expected a folder with config.json and model.safetensors)`,
+    );
+  }
+  if (!stat.isDirectory())
+    throw new Error(
+      `${dir}: not a folder; --model takes the folder holding config.json and model.safetensors`,
+    );
+
+  const configFile = path.join(dir, 'config.json');
+  if (!fs.existsSync(configFile))
+    throw new Error(
+      `${configFile}: missing; a model folder needs the Hugging Face config.json next to its weights`,
+    );
+  const config = parseConfig(readJson(configFile), configFile);
+
+  const checkpoint = openCheckpoint(dir);
+  const weights = {
+    layers: Array.from({ length: config.numLayers }, () => ({})),
+  } as unknown as GptNeoXWeights;
+  for (const p of parameterLayout(config)) {
+    const n = p.shape.reduce((a, b) => a * b, 1);
+    // HF GPT-NeoX with attention_bias false has no attention bias parameters: they are zero.
+    if (!config.attentionBias && ATTENTION_BIAS.test(p.name)) {
+      p.set(weights, new Float32Array(n));
+      continue;
+    }
+    const file = checkpoint.fileOf(p.name);
+    if (!file)
+      throw new Error(
+        `${checkpoint.source}: missing tensor ${p.name} (shape ${JSON.stringify(p.shape)}); ${nearbyNames(p.name, checkpoint.files)}`,
+      );
+    const shape = file.shape(p.name);
+    if (shape.length !== p.shape.length || shape.some((s, i) => s !== p.shape[i]))
+      throw new Error(
+        `${file.path}: tensor ${p.name} has shape ${JSON.stringify(shape)}, expected ${JSON.stringify(p.shape)} (from ${configFile})`,
+      );
+    p.set(weights, file.read(p.name).data);
+  }
+
+  const loaded: LoadedModel = { dir, config, weights };
+  const tokenizerFile = path.join(dir, 'tokenizer.json');
+  if (options.tokenizer && fs.existsSync(tokenizerFile)) {
+    const tokenizer = Tokenizer.fromFile(tokenizerFile);
+    if (tokenizer.vocabSize > config.vocabSize)
+      throw new Error(
+        `${tokenizerFile}: has ${tokenizer.vocabSize} token ids but ${configFile} says vocab_size ${config.vocabSize}`,
+      );
+    loaded.tokenizer = tokenizer;
+  }
+  return loaded;
+}
