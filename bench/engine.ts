@@ -1,0 +1,198 @@
+// Engine benchmark: Pythia-70M shape with random weights, batch 32 x 16 tokens. Reports forward and
+// forward+backward times (gradient of a last-token logit difference w.r.t. every site), tokens/s,
+// achieved GEMM GFLOP/s against the native sgemm ceiling measured in the same run, and peak RSS.
+
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { gemmThreads, matmul } from '../src/kernels/gemm.ts';
+import { singleNodeModel } from '../src/kernels/onnx-graph.ts';
+import type { GptNeoXConfig } from '../src/model/config.ts';
+import { headSize } from '../src/model/config.ts';
+import { GptNeoX, type Batch } from '../src/model/gptneox.ts';
+import { parameterLayout, zeroWeights } from '../src/model/weights.ts';
+
+const PYTHIA_70M: GptNeoXConfig = {
+  vocabSize: 50304,
+  hiddenSize: 512,
+  numLayers: 6,
+  numHeads: 8,
+  intermediateSize: 2048,
+  rotaryPct: 0.25,
+  rotaryEmbBase: 10000,
+  maxPositionEmbeddings: 2048,
+  layerNormEps: 1e-5,
+  useParallelResidual: true,
+  attentionBias: true,
+};
+const [B, T] = [32, 16];
+const WARMUP = 2;
+const RUNS = 9;
+
+interface Timing {
+  median: number; // seconds
+  best: number;
+}
+
+/** Median and best of RUNS timed runs after WARMUP untimed ones (best resists other load). */
+function timeRuns(run: () => void): Timing {
+  for (let i = 0; i < WARMUP; i++) run();
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const start = performance.now();
+    run();
+    times.push((performance.now() - start) / 1000);
+  }
+  times.sort((a, b) => a - b);
+  return { median: times[Math.floor(RUNS / 2)], best: times[0] };
+}
+
+// Deterministic N(0, 1) samples (xorshift + Box-Muller); speed matters for 70M of them.
+function normalFill(t: Float32Array, scale: number, seed: number): void {
+  let s = seed >>> 0 || 1;
+  const uniform = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return (s + 0.5) / 4294967296;
+  };
+  for (let i = 0; i < t.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(uniform()));
+    const a = 2 * Math.PI * uniform();
+    t[i] = scale * r * Math.cos(a);
+    if (i + 1 < t.length) t[i + 1] = scale * r * Math.sin(a);
+  }
+}
+
+/**
+ * GEMM flops of one forward and of one site-gradient backward (no parameter gradients) under a
+ * last-token metric: the head and the last layer's MLP backward only touch B rows.
+ */
+function gemmFlops(c: GptNeoXConfig): { forward: number; backward: number } {
+  const N = B * T;
+  const d = c.hiddenSize;
+  const f = c.intermediateSize;
+  const S = headSize(c);
+  const G = B * c.numHeads;
+  const attention = (rows: number) => 2 * rows * (3 * d * d + d * d); // qkv, dense
+  const mlp = (rows: number) => 2 * rows * (2 * d * f); // dense_h_to_4h, dense_4h_to_h
+  const scores = 2 * G * T * T * S; // one [T,S]x[S,T] or [T,T]x[T,S] product over all heads
+  const head = 2 * B * d * c.vocabSize;
+  return {
+    forward: c.numLayers * (attention(N) + mlp(N) + 2 * scores) + head,
+    backward:
+      c.numLayers * (attention(N) + 4 * scores) + (c.numLayers - 1) * mlp(N) + mlp(B) + head,
+  };
+}
+
+function ceiling(m: number, n: number, k: number): number {
+  const a = new Float32Array(m * k);
+  const b = new Float32Array(k * n);
+  const c = new Float32Array(m * n);
+  normalFill(a, 1, 1);
+  normalFill(b, 1, 2);
+  const reps = Math.max(1, Math.round(2e10 / (2 * m * n * k)));
+  const t = timeRuns(() => {
+    for (let r = 0; r < reps; r++) matmul(a, b, c, m, n, k);
+  });
+  return (2 * m * n * k * reps) / t.best / 1e9;
+}
+
+/** Per-call overhead of a 1x1 product: the synchronous binding vs onnxruntime's public async run. */
+async function callOverheads(): Promise<{ sync: number; async: number }> {
+  const calls = 3000;
+  const one = Float32Array.of(1);
+  const out = new Float32Array(1);
+  for (let i = 0; i < 200; i++) matmul(one, one, out, 1, 1, 1);
+  let start = performance.now();
+  for (let i = 0; i < calls; i++) matmul(one, one, out, 1, 1, 1);
+  const sync = ((performance.now() - start) * 1000) / calls;
+  const ort = createRequire(import.meta.url)('onnxruntime-node') as {
+    InferenceSession: {
+      create(model: Uint8Array, options: object): Promise<{ run(feeds: object): Promise<unknown> }>;
+    };
+    Tensor: new (type: 'float32', data: Float32Array, dims: number[]) => unknown;
+  };
+  const model = singleNodeModel({
+    node: { op: 'MatMul', inputs: ['A', 'B'], outputs: ['C'] },
+    inputs: [
+      { name: 'A', shape: ['m', 'k'] },
+      { name: 'B', shape: ['k', 'n'] },
+    ],
+    outputs: [{ name: 'C', shape: ['m', 'n'] }],
+  });
+  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: gemmThreads() });
+  const feeds = {
+    A: new ort.Tensor('float32', one, [1, 1]),
+    B: new ort.Tensor('float32', one, [1, 1]),
+  };
+  for (let i = 0; i < 200; i++) await session.run(feeds);
+  start = performance.now();
+  for (let i = 0; i < calls; i++) await session.run(feeds);
+  const async = ((performance.now() - start) * 1000) / calls;
+  return { sync, async };
+}
+
+export async function runEngineBench(): Promise<void> {
+  const c = PYTHIA_70M;
+  const weights = zeroWeights(c);
+  let seed = 7;
+  for (const p of parameterLayout(c)) {
+    const t = p.get(weights);
+    if (p.name.includes('norm') && p.name.endsWith('weight')) t.fill(1);
+    else if (!p.name.endsWith('bias')) normalFill(t, 0.02, seed++);
+  }
+  const model = new GptNeoX(c, weights);
+  const ids = new Int32Array(B * T);
+  for (let i = 0; i < ids.length; i++) ids[i] = (i * 7919 + 13) % c.vocabSize;
+  const batch: Batch = { ids, batchSize: B, seqLen: T, lengths: new Array(B).fill(T) };
+  // Metric: logit(token 1) - logit(token 2) at each example's last token.
+  const dLogits = new Float32Array(B * c.vocabSize);
+  for (let b = 0; b < B; b++) {
+    dLogits[b * c.vocabSize + 1] = 1;
+    dLogits[b * c.vocabSize + 2] = -1;
+  }
+
+  const forward = timeRuns(() => model.forward(batch));
+  const forwardBackward = timeRuns(() =>
+    model.forward(batch, { forBackward: true }).backward(dLogits),
+  );
+  const flops = gemmFlops(c);
+  const small = ceiling(512, 2048, 512);
+  const large = ceiling(4096, 8192, 512);
+  const ceilingRate = Math.max(small, large);
+  const overhead = await callOverheads();
+  const load = os.loadavg()[0];
+  const rssMiB = process.resourceUsage().maxRSS / 1024;
+
+  const line = (label: string, value: string) => console.log(`${label.padEnd(34)} ${value}`);
+  const report = (label: string, t: Timing, gflop: number) => {
+    const rate = (x: number) => `${(gflop / x).toFixed(1)} GFLOP/s`;
+    const share = (x: number) => `${((100 * gflop) / x / ceilingRate).toFixed(0)}%`;
+    line(
+      label,
+      `median ${(t.median * 1000).toFixed(0)} ms (best ${(t.best * 1000).toFixed(0)} ms), ` +
+        `${((B * T) / t.median).toFixed(0)} tokens/s; ${gflop.toFixed(1)} GFLOP: ` +
+        `${rate(t.median)} median, ${rate(t.best)} best = ${share(t.median)} / ${share(t.best)} of the ceiling`,
+    );
+  };
+  console.log(
+    `engine: Pythia-70M shape (d ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads, ` +
+      `V ${c.vocabSize}, f ${c.intermediateSize}), random weights, batch ${B} x ${T}, ` +
+      `${gemmThreads()} GEMM threads; ${RUNS} timed runs after ${WARMUP} warm-up runs`,
+  );
+  report('forward (last-token logits)', forward, flops.forward / 1e9);
+  report('forward+backward (all sites)', forwardBackward, (flops.forward + flops.backward) / 1e9);
+  line('sgemm ceiling 512x512 . 512x2048', `${small.toFixed(1)} GFLOP/s (best run)`);
+  line('sgemm ceiling 4096x512 . 512x8192', `${large.toFixed(1)} GFLOP/s (best run)`);
+  line(
+    'GEMM call overhead (1x1 product)',
+    `sync binding ${overhead.sync.toFixed(0)} us, public async run ${overhead.async.toFixed(0)} us`,
+  );
+  line('peak RSS', `${rssMiB.toFixed(0)} MiB`);
+  line(
+    '1-minute load average at the end',
+    `${load.toFixed(1)} on ${os.availableParallelism()} cores`,
+  );
+}

@@ -1,0 +1,9 @@
+// `npm run bench`: runs every benchmark in turn. Add further benches as imports below.
+import { runEngineBench } from './engine.ts';
+
+const benches: [string, () => void | Promise<void>][] = [['engine', runEngineBench]];
+
+for (const [name, run] of benches) {
+  console.log(`== ${name}`);
+  await run();
+}

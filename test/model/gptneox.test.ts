@@ -1,0 +1,519 @@
+// The whole model on tiny random GPT-NeoX configurations (parallel and sequential residual):
+// site and parameter gradients against finite differences, hook, stopGradient and seed
+// semantics, padding, input errors, and agreement with an independent PyTorch implementation
+// (test/fixtures/neox-reference, written by scripts/make-neox-reference.py).
+// Finite differences: Richardson-extrapolated central differences (steps 2h, h) of a float64
+// metric; tolerance 1e-3 of max(|derivative|, |g| |u| / sqrt(size)).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import type { GptNeoXConfig } from '../../src/model/config.ts';
+import { parseConfig } from '../../src/model/config.ts';
+import { GptNeoX, makeBatch, type Batch, type SiteHook } from '../../src/model/gptneox.ts';
+import { parameterLayout, zeroWeights } from '../../src/model/weights.ts';
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  const uniform = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+function randn(n: number, next: () => number, scale = 1): Float32Array {
+  return Float32Array.from({ length: n }, () => scale * next());
+}
+
+function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+function tinyConfig(parallel: boolean): GptNeoXConfig {
+  return {
+    vocabSize: 23,
+    hiddenSize: 16,
+    numLayers: 2,
+    numHeads: 2,
+    intermediateSize: 64,
+    rotaryPct: 0.5,
+    rotaryEmbBase: 10000,
+    maxPositionEmbeddings: 12,
+    layerNormEps: 1e-5,
+    useParallelResidual: parallel,
+    attentionBias: true,
+  };
+}
+
+function tinyModel(parallel: boolean, seed = 1): GptNeoX {
+  const config = tinyConfig(parallel);
+  const next = rng(seed);
+  const weights = zeroWeights(config);
+  for (const p of parameterLayout(config)) {
+    const t = p.get(weights);
+    const isNorm = p.name.includes('layernorm') || p.name.includes('final_layer_norm');
+    for (let i = 0; i < t.length; i++) {
+      if (isNorm && p.name.endsWith('weight')) t[i] = 1 + 0.2 * next();
+      else if (p.name.endsWith('bias')) t[i] = 0.1 * next();
+      else t[i] = (p.shape.length === 2 && p.name.includes('embed') ? 1 : 0.3) * next();
+    }
+  }
+  return new GptNeoX(config, weights);
+}
+
+// Two right-padded examples; the metric is the logit difference (token 3 - token 7) at each
+// example's last real token, summed over examples.
+const sequences = [
+  [5, 1, 9, 22, 0, 14, 3],
+  [17, 2, 8, 11],
+];
+const [TOKEN_A, TOKEN_B] = [3, 7];
+
+function metricGradient(B: number, V: number): Float32Array {
+  const dLogits = new Float32Array(B * V);
+  for (let b = 0; b < B; b++) {
+    dLogits[b * V + TOKEN_A] = 1;
+    dLogits[b * V + TOKEN_B] = -1;
+  }
+  return dLogits;
+}
+
+function metric(model: GptNeoX, batch: Batch, hooks: Record<string, SiteHook> = {}): number {
+  const { logits } = model.forward(batch, { hooks, logits: 'last' });
+  const V = model.config.vocabSize;
+  return dot(logits, metricGradient(batch.batchSize, V));
+}
+
+/** Richardson-extrapolated central difference of f along a step parameter. */
+function derivative(f: (step: number) => number, h = 1e-2): number {
+  const central = (s: number) => (f(s) - f(-s)) / (2 * s);
+  return (4 * central(h) - central(2 * h)) / 3;
+}
+
+function assertDerivative(label: string, fd: number, g: Float32Array, u: Float32Array, tol = 1e-3) {
+  const an = dot(g, u);
+  const scale = Math.sqrt((dot(g, g) * dot(u, u)) / g.length) + 1e-9;
+  assert.ok(
+    Math.abs(fd - an) <= tol * Math.max(scale, Math.abs(an)),
+    `${label}: finite difference ${fd} vs backward ${an} (scale ${scale})`,
+  );
+}
+
+const perturbHook =
+  (u: Float32Array, step: number): SiteHook =>
+  (act) => {
+    const out = Float32Array.from(act);
+    for (let i = 0; i < out.length; i++) out[i] += step * u[i];
+    return out;
+  };
+
+function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: number, label: string) {
+  assert.equal(a.length, b.length, `${label}: lengths differ`);
+  let worst = 0;
+  let at = -1;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - b[i]);
+    if (!(e <= worst)) [worst, at] = [e, i];
+  }
+  assert.ok(worst <= tol, `${label}: index ${at}: ${a[at]} vs ${b[at]} (tolerance ${tol})`);
+}
+
+for (const parallel of [true, false]) {
+  const mode = parallel ? 'parallel' : 'sequential';
+
+  test(`${mode}: site gradients match finite differences through replace-hooks`, () => {
+    const model = tinyModel(parallel);
+    const batch = makeBatch(sequences);
+    const V = model.config.vocabSize;
+    const pass = model.forward(batch, { forBackward: true });
+    const grads = pass.backward(metricGradient(batch.batchSize, V));
+    assert.deepEqual([...grads.keys()], model.sites);
+    const next = rng(2);
+    for (const site of model.sites) {
+      const g = grads.get(site)!;
+      assert.equal(g.length, pass.activation(site).length);
+      const u = randn(g.length, next);
+      const fd = derivative((step) => metric(model, batch, { [site]: perturbHook(u, step) }));
+      assertDerivative(`${mode} ${site}`, fd, g, u);
+      // one coordinate at the second example's last real token
+      const e = new Float32Array(g.length);
+      e[(1 * batch.seqLen + 3) * model.config.hiddenSize + 5] = 1;
+      const fdE = derivative((step) => metric(model, batch, { [site]: perturbHook(e, step) }));
+      assertDerivative(`${mode} ${site} coordinate`, fdE, g, e);
+    }
+  });
+
+  test(`${mode}: parameter gradients match finite differences and accumulate`, () => {
+    const model = tinyModel(parallel, 3);
+    const batch = makeBatch(sequences);
+    const V = model.config.vocabSize;
+    const pass = model.forward(batch, { forBackward: true });
+    const pg = zeroWeights(model.config);
+    pass.backward(metricGradient(batch.batchSize, V), { parameterGradients: pg });
+    const next = rng(4);
+    for (const p of parameterLayout(model.config)) {
+      const t = p.get(model.weights);
+      const g = p.get(pg);
+      const base = Float32Array.from(t);
+      const perturbed = (u: Float32Array) =>
+        derivative((step) => {
+          for (let i = 0; i < t.length; i++) t[i] = base[i] + step * u[i];
+          const value = metric(model, batch);
+          t.set(base);
+          return value;
+        });
+      const u = randn(t.length, next);
+      assertDerivative(`${mode} ${p.name}`, perturbed(u), g, u);
+      // a sample of single entries
+      for (let k = 0; k < 3; k++) {
+        const e = new Float32Array(t.length);
+        e[Math.floor(Math.abs(next()) * 7919) % t.length] = 1;
+        assertDerivative(`${mode} ${p.name} entry`, perturbed(e), g, e);
+      }
+    }
+    // A second backward adds the same gradients again.
+    const once = parameterLayout(model.config).map((p) => Float32Array.from(p.get(pg)));
+    pass.backward(metricGradient(batch.batchSize, V), { parameterGradients: pg });
+    parameterLayout(model.config).forEach((p, i) =>
+      assertClose(
+        p.get(pg),
+        once[i].map((v) => 2 * v),
+        1e-5,
+        `${p.name} accumulated twice`,
+      ),
+    );
+  });
+
+  test(`${mode}: hooks read and replace sites, and downstream uses the replacement`, () => {
+    const model = tinyModel(parallel);
+    const batch = makeBatch(sequences);
+    const clean = model.forward(batch, { logits: 'all' });
+    // Replacing every site by a copy of itself changes nothing.
+    const seen: string[] = [];
+    const copyHooks = Object.fromEntries(
+      model.sites.map((site) => [
+        site,
+        ((act: Float32Array, name: string) => {
+          seen.push(name);
+          return Float32Array.from(act);
+        }) as SiteHook,
+      ]),
+    );
+    const copied = model.forward(batch, { hooks: copyHooks, logits: 'all' });
+    assert.deepEqual(seen, model.sites);
+    assert.deepEqual(copied.logits, clean.logits);
+    // Zeroing attn_0: resid_0 = embed + mlp_0 with mlp_0 as run, and layer 1 sees the new resid_0.
+    const zeroed = model.forward(batch, {
+      hooks: { attn_0: (a) => new Float32Array(a.length) },
+      logits: 'all',
+    });
+    assert.ok(zeroed.activation('attn_0').every((v) => v === 0));
+    const embed = zeroed.activation('embed');
+    const mlp0 = zeroed.activation('mlp_0');
+    assertClose(
+      zeroed.activation('resid_0'),
+      embed.map((v, i) => v + mlp0[i]),
+      1e-6,
+      'resid_0 with attn_0 zeroed',
+    );
+    if (parallel) assertClose(mlp0, clean.activation('mlp_0'), 0, 'parallel mlp_0 ignores attn_0');
+    else assert.notDeepEqual(mlp0, clean.activation('mlp_0'));
+    assert.notDeepEqual(zeroed.activation('attn_1'), clean.activation('attn_1'));
+    // Replacing resid_0 leaves layer 0 alone and changes layer 1 and the logits.
+    const shifted = model.forward(batch, {
+      hooks: { resid_0: (r) => r.map((v) => v + 0.5) },
+      logits: 'all',
+    });
+    assert.deepEqual(shifted.activation('attn_0'), clean.activation('attn_0'));
+    assert.notDeepEqual(shifted.activation('attn_1'), clean.activation('attn_1'));
+    assert.notDeepEqual(shifted.logits, clean.logits);
+    // A hook that returns nothing only reads.
+    const read = model.forward(batch, { hooks: { mlp_1: () => undefined }, logits: 'all' });
+    assert.deepEqual(read.logits, clean.logits);
+    // Hook errors name the site.
+    assert.throws(
+      () => model.forward(batch, { hooks: { mlp_1: () => new Float32Array(3) } }),
+      /site mlp_1 returned 3 values/,
+    );
+    assert.throws(() => model.forward(batch, { hooks: { attn_9: () => undefined } }), /attn_9/);
+  });
+
+  test(`${mode}: logits 'last' are the rows of 'all' at each example's last real token`, () => {
+    const model = tinyModel(parallel);
+    const batch = makeBatch(sequences);
+    const V = model.config.vocabSize;
+    const all = model.forward(batch, { logits: 'all' }).logits;
+    const last = model.forward(batch, { logits: 'last' }).logits;
+    assert.equal(all.length, batch.batchSize * batch.seqLen * V);
+    batch.lengths.forEach((len, b) => {
+      const row = b * batch.seqLen + len - 1;
+      assertClose(last.subarray(b * V, b * V + V), all.subarray(row * V, row * V + V), 1e-6, 'row');
+    });
+    assert.equal(model.forward(batch, { logits: 'none' }).logits.length, 0);
+    // The same metric through 'all' logits (zero rows elsewhere) gives the same gradients.
+    const dLast = metricGradient(batch.batchSize, V);
+    const dAll = new Float32Array(all.length);
+    batch.lengths.forEach((len, b) =>
+      dAll.set(dLast.subarray(b * V, b * V + V), (b * batch.seqLen + len - 1) * V),
+    );
+    const gLast = model.forward(batch, { forBackward: true }).backward(dLast);
+    const gAll = model.forward(batch, { forBackward: true, logits: 'all' }).backward(dAll);
+    for (const site of model.sites) assertClose(gAll.get(site)!, gLast.get(site)!, 1e-6, site);
+  });
+
+  test(`${mode}: stopGradient blocks paths exactly as freezing the site's value does`, () => {
+    const model = tinyModel(parallel);
+    const batch = makeBatch(sequences);
+    const V = model.config.vocabSize;
+    const dLogits = metricGradient(batch.batchSize, V);
+    const pass = model.forward(batch, { forBackward: true });
+    const free = pass.backward(dLogits);
+    // Stopping attn_0 and mlp_0 leaves only the identity path from embed to resid_0 (and, in
+    // the sequential block, from the attention output to resid_0 through mid).
+    const blocked = pass.backward(dLogits, { stopGradient: ['attn_0', 'mlp_0'] });
+    assert.deepEqual(blocked.get('embed'), blocked.get('resid_0'));
+    if (!parallel) assert.deepEqual(blocked.get('attn_0'), blocked.get('resid_0'));
+    // The stopped sites and everything downstream of them report unchanged gradients (in the
+    // sequential block attn_0 is upstream of mlp_0, so its gradient loses the MLP path).
+    const downstream = ['mlp_0', 'resid_0', 'attn_1', 'mlp_1', 'resid_1'];
+    for (const site of parallel ? ['attn_0', ...downstream] : downstream)
+      assert.deepEqual(blocked.get(site), free.get(site), site);
+    // Stopping resid_0: nothing reaches layer 0 or the embedding.
+    const cut = pass.backward(dLogits, { stopGradient: ['resid_0'] });
+    assert.deepEqual(cut.get('resid_0'), free.get('resid_0'));
+    for (const site of ['embed', 'attn_0', 'mlp_0'])
+      assert.ok(cut.get(site)!.every((v) => v === 0));
+    // Independent truth: the gradient with S stopped equals the finite difference of the metric
+    // when S's output is frozen at its clean value while an upstream site is perturbed.
+    const next = rng(5);
+    const cases: [string, string][] = [
+      ['attn_1', 'embed'],
+      ['mlp_1', 'resid_0'],
+      ['attn_0', 'embed'],
+      ['mlp_0', 'embed'],
+      ['resid_0', 'embed'],
+    ];
+    for (const [stopped, upstream] of cases) {
+      const frozen = Float32Array.from(pass.activation(stopped));
+      const g = pass.backward(dLogits, { stopGradient: [stopped] }).get(upstream)!;
+      const u = randn(g.length, next);
+      const fd = derivative((step) =>
+        metric(model, batch, { [upstream]: perturbHook(u, step), [stopped]: () => frozen }),
+      );
+      assertDerivative(`${mode} d/d${upstream} with ${stopped} stopped`, fd, g, u);
+    }
+  });
+
+  test(`${mode}: seeds give vector-Jacobian products and add to dLogits linearly`, () => {
+    const model = tinyModel(parallel);
+    const batch = makeBatch(sequences);
+    const V = model.config.vocabSize;
+    const pass = model.forward(batch, { forBackward: true });
+    const next = rng(6);
+    const Nd = batch.batchSize * batch.seqLen * model.config.hiddenSize;
+    for (const [seeded, upstream] of [
+      ['resid_1', 'embed'],
+      ['mlp_1', 'attn_0'],
+      ['attn_1', 'resid_0'],
+      ['mlp_0', 'embed'],
+    ]) {
+      const seed = randn(Nd, next);
+      const grads = pass.backward(null, { seeds: { [seeded]: seed } });
+      assert.deepEqual(grads.get(seeded), seed);
+      // d/dU of sum(seed * X(U)) by finite differences
+      const g = grads.get(upstream)!;
+      const u = randn(Nd, next);
+      const fd = derivative((step) => {
+        let value = 0;
+        model.forward(batch, {
+          logits: 'none',
+          hooks: {
+            [upstream]: perturbHook(u, step),
+            [seeded]: (x) => void (value = dot(seed, x)),
+          },
+        });
+        return value;
+      });
+      assertDerivative(`${mode} seed at ${seeded}, d/d${upstream}`, fd, g, u);
+    }
+    const seed = randn(Nd, next);
+    const both = pass.backward(metricGradient(batch.batchSize, V), { seeds: { attn_1: seed } });
+    const logitsOnly = pass.backward(metricGradient(batch.batchSize, V));
+    const seedOnly = pass.backward(null, { seeds: { attn_1: seed } });
+    for (const site of model.sites) {
+      const sum = logitsOnly.get(site)!.map((v, i) => v + seedOnly.get(site)![i]);
+      assertClose(both.get(site)!, sum, 1e-5, `linearity at ${site}`);
+    }
+  });
+
+  test(`${mode}: a padded example matches the same example run alone`, () => {
+    const model = tinyModel(parallel);
+    const V = model.config.vocabSize;
+    const d = model.config.hiddenSize;
+    const padded = makeBatch(sequences, 21);
+    const alone = makeBatch([sequences[1]]);
+    const T = padded.seqLen;
+    const L1 = sequences[1].length;
+    const pPass = model.forward(padded, { forBackward: true, logits: 'all' });
+    const aPass = model.forward(alone, { forBackward: true, logits: 'all' });
+    assertClose(pPass.logits.subarray(T * V, (T + L1) * V), aPass.logits, 2e-5, 'logits');
+    // Gradient of a logit difference at the last real token of example 1 only.
+    const dP = new Float32Array(pPass.logits.length);
+    dP[(T + L1 - 1) * V + TOKEN_A] = 1;
+    dP[(T + L1 - 1) * V + TOKEN_B] = -1;
+    const dA = new Float32Array(aPass.logits.length);
+    dA[(L1 - 1) * V + TOKEN_A] = 1;
+    dA[(L1 - 1) * V + TOKEN_B] = -1;
+    const gP = pPass.backward(dP);
+    const gA = aPass.backward(dA);
+    for (const site of model.sites) {
+      const g = gP.get(site)!;
+      assertClose(g.subarray(T * d, (T + L1) * d), gA.get(site)!, 2e-5, `${site} real tokens`);
+      assert.ok(
+        g.subarray((T + L1) * d).every((v) => v === 0),
+        `${site}: padding gets no gradient`,
+      );
+      assert.ok(
+        g.subarray(0, T * d).every((v) => v === 0),
+        `${site}: example 0 gets no gradient`,
+      );
+    }
+  });
+}
+
+test('passes are independent: a later forward does not disturb an earlier pass', () => {
+  const model = tinyModel(true);
+  const batch = makeBatch(sequences);
+  const dLogits = metricGradient(batch.batchSize, model.config.vocabSize);
+  const first = model.forward(batch, { forBackward: true });
+  const before = first.backward(dLogits);
+  const act = Float32Array.from(first.activation('resid_0'));
+  model.forward(batch, { forBackward: true, hooks: { embed: (e) => e.map((v) => -v) } });
+  model.forward(batch, { hooks: { embed: (e) => e.map((v) => 2 * v) } });
+  assert.deepEqual(first.activation('resid_0'), act);
+  const after = first.backward(dLogits);
+  for (const site of model.sites) assert.deepEqual(after.get(site), before.get(site));
+});
+
+test('input errors are clear', () => {
+  const model = tinyModel(true);
+  assert.throws(
+    () =>
+      model.forward(
+        makeBatch([
+          [1, 2],
+          [3, 23, 4],
+        ]),
+      ),
+    /token id 23 at example 1, position 1 is outside the vocabulary \[0, 23\)/,
+  );
+  assert.throws(() => model.forward(makeBatch([[-1]])), /token id -1 at example 0, position 0/);
+  assert.throws(
+    () => model.forward(makeBatch([Array.from({ length: 13 }, () => 1)])),
+    /sequence length 13 exceeds the model's max_position_embeddings 12/,
+  );
+  assert.throws(
+    () => model.forward(makeBatch([[1]]), { logits: 'first' as 'last' }),
+    /logits must be 'all', 'last' or 'none', got first/,
+  );
+  assert.throws(() => makeBatch([[1], []]), /sequence 1 is empty/);
+  assert.throws(() => makeBatch([[1, 2.5]]), /not an integer token id/);
+  const pass = model.forward(makeBatch([[1, 2]]));
+  assert.throws(() => pass.backward(null), /without forBackward: true/);
+  const ready = model.forward(makeBatch([[1, 2]]), { forBackward: true });
+  assert.throws(() => ready.backward(new Float32Array(5)), /dLogits has 5 values, expected/);
+  assert.throws(
+    () => ready.backward(null, { stopGradient: ['resid_7'] }),
+    /unknown site "resid_7"/,
+  );
+  assert.throws(
+    () => ready.backward(null, { seeds: { embed: new Float32Array(2) } }),
+    /seed for site embed/,
+  );
+  assert.throws(() => pass.activation('mlp_2'), /unknown site "mlp_2"/);
+  const bad = zeroWeights(tinyConfig(true));
+  bad.layers[1].fcInWeight = new Float32Array(10);
+  assert.throws(
+    () => new GptNeoX(tinyConfig(true), bad),
+    /gpt_neox.layers.1.mlp.dense_h_to_4h.weight has 10 floats, expected \[64,16\]/,
+  );
+});
+
+// ---- Independent reference: GPT-NeoX written in plain PyTorch (scripts/make-neox-reference.py).
+// Format (ours): weights.bin = little-endian float32 tensors back to back in the order of
+// weights.json's `tensors` list ({name, shape, offset} with offset in floats).
+
+interface Reference {
+  ids: number[][];
+  lengths: number[];
+  logits: number[]; // [B*T*V]
+  metric: { token_a: number; token_b: number };
+  site_gradients: Record<string, number[]>;
+  parameter_gradients: Record<string, number[]>;
+}
+
+function loadReference(variant: string): { model: GptNeoX; ref: Reference } {
+  const dir = new URL(`../fixtures/neox-reference/${variant}/`, import.meta.url);
+  const config = parseConfig(
+    JSON.parse(readFileSync(new URL('config.json', dir), 'utf8')),
+    'config.json',
+  );
+  const index = JSON.parse(readFileSync(new URL('weights.json', dir), 'utf8')) as {
+    tensors: { name: string; shape: number[]; offset: number }[];
+  };
+  const raw = readFileSync(new URL('weights.bin', dir));
+  const floats = new Float32Array(
+    raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength),
+  );
+  const weights = zeroWeights(config);
+  const byName = new Map(index.tensors.map((t) => [t.name, t]));
+  for (const p of parameterLayout(config)) {
+    const t = byName.get(p.name);
+    assert.ok(t, `weights.json lacks ${p.name}`);
+    assert.deepEqual(t.shape, p.shape, p.name);
+    const size = p.shape.reduce((a, b) => a * b, 1);
+    p.set(weights, floats.slice(t.offset, t.offset + size));
+  }
+  const ref = JSON.parse(readFileSync(new URL('expected.json', dir), 'utf8')) as Reference;
+  return { model: new GptNeoX(config, weights), ref };
+}
+
+for (const variant of ['parallel', 'sequential']) {
+  test(`matches the PyTorch reference (${variant}): logits, site and parameter gradients`, () => {
+    const { model, ref } = loadReference(variant);
+    const batch = makeBatch(ref.ids.map((seq, b) => seq.slice(0, ref.lengths[b])));
+    assert.equal(batch.seqLen, ref.ids[0].length);
+    const V = model.config.vocabSize;
+    const pass = model.forward(batch, { forBackward: true, logits: 'all' });
+    const relClose = (a: ArrayLike<number>, b: number[], label: string) => {
+      const scale = Math.max(...b.map(Math.abs));
+      assertClose(a, b, 1e-4 * scale, `${variant} ${label} (max |value| ${scale})`);
+    };
+    // Padding positions are ours to fill; compare the real tokens only.
+    const T = batch.seqLen;
+    batch.lengths.forEach((len, b) =>
+      relClose(
+        pass.logits.subarray(b * T * V, (b * T + len) * V),
+        ref.logits.slice(b * T * V, (b * T + len) * V),
+        `logits of example ${b}`,
+      ),
+    );
+    const dLogits = new Float32Array(pass.logits.length);
+    batch.lengths.forEach((len, b) => {
+      dLogits[(b * T + len - 1) * V + ref.metric.token_a] = 1;
+      dLogits[(b * T + len - 1) * V + ref.metric.token_b] = -1;
+    });
+    const pg = zeroWeights(model.config);
+    const grads = pass.backward(dLogits, { parameterGradients: pg });
+    for (const site of model.sites) relClose(grads.get(site)!, ref.site_gradients[site], site);
+    const layout = new Map(parameterLayout(model.config).map((p) => [p.name, p]));
+    for (const [name, want] of Object.entries(ref.parameter_gradients))
+      relClose(layout.get(name)!.get(pg), want, name);
+  });
+}
