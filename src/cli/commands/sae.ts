@@ -1,0 +1,275 @@
+// `sfc sae train` and `sfc sae stats`: train a sparse autoencoder at a site of a model, and measure
+// how well a folder of dictionaries reconstructs each site (also its effect on the model's loss).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { defaultModelDir, loadModel } from '../../model/load.ts';
+import { GptNeoX } from '../../model/gptneox.ts';
+import { parseSite } from '../../model/sites.ts';
+import type { Tokenizer } from '../../data/tokenizer.ts';
+import { progressBar } from '../progress.ts';
+import { ModelActivationSource } from '../../sae/activations.ts';
+import { saveDictionary } from '../../sae/formats.ts';
+import { openSaes } from '../../sae/library.ts';
+import { evaluateSaes, type SiteStats } from '../../sae/metrics.ts';
+import { trainSae } from '../../sae/train.ts';
+
+const EOS = '<|endoftext|>';
+
+function positiveInt(name: string, text: string): number {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v <= 0)
+    throw new Error(`${name}: expected a positive integer, got "${text}"`);
+  return v;
+}
+
+function positiveNumber(name: string, text: string, allowZero = false): number {
+  const v = Number(text);
+  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0))
+    throw new Error(
+      `${name}: expected a ${allowZero ? 'non-negative' : 'positive'} number, got "${text}"`,
+    );
+  return v;
+}
+
+/** One document per non-empty line, tokenised. */
+function readCorpus(file: string, tokenizer: Tokenizer): number[][] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`${file}: cannot read the corpus (${(e as Error).message})`, { cause: e });
+  }
+  const docs = text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => tokenizer.encode(line));
+  if (docs.every((d) => d.length === 0))
+    throw new Error(`${file}: the corpus holds no text (one document per line)`);
+  return docs;
+}
+
+function loadWithTokenizer(dir: string) {
+  const loaded = loadModel(dir, { tokenizer: true });
+  if (!loaded.tokenizer)
+    throw new Error(`${dir}: no tokenizer.json, which is needed to read --corpus`);
+  return { ...loaded, tokenizer: loaded.tokenizer };
+}
+
+function formatTable(rows: SiteStats[]): string {
+  const header = [
+    'site',
+    'L0',
+    'FVE',
+    'MSE',
+    'dead %',
+    'loss clean',
+    'loss SAE',
+    'loss zero',
+    'recovered %',
+  ];
+  const cells = rows.map((r) => [
+    r.site,
+    r.l0.toFixed(1),
+    r.fve.toFixed(3),
+    r.mse.toPrecision(3),
+    (100 * r.deadFraction).toFixed(1),
+    r.lossClean.toFixed(4),
+    r.lossSae.toFixed(4),
+    r.lossZero.toFixed(4),
+    (100 * r.lossRecovered).toFixed(1),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) =>
+    c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  return [line(header), ...cells.map(line)].join('\n');
+}
+
+interface TrainFlags {
+  model: string;
+  site: string;
+  corpus: string;
+  width?: string;
+  l1?: string;
+  topk?: string;
+  lr: string;
+  steps: string;
+  batch: string;
+  seed: string;
+  ctx: string;
+  out?: string;
+  resume?: boolean;
+  normalize: boolean;
+  checkpointEvery?: string;
+}
+
+interface StatsFlags {
+  model: string;
+  saes?: string;
+  corpus: string;
+  tokens: string;
+  ctx: string;
+  sites?: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  const sae = program
+    .command('sae')
+    .description(
+      'Train sparse autoencoders (dictionaries) and measure how well they reconstruct each site.',
+    );
+
+  sae
+    .command('train')
+    .description(
+      'Train a sparse autoencoder on the activations of one site while the model reads a corpus. ' +
+        'Writes <out>/<site>/cfg.json + sae_weights.safetensors (SAELens layout); checkpoints go to ' +
+        '<out>/.checkpoints/<site>/ so that an interrupted run continues with --resume.\n\n' +
+        'Example: sfc sae train --site resid_1 --corpus data/corpus.txt --width 2048 --steps 5000',
+    )
+    .option(
+      '--model <dir>',
+      'model folder (config.json, model.safetensors, tokenizer.json)',
+      defaultModelDir(),
+    )
+    .requiredOption('--site <site>', 'where to read activations: embed, attn_L, mlp_L or resid_L')
+    .requiredOption('--corpus <file>', 'training text, one document per line')
+    .option('--width <F>', 'number of features (default 16 x the model width)')
+    .option(
+      '--l1 <lambda>',
+      'L1 coefficient of a ReLU SAE (default 5, in units where inputs are scaled to E||x||^2 = d; see --no-normalize)',
+    )
+    .option('--topk <k>', 'train a TopK SAE with k active features instead (no L1 penalty)')
+    .option('--lr <rate>', 'Adam learning rate after a linear warmup', '1e-4')
+    .option('--steps <n>', 'optimizer steps', '10000')
+    .option('--batch <n>', 'activation vectors per step', '512')
+    .option(
+      '--seed <n>',
+      'seed for initialisation, data order and resampling (same seed, same SAE)',
+      '0',
+    )
+    .option('--ctx <tokens>', 'context window the model reads the corpus in', '64')
+    .option('--out <dir>', 'folder of SAEs to write into (default <model>/saes)')
+    .option(
+      '--no-normalize',
+      'train on raw activations (then --l1 is in raw units, like the 0.1 of Marks et al. on Pythia-70M)',
+    )
+    .option(
+      '--resume',
+      'continue from the checkpoint in <out>/.checkpoints/<site>/ if there is one',
+    )
+    .option('--checkpoint-every <n>', 'steps between checkpoints (default steps/10)')
+    .action((o: TrainFlags) => {
+      if (o.l1 !== undefined && o.topk !== undefined)
+        throw new Error('give --l1 (ReLU SAE) or --topk (TopK SAE), not both');
+      const { config, weights, tokenizer } = loadWithTokenizer(o.model);
+      parseSite(o.site, config.numLayers);
+      const model = new GptNeoX(config, weights);
+      const documents = readCorpus(o.corpus, tokenizer);
+      const steps = positiveInt('--steps', o.steps);
+      const ctx = positiveInt('--ctx', o.ctx);
+      const seed = Number(o.seed);
+      if (!Number.isInteger(seed)) throw new Error(`--seed: expected an integer, got "${o.seed}"`);
+      const width = o.width ? positiveInt('--width', o.width) : 16 * config.hiddenSize;
+      const out = o.out ?? path.join(o.model, 'saes');
+      const checkpointDir = path.join(out, '.checkpoints', o.site);
+      const eosId = tokenizer.tokenId(EOS);
+      const source = new ModelActivationSource({
+        model,
+        site: o.site,
+        documents,
+        ctx,
+        eosId,
+        seed,
+      });
+      const options = {
+        site: o.site,
+        width,
+        kind: o.topk !== undefined ? ('topk' as const) : ('relu' as const),
+        k: o.topk !== undefined ? positiveInt('--topk', o.topk) : undefined,
+        l1: o.l1 !== undefined ? positiveNumber('--l1', o.l1, true) : undefined,
+        lr: positiveNumber('--lr', o.lr),
+        steps,
+        batchSize: positiveInt('--batch', o.batch),
+        seed,
+        normalize: o.normalize,
+        checkpointDir,
+        checkpointEvery: o.checkpointEvery
+          ? positiveInt('--checkpoint-every', o.checkpointEvery)
+          : undefined,
+        resume: !!o.resume,
+      };
+      const bar = progressBar(`training ${o.site}`);
+      const result = trainSae(source, { ...options, onProgress: bar.update });
+      bar.stop();
+      const folder = saveDictionary(out, result.dictionary, {
+        training: {
+          corpus: path.resolve(o.corpus),
+          ctx,
+          steps: result.steps,
+          width,
+          kind: options.kind,
+          k: options.k,
+          l1: options.kind === 'relu' ? (options.l1 ?? 5) : undefined,
+          lr: options.lr,
+          batchSize: options.batchSize,
+          seed,
+          normalize: o.normalize,
+          inputScale: result.scale,
+          resampled: result.resampled,
+          metrics: result.metrics,
+        },
+      });
+      if (result.resumedFrom > 0) process.stderr.write(`resumed from step ${result.resumedFrom}\n`);
+      const m = result.metrics;
+      console.log(
+        `wrote ${folder}: ${width} features, L0 ${m.l0.toFixed(1)}, FVE ${m.fve.toFixed(3)}, ` +
+          `dead ${(100 * m.deadFraction).toFixed(1)}%, ${result.resampled} features resampled (metrics over the last 1% of steps)`,
+      );
+    });
+
+  sae
+    .command('stats')
+    .description(
+      "Measure each site's dictionary on a corpus: L0 (active features per token), FVE (fraction of\n" +
+        'variance explained), MSE per dimension, dead features, and the next-token loss with the\n' +
+        'site replaced by the reconstruction (SAE) or by zeros, as loss recovered =\n' +
+        '(loss zero - loss SAE) / (loss zero - loss clean).\n' +
+        'Example: sfc sae stats --corpus data/corpus.txt --tokens 4096',
+    )
+    .option('--model <dir>', 'model folder', defaultModelDir())
+    .option(
+      '--saes <dir>',
+      'folder of SAEs (ours, SAELens or dictionary_learning layout), or "neurons" (default <model>/saes)',
+    )
+    .requiredOption(
+      '--corpus <file>',
+      'evaluation text, one document per line (read in file order)',
+    )
+    .option('--tokens <n>', 'tokens to evaluate on', '4096')
+    .option('--ctx <tokens>', 'context window', '64')
+    .option('--sites <list>', 'comma-separated sites (default: every site the folder has)')
+    .option('--json', 'print the rows as JSON')
+    .action((o: StatsFlags) => {
+      const { config, weights, tokenizer } = loadWithTokenizer(o.model);
+      const library = openSaes(o.saes ?? path.join(o.model, 'saes'), config.numLayers, {
+        modelWidth: config.hiddenSize,
+      });
+      const sites = o.sites?.split(',').map((s) => s.trim());
+      sites?.forEach((s) => parseSite(s, config.numLayers));
+      const model = new GptNeoX(config, weights);
+      const bar = progressBar('evaluating');
+      const rows = evaluateSaes(model, library, {
+        sites,
+        documents: readCorpus(o.corpus, tokenizer),
+        tokens: positiveInt('--tokens', o.tokens),
+        ctx: positiveInt('--ctx', o.ctx),
+        eosId: tokenizer.tokenId(EOS),
+        onProgress: bar.update,
+      });
+      bar.stop();
+      console.log(o.json ? JSON.stringify(rows, null, 2) : formatTable(rows));
+    });
+}

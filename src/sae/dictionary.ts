@@ -1,0 +1,358 @@
+// Dictionaries: how a site's activation x is written as sparse features plus an error term.
+//
+//   f = act(W_E (x - b_D) + b_E)        (b_D is not subtracted when centerInput is false)
+//   x̂ = W_D f + b_D,   ε = x - x̂
+//
+// Decoder directions are stored as rows ([F, d]) so decoding is one row-major GEMM and a
+// feature's direction is a contiguous slice. For a metric m with gradient g = ∂m/∂x at the site,
+// ∂m/∂f = W_Dᵀ g (featureGradient) and ∂m/∂ε = g, because x = W_D f + b_D + ε.
+//
+// Dims: N rows (tokens), d input width (dIn), F dictionary width.
+
+import { matmul } from '../kernels/gemm.ts';
+
+export type ActivationKind = 'relu' | 'jumprelu' | 'topk';
+export type DictionaryKind = ActivationKind | 'identity';
+
+export interface DictionaryOutput {
+  features: Float32Array; // [N*F]
+  reconstruction: Float32Array; // [N*d]
+  error: Float32Array; // [N*d]
+}
+
+/** What every consumer (circuits, attribution, metrics) needs from a dictionary. */
+export interface Dictionary {
+  readonly site: string;
+  /** d: width of the site's activation. */
+  readonly dIn: number;
+  /** F: number of features. */
+  readonly width: number;
+  readonly kind: DictionaryKind;
+  /** x [N*d] -> f [N*F]; `out` is reused when given. */
+  encode(x: Float32Array, N: number, out?: Float32Array): Float32Array;
+  /** f [N*F] -> x̂ [N*d]; takes a sparse path when few features are active. */
+  decode(f: Float32Array, N: number, out?: Float32Array): Float32Array;
+  run(x: Float32Array, N: number): DictionaryOutput;
+  /** g [N*d] (∂m/∂x) -> ∂m/∂f [N*F]: W_Dᵀ g per row, i.e. g times the transposed [F, d] decoder rows. */
+  featureGradient(g: Float32Array, N: number, out?: Float32Array): Float32Array;
+  /** Feature i's unit decoder direction [d] (a view for SAEs; do not modify). */
+  decoderRow(i: number): Float32Array;
+}
+
+export interface SaeParams {
+  site: string;
+  kind: ActivationKind;
+  dIn: number;
+  width: number;
+  encoder: Float32Array; // W_E [F, d] (rows: one feature's encoder direction)
+  encoderBias: Float32Array; // b_E [F]
+  decoder: Float32Array; // W_D as rows [F, d]
+  decoderBias: Float32Array; // b_D [d]
+  threshold?: Float32Array; // [F], jumprelu only
+  k?: number; // topk only
+  /** Subtract b_D from x before encoding (SAELens apply_b_dec_to_input); default true. */
+  centerInput?: boolean;
+}
+
+// Below this fraction of non-zero features, decoding sums the active rows instead of a dense GEMM
+// (the GEMM runs ~30x faster per multiply-add than a JS loop, so the break-even is a few percent).
+const SPARSE_DECODE_DENSITY = 1 / 32;
+
+export class SparseAutoencoder implements Dictionary {
+  readonly site: string;
+  readonly kind: ActivationKind;
+  readonly dIn: number;
+  readonly width: number;
+  readonly encoder: Float32Array;
+  readonly encoderBias: Float32Array;
+  readonly decoder: Float32Array;
+  readonly decoderBias: Float32Array;
+  readonly threshold: Float32Array | undefined;
+  readonly k: number | undefined;
+  readonly centerInput: boolean;
+  private centered = new Float32Array(0); // scratch [N*d]
+
+  constructor(p: SaeParams) {
+    const { dIn: d, width: F } = p;
+    const where = `SAE for site ${p.site}`;
+    if (!Number.isInteger(d) || d <= 0 || !Number.isInteger(F) || F <= 0)
+      throw new Error(`${where}: invalid size d ${d}, F ${F}`);
+    const check = (name: string, a: Float32Array | undefined, n: number, shape: string) => {
+      if (!a || a.length !== n)
+        throw new Error(
+          `${where}: ${name} has ${a?.length ?? 'no'} values, expected ${shape} = ${n}`,
+        );
+    };
+    check('encoder', p.encoder, F * d, `[${F}, ${d}]`);
+    check('encoderBias', p.encoderBias, F, `[${F}]`);
+    check('decoder', p.decoder, F * d, `[${F}, ${d}]`);
+    check('decoderBias', p.decoderBias, d, `[${d}]`);
+    if (p.kind === 'jumprelu') check('threshold', p.threshold, F, `[${F}]`);
+    if (p.kind === 'topk' && !(Number.isInteger(p.k) && p.k! >= 1 && p.k! <= F))
+      throw new Error(`${where}: topk needs an integer k in 1..${F}, got ${p.k}`);
+    this.site = p.site;
+    this.kind = p.kind;
+    this.dIn = d;
+    this.width = F;
+    this.encoder = p.encoder;
+    this.encoderBias = p.encoderBias;
+    this.decoder = p.decoder;
+    this.decoderBias = p.decoderBias;
+    this.threshold = p.kind === 'jumprelu' ? p.threshold : undefined;
+    this.k = p.kind === 'topk' ? p.k : undefined;
+    this.centerInput = p.centerInput ?? true;
+  }
+
+  /** x [N*d] -> pre-activations z = W_E (x - b_D) + b_E, [N*F]. */
+  preActivations(x: Float32Array, N: number, out?: Float32Array): Float32Array {
+    const { dIn: d, width: F } = this;
+    checkRows(x, N, d, `${this.site}: encode input`);
+    const pre = out ?? new Float32Array(N * F);
+    let input = x;
+    if (this.centerInput) {
+      if (this.centered.length < N * d) this.centered = new Float32Array(N * d);
+      input = this.centered.subarray(0, N * d);
+      const b = this.decoderBias;
+      for (let n = 0; n < N; n++) {
+        const row = n * d;
+        for (let j = 0; j < d; j++) input[row + j] = x[row + j] - b[j];
+      }
+    }
+    matmul(input, this.encoder, pre, N, F, d, { transB: true });
+    const bE = this.encoderBias;
+    for (let n = 0; n < N; n++) {
+      const row = n * F;
+      for (let i = 0; i < F; i++) pre[row + i] += bE[i];
+    }
+    return pre;
+  }
+
+  /** Applies the activation in place: z [N*F] -> f [N*F]. */
+  activate(z: Float32Array, N: number): Float32Array {
+    const F = this.width;
+    if (this.kind === 'relu') {
+      for (let i = 0; i < N * F; i++) if (!(z[i] > 0)) z[i] = 0;
+    } else if (this.kind === 'jumprelu') {
+      // SAELens: relu(z) · 1[z > θ]
+      const th = this.threshold!;
+      for (let n = 0; n < N; n++) {
+        const row = n * F;
+        for (let i = 0; i < F; i++) if (!(z[row + i] > th[i] && z[row + i] > 0)) z[row + i] = 0;
+      }
+    } else {
+      topKRows(z, N, F, this.k!);
+    }
+    return z;
+  }
+
+  encode(x: Float32Array, N: number, out?: Float32Array): Float32Array {
+    return this.activate(this.preActivations(x, N, out), N);
+  }
+
+  decode(f: Float32Array, N: number, out?: Float32Array): Float32Array {
+    const { dIn: d, width: F } = this;
+    checkRows(f, N, F, `${this.site}: decode input`);
+    const xHat = out ?? new Float32Array(N * d);
+    let nonzero = 0;
+    for (let i = 0; i < N * F; i++) if (f[i] !== 0) nonzero++;
+    const b = this.decoderBias;
+    if (nonzero < N * F * SPARSE_DECODE_DENSITY) {
+      const W = this.decoder;
+      for (let n = 0; n < N; n++) {
+        const o = n * d;
+        xHat.set(b, o);
+        for (let i = 0; i < F; i++) {
+          const a = f[n * F + i];
+          if (a === 0) continue;
+          const r = i * d;
+          for (let j = 0; j < d; j++) xHat[o + j] += a * W[r + j];
+        }
+      }
+    } else {
+      matmul(f, this.decoder, xHat, N, d, F);
+      for (let n = 0; n < N; n++) {
+        const o = n * d;
+        for (let j = 0; j < d; j++) xHat[o + j] += b[j];
+      }
+    }
+    return xHat;
+  }
+
+  run(x: Float32Array, N: number): DictionaryOutput {
+    const features = this.encode(x, N);
+    const reconstruction = this.decode(features, N);
+    const error = new Float32Array(N * this.dIn);
+    for (let i = 0; i < error.length; i++) error[i] = x[i] - reconstruction[i];
+    return { features, reconstruction, error };
+  }
+
+  featureGradient(g: Float32Array, N: number, out?: Float32Array): Float32Array {
+    const { dIn: d, width: F } = this;
+    checkRows(g, N, d, `${this.site}: featureGradient input`);
+    const dF = out ?? new Float32Array(N * F);
+    matmul(g, this.decoder, dF, N, F, d, { transB: true });
+    return dF;
+  }
+
+  decoderRow(i: number): Float32Array {
+    checkFeature(i, this.width, this.site);
+    return this.decoder.subarray(i * this.dIn, (i + 1) * this.dIn);
+  }
+
+  encoderRow(i: number): Float32Array {
+    checkFeature(i, this.width, this.site);
+    return this.encoder.subarray(i * this.dIn, (i + 1) * this.dIn);
+  }
+
+  /**
+   * Rescales every decoder row to unit norm and scales the matching encoder row, encoder bias and
+   * threshold by the same norm: reconstructions are unchanged, feature i's magnitude is multiplied
+   * by its old decoder norm. Not for topk (rescaling would change which k features win).
+   * Returns the old norms [F].
+   */
+  normalizeDecoder(): Float32Array {
+    if (this.kind === 'topk')
+      throw new Error(`${this.site}: a topk dictionary cannot be renormalised without changing it`);
+    const { dIn: d, width: F } = this;
+    const norms = new Float32Array(F);
+    for (let i = 0; i < F; i++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += this.decoder[i * d + j] ** 2;
+      const n = Math.sqrt(s);
+      norms[i] = n;
+      if (n === 0) continue; // an unused feature: leave it (it decodes to nothing either way)
+      for (let j = 0; j < d; j++) {
+        this.decoder[i * d + j] /= n;
+        this.encoder[i * d + j] *= n;
+      }
+      this.encoderBias[i] *= n;
+      if (this.threshold) this.threshold[i] *= n;
+    }
+    return norms;
+  }
+}
+
+/** Features are the raw dimensions: encode and decode copy, the error is always zero. */
+export class IdentityDictionary implements Dictionary {
+  readonly kind = 'identity' as const;
+  readonly width: number;
+  constructor(
+    readonly site: string,
+    readonly dIn: number,
+  ) {
+    this.width = dIn;
+  }
+
+  encode(x: Float32Array, N: number, out?: Float32Array): Float32Array {
+    checkRows(x, N, this.dIn, `${this.site}: encode input`);
+    const f = out ?? new Float32Array(N * this.dIn);
+    f.set(x.subarray(0, N * this.dIn));
+    return f;
+  }
+
+  decode(f: Float32Array, N: number, out?: Float32Array): Float32Array {
+    return this.encode(f, N, out);
+  }
+
+  run(x: Float32Array, N: number): DictionaryOutput {
+    return {
+      features: this.encode(x, N),
+      reconstruction: this.encode(x, N),
+      error: new Float32Array(N * this.dIn),
+    };
+  }
+
+  featureGradient(g: Float32Array, N: number, out?: Float32Array): Float32Array {
+    return this.encode(g, N, out);
+  }
+
+  decoderRow(i: number): Float32Array {
+    checkFeature(i, this.width, this.site);
+    const e = new Float32Array(this.dIn);
+    e[i] = 1;
+    return e;
+  }
+}
+
+/** Compressed sparse rows of a mostly-zero [N, F] feature matrix. */
+export interface SparseRows {
+  rowStart: Int32Array; // [N+1]: row n's entries are rowStart[n] .. rowStart[n+1]-1
+  index: Int32Array; // feature ids
+  value: Float32Array;
+}
+
+// f [N*F] -> CSR
+export function toSparseRows(f: Float32Array, N: number, F: number): SparseRows {
+  let nnz = 0;
+  for (let i = 0; i < N * F; i++) if (f[i] !== 0) nnz++;
+  const rowStart = new Int32Array(N + 1);
+  const index = new Int32Array(nnz);
+  const value = new Float32Array(nnz);
+  let e = 0;
+  for (let n = 0; n < N; n++) {
+    rowStart[n] = e;
+    for (let i = 0; i < F; i++) {
+      const v = f[n * F + i];
+      if (v !== 0) {
+        index[e] = i;
+        value[e++] = v;
+      }
+    }
+  }
+  rowStart[N] = e;
+  return { rowStart, index, value };
+}
+
+/**
+ * In place, per row of z [N*F]: keep the k largest values (ties: lower index wins), ReLU them,
+ * zero the rest (SAELens TopK: top-k first, then ReLU).
+ */
+export function topKRows(z: Float32Array, N: number, F: number, k: number): void {
+  const heap = new Int32Array(k); // min-heap of feature ids by value: the k largest seen so far
+  const kept = new Float32Array(k);
+  let base = 0; // offset of the current row
+  // "a ranks below b": smaller value, or equal value and larger index.
+  const below = (a: number, b: number) =>
+    z[base + a] < z[base + b] || (z[base + a] === z[base + b] && a > b);
+  const siftDown = (start: number) => {
+    let i = start;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < k && below(heap[l], heap[m])) m = l;
+      if (r < k && below(heap[r], heap[m])) m = r;
+      if (m === i) return;
+      const t = heap[i];
+      heap[i] = heap[m];
+      heap[m] = t;
+      i = m;
+    }
+  };
+  for (let n = 0; n < N; n++) {
+    base = n * F;
+    for (let i = 0; i < k; i++) heap[i] = i;
+    for (let i = (k >> 1) - 1; i >= 0; i--) siftDown(i);
+    for (let i = k; i < F; i++) {
+      if (below(heap[0], i)) {
+        heap[0] = i;
+        siftDown(0);
+      }
+    }
+    for (let j = 0; j < k; j++) kept[j] = Math.max(0, z[base + heap[j]]);
+    z.fill(0, base, base + F);
+    for (let j = 0; j < k; j++) z[base + heap[j]] = kept[j];
+  }
+}
+
+function checkRows(a: Float32Array, N: number, width: number, what: string): void {
+  if (!Number.isInteger(N) || N < 0 || a.length < N * width)
+    throw new Error(
+      `${what}: has ${a.length} values, expected N*${width} = ${N * width} for N = ${N}`,
+    );
+}
+
+function checkFeature(i: number, F: number, site: string): void {
+  if (!Number.isInteger(i) || i < 0 || i >= F)
+    throw new Error(`${site}: feature ${i} out of range 0..${F - 1}`);
+}

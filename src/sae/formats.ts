@@ -1,0 +1,315 @@
+// Reading and writing dictionaries in the published on-disk formats.
+//
+// dictionary_learning (Marks et al.'s Pythia-70M SAEs): `<root>/<submodule>/<dictid>_<F>/ae.pt`,
+//   a torch.save'd state dict: bias [d] (= b_D), encoder.weight [F, d], encoder.bias [F],
+//   decoder.weight [d, F]; submodule folders embed, attn_out_layerL, mlp_out_layerL, resid_out_layerL.
+// SAELens: a folder with cfg.json + sae_weights.safetensors holding W_enc [d, F], b_enc [F],
+//   W_dec [F, d], b_dec [d] (+ threshold [F] for jumprelu); the site comes from cfg.hook_name.
+// Ours: the SAELens layout in a folder named after the site, cfg.json also carrying `site` and our
+//   training fields.
+// Every ReLU/JumpReLU dictionary is brought to unit-norm decoder rows on load (see
+// SparseAutoencoder.normalizeDecoder); TopK dictionaries keep their norms.
+//
+// Dims: d input width, F dictionary width.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { openSafetensors, writeSafetensors } from '../io/safetensors.ts';
+import { SparseAutoencoder, type ActivationKind } from './dictionary.ts';
+import { readTorchStateDict, type TorchTensor } from './torch-checkpoint.ts';
+
+export const SAELENS_CFG = 'cfg.json';
+export const SAELENS_WEIGHTS = 'sae_weights.safetensors';
+export const AE_PT = 'ae.pt';
+
+/** dictionary_learning submodule folder -> site, e.g. mlp_out_layer3 -> mlp_3; else undefined. */
+export function siteFromDictionaryLearningFolder(name: string): string | undefined {
+  if (name === 'embed') return 'embed';
+  const m = /^(attn|mlp|resid)_out_layer(\d+)$/.exec(name);
+  return m ? `${m[1]}_${Number(m[2])}` : undefined;
+}
+
+/** TransformerLens hook name -> site, e.g. blocks.2.hook_mlp_out -> mlp_2; else undefined. */
+export function siteFromHookName(hook: string): string | undefined {
+  const m = /^blocks\.(\d+)\.hook_(resid_pre|attn_out|mlp_out|resid_post)$/.exec(hook);
+  if (!m) return undefined;
+  const layer = Number(m[1]);
+  switch (m[2]) {
+    case 'resid_pre': // the residual stream entering block L is resid_{L-1}'s output
+      return layer === 0 ? 'embed' : `resid_${layer - 1}`;
+    case 'attn_out':
+      return `attn_${layer}`;
+    case 'mlp_out':
+      return `mlp_${layer}`;
+    default:
+      return `resid_${layer}`;
+  }
+}
+
+/** site -> TransformerLens hook name (for the cfg.json we write). */
+export function hookNameForSite(site: string): string {
+  if (site === 'embed') return 'blocks.0.hook_resid_pre';
+  const m = /^(attn|mlp|resid)_(\d+)$/.exec(site);
+  if (!m) throw new Error(`cannot name a hook for site "${site}"`);
+  const hook = { attn: 'attn_out', mlp: 'mlp_out', resid: 'resid_post' }[
+    m[1] as 'attn' | 'mlp' | 'resid'
+  ];
+  return `blocks.${m[2]}.hook_${hook}`;
+}
+
+function readJson(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`${file}: cannot read (${(e as Error).message})`, { cause: e });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new Error(`${file}: expected a JSON object`);
+  return json as Record<string, unknown>;
+}
+
+function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  return out;
+}
+
+function expectShape(file: string, name: string, shape: number[], want: number[]): void {
+  if (shape.length !== want.length || shape.some((s, i) => s !== want[i]))
+    throw new Error(`${file}: tensor ${name} has shape [${shape}], expected [${want}]`);
+}
+
+/** Loads a dictionary_learning AutoEncoder (`ae.pt`); `site` names it. */
+export function loadAePt(file: string, site: string): SparseAutoencoder {
+  const config = path.join(path.dirname(file), 'config.json');
+  if (fs.existsSync(config)) {
+    const cls = (readJson(config).trainer as Record<string, unknown> | undefined)?.dict_class;
+    if (typeof cls === 'string' && cls !== 'AutoEncoder')
+      throw new Error(
+        `${config}: dict_class ${cls} is not supported; only dictionary_learning's AutoEncoder (ReLU) is`,
+      );
+  }
+  const tensors = readTorchStateDict(file);
+  const get = (name: string): TorchTensor => {
+    const t = tensors.get(name);
+    if (!t)
+      throw new Error(
+        `${file}: no tensor ${name}; expected dictionary_learning AutoEncoder tensors bias, encoder.weight, encoder.bias, decoder.weight (found: ${[...tensors.keys()].join(', ') || 'none'})`,
+      );
+    return t;
+  };
+  const enc = get('encoder.weight');
+  if (enc.shape.length !== 2)
+    throw new Error(`${file}: tensor encoder.weight has shape [${enc.shape}], expected [F, d]`);
+  const [F, d] = enc.shape;
+  const encBias = get('encoder.bias');
+  const dec = get('decoder.weight');
+  const bias = get('bias');
+  expectShape(file, 'encoder.bias', encBias.shape, [F]);
+  expectShape(file, 'decoder.weight', dec.shape, [d, F]);
+  expectShape(file, 'bias', bias.shape, [d]);
+  const sae = new SparseAutoencoder({
+    site,
+    kind: 'relu',
+    dIn: d,
+    width: F,
+    encoder: enc.data,
+    encoderBias: encBias.data,
+    decoder: transpose(dec.data, d, F),
+    decoderBias: bias.data,
+  });
+  sae.normalizeDecoder();
+  return sae;
+}
+
+export interface SaeLensCfg {
+  kind: ActivationKind;
+  dIn: number;
+  width: number;
+  k?: number;
+  centerInput: boolean;
+  hookName?: string;
+  /** Our `site` field, when the folder was written by us. */
+  site?: string;
+  raw: Record<string, unknown>;
+}
+
+/** Validates a SAELens cfg.json (any version we know: hook_name at the top or under metadata). */
+export function parseSaeLensCfg(file: string): SaeLensCfg {
+  const raw = readJson(file);
+  const meta = (raw.metadata ?? raw.meta ?? {}) as Record<string, unknown>;
+  const field = (name: string) => raw[name] ?? meta[name];
+  const int = (name: string): number => {
+    const v = raw[name];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+      throw new Error(`${file}: ${name} is ${JSON.stringify(v)}, expected a positive integer`);
+    return v;
+  };
+  const dIn = int('d_in');
+  const width = int('d_sae');
+  const arch = (raw.architecture ?? 'standard') as string;
+  const fn = (raw.activation_fn_str ?? (arch === 'topk' ? 'topk' : 'relu')) as string;
+  let kind: ActivationKind;
+  if (arch === 'jumprelu') kind = 'jumprelu';
+  else if (arch === 'topk' || (arch === 'standard' && fn === 'topk')) kind = 'topk';
+  else if (arch === 'standard' && fn === 'relu') kind = 'relu';
+  else
+    throw new Error(
+      `${file}: architecture "${arch}" with activation "${fn}" is not supported; supported: standard (relu), jumprelu, topk`,
+    );
+  let k: number | undefined;
+  if (kind === 'topk') {
+    const kwargs = (raw.activation_fn_kwargs ?? {}) as Record<string, unknown>;
+    const v = raw.k ?? kwargs.k;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > width)
+      throw new Error(
+        `${file}: topk needs k (top level or activation_fn_kwargs.k) in 1..${width}, got ${JSON.stringify(v)}`,
+      );
+    k = v;
+  }
+  const norm = raw.normalize_activations ?? 'none';
+  if (norm !== 'none' && norm !== null)
+    throw new Error(
+      `${file}: normalize_activations "${String(norm)}" is not supported; only "none" (fold any scaling factor into the weights first)`,
+    );
+  if (raw.reshape_activations !== undefined && raw.reshape_activations !== 'none')
+    throw new Error(
+      `${file}: reshape_activations "${String(raw.reshape_activations)}" is not supported`,
+    );
+  const head = field('hook_head_index');
+  if (head !== undefined && head !== null)
+    throw new Error(`${file}: per-head SAEs (hook_head_index ${String(head)}) are not supported`);
+  if (raw.rescale_acts_by_decoder_norm === true)
+    throw new Error(`${file}: rescale_acts_by_decoder_norm true is not supported`);
+  const hookName = field('hook_name');
+  const center = raw.apply_b_dec_to_input ?? true;
+  if (typeof center !== 'boolean')
+    throw new Error(
+      `${file}: apply_b_dec_to_input is ${JSON.stringify(center)}, expected true or false`,
+    );
+  return {
+    kind,
+    dIn,
+    width,
+    k,
+    centerInput: center,
+    hookName: typeof hookName === 'string' ? hookName : undefined,
+    site: typeof raw.site === 'string' ? raw.site : undefined,
+    raw,
+  };
+}
+
+/** The site a SAELens/our folder is for: our `site` field, else its hook name; undefined if neither. */
+export function siteOfSaeLensCfg(cfg: SaeLensCfg): string | undefined {
+  return cfg.site ?? (cfg.hookName ? siteFromHookName(cfg.hookName) : undefined);
+}
+
+/** Loads a SAELens (or our) folder; `site` overrides the one the cfg names. */
+export function loadSaeLensFolder(folder: string, site?: string): SparseAutoencoder {
+  const cfgFile = path.join(folder, SAELENS_CFG);
+  const cfg = parseSaeLensCfg(cfgFile);
+  const resolved = site ?? siteOfSaeLensCfg(cfg);
+  if (!resolved)
+    throw new Error(
+      `${cfgFile}: cannot tell which site this SAE is for (hook_name ${JSON.stringify(cfg.hookName)} is not one of blocks.L.hook_{resid_pre,attn_out,mlp_out,resid_post})`,
+    );
+  const file = openSafetensors(path.join(folder, SAELENS_WEIGHTS));
+  const { dIn: d, width: F } = cfg;
+  const read = (name: string, want: number[]) => {
+    if (!file.has(name))
+      throw new Error(`${file.path}: no tensor ${name}; found ${file.names().join(', ')}`);
+    const t = file.read(name);
+    expectShape(file.path, name, t.shape, want);
+    return t.data;
+  };
+  const sae = new SparseAutoencoder({
+    site: resolved,
+    kind: cfg.kind,
+    dIn: d,
+    width: F,
+    encoder: transpose(read('W_enc', [d, F]), d, F),
+    encoderBias: read('b_enc', [F]),
+    decoder: read('W_dec', [F, d]),
+    decoderBias: read('b_dec', [d]),
+    threshold: cfg.kind === 'jumprelu' ? read('threshold', [F]) : undefined,
+    k: cfg.k,
+    centerInput: cfg.centerInput,
+  });
+  if (sae.kind !== 'topk') sae.normalizeDecoder();
+  return sae;
+}
+
+/** Loads one dictionary from an ae.pt file, or a folder holding ae.pt or cfg.json + weights. */
+export function loadDictionary(location: string, site?: string): SparseAutoencoder {
+  const stat = fs.statSync(location, { throwIfNoEntry: false });
+  if (!stat) throw new Error(`${location}: no such file or folder`);
+  const aePt = stat.isFile() ? location : path.join(location, AE_PT);
+  if (stat.isFile() || fs.existsSync(aePt)) {
+    const folder = path.basename(path.dirname(path.dirname(aePt)));
+    const resolved = site ?? siteFromDictionaryLearningFolder(folder);
+    if (!resolved)
+      throw new Error(
+        `${aePt}: cannot tell the site from the folder name "${folder}" (expected embed, attn_out_layerL, mlp_out_layerL or resid_out_layerL); pass the site`,
+      );
+    return loadAePt(aePt, resolved);
+  }
+  if (fs.existsSync(path.join(location, SAELENS_CFG))) return loadSaeLensFolder(location, site);
+  throw new Error(`${location}: holds neither ${AE_PT} nor ${SAELENS_CFG} + ${SAELENS_WEIGHTS}`);
+}
+
+/**
+ * Writes `dict` in our format: `<root>/<site>/cfg.json` + `sae_weights.safetensors` (SAELens-readable).
+ * `extraCfg` (e.g. training settings and metrics) is recorded in cfg.json. Returns the folder.
+ */
+export function saveDictionary(
+  root: string,
+  dict: SparseAutoencoder,
+  extraCfg: Record<string, unknown> = {},
+): string {
+  const folder = path.join(root, dict.site);
+  writeDictionaryFolder(folder, dict, extraCfg);
+  return folder;
+}
+
+/** Writes `dict` into exactly `folder` (see saveDictionary). */
+export function writeDictionaryFolder(
+  folder: string,
+  dict: SparseAutoencoder,
+  extraCfg: Record<string, unknown> = {},
+): void {
+  const { dIn: d, width: F } = dict;
+  fs.mkdirSync(folder, { recursive: true });
+  const tensors = [
+    { name: 'W_enc', shape: [d, F], data: transpose(dict.encoder, F, d) },
+    { name: 'b_enc', shape: [F], data: dict.encoderBias },
+    { name: 'W_dec', shape: [F, d], data: dict.decoder },
+    { name: 'b_dec', shape: [d], data: dict.decoderBias },
+  ];
+  if (dict.threshold) tensors.push({ name: 'threshold', shape: [F], data: dict.threshold });
+  writeSafetensors(path.join(folder, SAELENS_WEIGHTS), tensors);
+  const cfg: Record<string, unknown> = {
+    architecture: dict.kind === 'relu' ? 'standard' : dict.kind,
+    d_in: d,
+    d_sae: F,
+    dtype: 'float32',
+    device: 'cpu',
+    apply_b_dec_to_input: dict.centerInput,
+    normalize_activations: 'none',
+    activation_fn_str: dict.kind === 'topk' ? 'topk' : 'relu',
+    ...(dict.kind === 'topk' ? { k: dict.k, activation_fn_kwargs: { k: dict.k } } : {}),
+    hook_name: hookNameForSite(dict.site),
+    hook_head_index: null,
+    site: dict.site,
+    ...extraCfg,
+  };
+  const tmp = path.join(folder, `${SAELENS_CFG}.tmp-${process.pid}`);
+  fs.writeFileSync(tmp, `${JSON.stringify(cfg, null, 2)}\n`);
+  fs.renameSync(tmp, path.join(folder, SAELENS_CFG));
+}

@@ -1,0 +1,695 @@
+// Training sparse autoencoders, after Marks et al. 2024 (dictionary_learning) and Anthropic's
+// "Towards Monosemanticity" (2023):
+//
+//   ReLU:  loss = mean_n ||x_n - x̂_n||² + λ · mean_n ||f_n||₁      (||·||² sums over the d dims)
+//   TopK:  loss = mean_n ||x_n - x̂_n||²                            (sparsity is fixed at k)
+//
+// Adam (src/model/adamw.ts) with a linear learning-rate warmup; decoder rows are kept at unit norm
+// (the gradient component parallel to each row is removed before the step, rows renormalised
+// after it) so the L1 penalty cannot be dodged by shrinking f and growing W_D; features that never
+// fire over a window are resampled towards badly reconstructed inputs.
+//
+// Scale: with `normalize` (default) inputs are multiplied by one constant s, fixed at the start,
+// so that E||s·x||² = d (each dimension has unit mean square). λ is measured in those units: a
+// feature is worth switching on roughly when its activation would exceed λ/2 in a space where a
+// typical input has norm √d. The saved dictionary folds s back in (b_D and b_E divided by s), so it
+// applies to raw activations; its features are then in raw units too.
+//
+// Dims: B batch rows, d input width, F dictionary width, S resampling inputs.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { matmul } from '../kernels/gemm.ts';
+import { AdamW } from '../model/adamw.ts';
+import { readSafetensors, writeSafetensors } from '../io/safetensors.ts';
+import type { OnProgress } from '../cli/progress.ts';
+import { SparseAutoencoder, topKRows } from './dictionary.ts';
+import {
+  derivedRng,
+  RNG_INIT,
+  RNG_RESAMPLE,
+  type ActivationSource,
+  type SourceState,
+} from './activations.ts';
+
+export interface TrainOptions {
+  /** Site the dictionary is for (recorded in it). */
+  site: string;
+  /** F: number of features. */
+  width: number;
+  /** 'relu' (L1 penalty, default) or 'topk' (needs k). */
+  kind?: 'relu' | 'topk';
+  /** λ, the L1 coefficient in normalised units (see the file comment); default 5. ReLU only. */
+  l1?: number;
+  /** Active features per input for topk. */
+  k?: number;
+  /** Adam learning rate after warmup (default 1e-4). */
+  lr?: number;
+  /** Optimizer steps in all (a resumed run continues up to this). */
+  steps: number;
+  /** B: inputs per step (default 512). */
+  batchSize?: number;
+  /** Steps of linear learning-rate warmup from 0 (default min(1000, steps/10)). */
+  warmupSteps?: number;
+  /** Resample dead features every this many steps (default steps/5; 0 = never); none in the last 20%. */
+  resampleEvery?: number;
+  /** A feature is dead when it has not fired for this many steps (default resampleEvery). */
+  deadWindow?: number;
+  /** Inputs scored when resampling (default 8192). */
+  resampleSamples?: number;
+  /** Scale inputs so that E||x||² = d (default true). */
+  normalize?: boolean;
+  seed?: number;
+  /** Folder for checkpoints (dictionary, Adam state, step, data-stream state). */
+  checkpointDir?: string;
+  /** Steps between checkpoints (default steps/10); one is always written at the end. */
+  checkpointEvery?: number;
+  /** Continue from checkpointDir when it holds a checkpoint. */
+  resume?: boolean;
+  /** Stop (and checkpoint) once this step is reached, e.g. to split a run; the schedule still follows `steps`. */
+  stopAt?: number;
+  onProgress?: OnProgress;
+  /** Steps between progress reports (default steps/100). */
+  progressEvery?: number;
+}
+
+/** Averages over the steps since the previous report. */
+export interface TrainMetrics {
+  loss: number;
+  /** Mean over inputs of ||x - x̂||² (normalised units). */
+  mse: number;
+  /** Mean number of active features per input. */
+  l0: number;
+  /** Fraction of variance explained: 1 - Σ||x - x̂||² / Σ||x - batch mean||². */
+  fve: number;
+  /** Share of features that have not fired within the dead window. */
+  deadFraction: number;
+}
+
+export interface TrainResult {
+  /** In raw activation units (the normalisation folded in), decoder rows unit norm. */
+  dictionary: SparseAutoencoder;
+  steps: number;
+  /** The input scale s used in training. */
+  scale: number;
+  metrics: TrainMetrics;
+  /** Features re-initialised over the run. */
+  resampled: number;
+  /** Step the run resumed from (0 for a fresh run). */
+  resumedFrom: number;
+}
+
+export interface SaeGradients {
+  encoder: Float32Array; // [F, d]
+  encoderBias: Float32Array; // [F]
+  decoder: Float32Array; // [F, d]
+  decoderBias: Float32Array; // [d]
+}
+
+/** Temporaries of one forward/backward at a batch size. */
+export interface SaeWorkspace {
+  B: number;
+  xc: Float32Array; // [B, d] centred input
+  f: Float32Array; // [B, F] features
+  xHat: Float32Array; // [B, d]
+  dxHat: Float32Array; // [B, d]
+  dPre: Float32Array; // [B, F]
+  dxc: Float32Array; // [B, d]
+  mean: Float64Array; // [d] batch mean, for the variance the FVE divides by
+}
+
+export function saeWorkspace(B: number, d: number, F: number): SaeWorkspace {
+  return {
+    B,
+    xc: new Float32Array(B * d),
+    f: new Float32Array(B * F),
+    xHat: new Float32Array(B * d),
+    dxHat: new Float32Array(B * d),
+    dPre: new Float32Array(B * F),
+    dxc: new Float32Array(B * d),
+    mean: new Float64Array(d),
+  };
+}
+
+export function zeroGradients(d: number, F: number): SaeGradients {
+  return {
+    encoder: new Float32Array(F * d),
+    encoderBias: new Float32Array(F),
+    decoder: new Float32Array(F * d),
+    decoderBias: new Float32Array(d),
+  };
+}
+
+export interface BatchStats {
+  loss: number;
+  sumSquaredError: number; // Σ_n ||x_n - x̂_n||²
+  sumSquaredDeviation: number; // Σ_n ||x_n - mean||²
+  sumL1: number; // Σ_n ||f_n||₁
+  activeCount: number; // Σ_n ||f_n||₀
+}
+
+/**
+ * One forward and hand-written backward of the training loss on x [B*d]; writes (overwrites) the
+ * gradients of every parameter into `grads`. `l1` is λ (ignored for topk). Leaves f in ws.f.
+ */
+export function saeLossAndGradients(
+  sae: SparseAutoencoder,
+  x: Float32Array,
+  B: number,
+  l1: number,
+  grads: SaeGradients,
+  ws: SaeWorkspace,
+  fired?: Uint8Array, // [F], set to 1 for every feature active in the batch
+): BatchStats {
+  const { dIn: d, width: F, encoder: WE, encoderBias: bE, decoder: WD, decoderBias: bD } = sae;
+  const { xc, f, xHat, dxHat, dPre, dxc, mean } = ws;
+  const center = sae.centerInput;
+  const lambda = sae.kind === 'topk' ? 0 : l1;
+
+  // Forward: xc = x - b_D; f = act(xc W_Eᵀ + b_E); x̂ = f W_D + b_D.
+  for (let n = 0; n < B; n++)
+    for (let j = 0; j < d; j++) xc[n * d + j] = center ? x[n * d + j] - bD[j] : x[n * d + j];
+  matmul(xc, WE, f, B, F, d, { transB: true });
+  if (sae.kind !== 'relu' && sae.kind !== 'topk')
+    throw new Error(`training supports relu and topk dictionaries, not ${sae.kind}`);
+  const relu = sae.kind === 'relu';
+  for (let n = 0; n < B; n++) {
+    const row = n * F;
+    for (let i = 0; i < F; i++) {
+      const z = f[row + i] + bE[i];
+      f[row + i] = relu && !(z > 0) ? 0 : z;
+    }
+  }
+  if (!relu) topKRows(f, B, F, sae.k!);
+  matmul(f, WD, xHat, B, d, F);
+
+  mean.fill(0);
+  for (let n = 0; n < B; n++) for (let j = 0; j < d; j++) mean[j] += x[n * d + j] / B;
+  let sse = 0;
+  let ssd = 0;
+  for (let n = 0; n < B; n++)
+    for (let j = 0; j < d; j++) {
+      const o = n * d + j;
+      xHat[o] += bD[j];
+      const e = xHat[o] - x[o];
+      sse += e * e;
+      ssd += (x[o] - mean[j]) ** 2;
+      dxHat[o] = (2 / B) * e;
+    }
+
+  // Backward. x̂ = f W_D + b_D:  dW_D = fᵀ dx̂,  db_D = Σ_n dx̂_n,  df = dx̂ W_Dᵀ (+ λ/B from the L1 term).
+  matmul(f, dxHat, grads.decoder, F, d, B, { transA: true });
+  grads.decoderBias.fill(0);
+  for (let n = 0; n < B; n++) for (let j = 0; j < d; j++) grads.decoderBias[j] += dxHat[n * d + j];
+  matmul(dxHat, WD, dPre, B, F, d, { transB: true });
+  // Through the activation: both ReLU and TopK pass gradient exactly where f > 0.
+  const l1Grad = lambda / B;
+  let sumL1 = 0;
+  let active = 0;
+  grads.encoderBias.fill(0);
+  for (let n = 0; n < B; n++) {
+    const row = n * F;
+    for (let i = 0; i < F; i++) {
+      const a = f[row + i];
+      if (a > 0) {
+        sumL1 += a;
+        active++;
+        if (fired) fired[i] = 1;
+        const g = dPre[row + i] + l1Grad;
+        dPre[row + i] = g;
+        grads.encoderBias[i] += g;
+      } else dPre[row + i] = 0;
+    }
+  }
+  // pre = xc W_Eᵀ + b_E:  dW_E = dpreᵀ xc,  dxc = dpre W_E,  and xc = x - b_D gives db_D -= Σ_n dxc_n.
+  matmul(dPre, xc, grads.encoder, F, d, B, { transA: true });
+  if (center) {
+    matmul(dPre, WE, dxc, B, d, F);
+    for (let n = 0; n < B; n++) for (let j = 0; j < d; j++) grads.decoderBias[j] -= dxc[n * d + j];
+  }
+  return {
+    loss: sse / B + (lambda * sumL1) / B,
+    sumSquaredError: sse,
+    sumSquaredDeviation: ssd,
+    sumL1,
+    activeCount: active,
+  };
+}
+
+/** Removes from each decoder-row gradient its component along the (unit) row. */
+export function projectDecoderGradient(decoder: Float32Array, grad: Float32Array, d: number): void {
+  const F = decoder.length / d;
+  for (let i = 0; i < F; i++) {
+    const r = i * d;
+    let dot = 0;
+    for (let j = 0; j < d; j++) dot += decoder[r + j] * grad[r + j];
+    for (let j = 0; j < d; j++) grad[r + j] -= dot * decoder[r + j];
+  }
+}
+
+/** Rescales each decoder row to unit norm (rows of zeros are left alone). */
+export function normalizeRows(decoder: Float32Array, d: number): void {
+  const F = decoder.length / d;
+  for (let i = 0; i < F; i++) {
+    const r = i * d;
+    let s = 0;
+    for (let j = 0; j < d; j++) s += decoder[r + j] * decoder[r + j];
+    if (s === 0) continue;
+    const inv = 1 / Math.sqrt(s);
+    for (let j = 0; j < d; j++) decoder[r + j] *= inv;
+  }
+}
+
+const PARAM_NAMES = ['encoder', 'encoderBias', 'decoder', 'decoderBias'] as const;
+const CHECKPOINT_JSON = 'trainer.json';
+const CHECKPOINT_TENSORS = 'trainer.safetensors';
+
+interface Resolved {
+  site: string;
+  width: number;
+  kind: 'relu' | 'topk';
+  l1: number;
+  k: number | undefined;
+  lr: number;
+  steps: number;
+  batchSize: number;
+  warmupSteps: number;
+  resampleEvery: number;
+  deadWindow: number;
+  resampleSamples: number;
+  normalize: boolean;
+  seed: number;
+  checkpointEvery: number;
+  progressEvery: number;
+}
+
+function resolveOptions(o: TrainOptions): Resolved {
+  const positiveInt = (name: string, v: number) => {
+    if (!Number.isInteger(v) || v <= 0)
+      throw new Error(`trainSae: ${name} must be a positive integer, got ${v}`);
+    return v;
+  };
+  const steps = positiveInt('steps', o.steps);
+  const width = positiveInt('width', o.width);
+  const kind = o.kind ?? 'relu';
+  if (kind !== 'relu' && kind !== 'topk')
+    throw new Error(`trainSae: kind must be relu or topk, got ${String(kind)}`);
+  if (kind === 'topk' && !(Number.isInteger(o.k) && o.k! >= 1 && o.k! <= width))
+    throw new Error(`trainSae: topk needs an integer k in 1..${width}, got ${o.k}`);
+  const l1 = o.l1 ?? 5;
+  if (!(l1 >= 0)) throw new Error(`trainSae: l1 must be >= 0, got ${l1}`);
+  const lr = o.lr ?? 1e-4;
+  if (!(lr > 0)) throw new Error(`trainSae: lr must be > 0, got ${lr}`);
+  const resampleEvery = o.resampleEvery ?? Math.floor(steps / 5);
+  return {
+    site: o.site,
+    width,
+    kind,
+    l1,
+    k: kind === 'topk' ? o.k : undefined,
+    lr,
+    steps,
+    batchSize: positiveInt('batchSize', o.batchSize ?? 512),
+    warmupSteps: o.warmupSteps ?? Math.min(1000, Math.floor(steps / 10)),
+    resampleEvery,
+    deadWindow: o.deadWindow ?? Math.max(1, resampleEvery),
+    resampleSamples: positiveInt('resampleSamples', o.resampleSamples ?? 8192),
+    normalize: o.normalize ?? true,
+    seed: o.seed ?? 0,
+    checkpointEvery: o.checkpointEvery ?? Math.max(1, Math.floor(steps / 10)),
+    progressEvery: o.progressEvery ?? Math.max(1, Math.floor(steps / 100)),
+  };
+}
+
+/** The trainer's whole state; training is a loop of step() with occasional resample(). */
+class Trainer {
+  readonly sae: SparseAutoencoder; // in normalised units
+  readonly opt: AdamW;
+  readonly grads: SaeGradients;
+  readonly ws: SaeWorkspace;
+  readonly x: Float32Array; // [B, d]
+  /** Last step at which each feature fired (-1: at init). */
+  readonly lastFired: Float64Array;
+  private readonly fired: Uint8Array; // [F] scratch: active in the current batch
+  step = 0;
+  resampled = 0;
+
+  constructor(
+    readonly o: Resolved,
+    readonly source: ActivationSource,
+    readonly scale: number,
+    sae: SparseAutoencoder,
+  ) {
+    this.sae = sae;
+    const params = PARAM_NAMES.map((p) => sae[p]);
+    this.opt = new AdamW(params, { lr: o.lr });
+    this.grads = zeroGradients(sae.dIn, sae.width);
+    this.ws = saeWorkspace(o.batchSize, sae.dIn, sae.width);
+    this.x = new Float32Array(o.batchSize * sae.dIn);
+    this.lastFired = new Float64Array(sae.width).fill(-1);
+    this.fired = new Uint8Array(sae.width);
+  }
+
+  /** Draws n vectors from the source, scaled. */
+  draw(out: Float32Array, n: number): void {
+    this.source.next(out, n);
+    if (this.scale !== 1) for (let i = 0; i < n * this.sae.dIn; i++) out[i] *= this.scale;
+  }
+
+  trainStep(): BatchStats {
+    const { o, sae, grads, ws } = this;
+    const B = o.batchSize;
+    const F = sae.width;
+    this.draw(this.x, B);
+    this.fired.fill(0);
+    const stats = saeLossAndGradients(sae, this.x, B, o.l1, grads, ws, this.fired);
+    for (let i = 0; i < F; i++) if (this.fired[i]) this.lastFired[i] = this.step;
+    projectDecoderGradient(sae.decoder, grads.decoder, sae.dIn);
+    const lr = o.lr * Math.min(1, (this.step + 1) / Math.max(1, o.warmupSteps));
+    this.opt.step(
+      PARAM_NAMES.map((p) => grads[p]),
+      lr,
+    );
+    normalizeRows(sae.decoder, sae.dIn);
+    this.step++;
+    return stats;
+  }
+
+  deadFeatures(): number[] {
+    const dead: number[] = [];
+    for (let i = 0; i < this.sae.width; i++)
+      if (this.step - 1 - this.lastFired[i] >= this.o.deadWindow) dead.push(i);
+    return dead;
+  }
+
+  /**
+   * Anthropic's resampling: score S inputs by their squared reconstruction loss, and for each dead
+   * feature pick an input with probability ∝ loss²; its centred direction becomes the decoder row,
+   * and (scaled to 0.2 × the mean alive encoder norm) the encoder row; encoder bias 0; Adam state
+   * of those rows reset. Returns how many features were resampled.
+   */
+  resample(): number {
+    const dead = this.deadFeatures();
+    if (dead.length === 0) return 0;
+    const { sae } = this;
+    const { dIn: d, width: F } = sae;
+    const S = this.o.resampleSamples;
+    const sample = new Float32Array(S * d);
+    this.draw(sample, S);
+    // Per-input reconstruction loss, in chunks so that [rows, F] stays small.
+    const weight = new Float64Array(S);
+    const rows = Math.max(1, Math.min(S, Math.floor((1 << 22) / F)));
+    const f = new Float32Array(rows * F);
+    const xHat = new Float32Array(rows * d);
+    for (let s0 = 0; s0 < S; s0 += rows) {
+      const n = Math.min(rows, S - s0);
+      const xs = sample.subarray(s0 * d, (s0 + n) * d);
+      sae.encode(xs, n, f);
+      sae.decode(f, n, xHat);
+      for (let r = 0; r < n; r++) {
+        let e = 0;
+        for (let j = 0; j < d; j++) e += (xs[r * d + j] - xHat[r * d + j]) ** 2;
+        weight[s0 + r] = e * e;
+      }
+    }
+    const cumulative = new Float64Array(S);
+    let total = 0;
+    for (let s = 0; s < S; s++) cumulative[s] = total += weight[s];
+    const rng = derivedRng(this.o.seed, RNG_RESAMPLE, this.step);
+    const isDead = new Uint8Array(F);
+    for (const i of dead) isDead[i] = 1;
+    let aliveNorm = 0;
+    let alive = 0;
+    for (let i = 0; i < F; i++) {
+      if (isDead[i]) continue;
+      let s = 0;
+      for (let j = 0; j < d; j++) s += sae.encoder[i * d + j] ** 2;
+      aliveNorm += Math.sqrt(s);
+      alive++;
+    }
+    aliveNorm = alive ? aliveNorm / alive : 1;
+    const { m, v } = this.opt;
+    const rowParams = [0, 1, 2]; // encoder, encoderBias, decoder: per-feature rows
+    for (const i of dead) {
+      let pick: number;
+      if (total > 0) {
+        const r = rng.next() * total;
+        let lo = 0;
+        let hi = S - 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1;
+          if (cumulative[mid] > r) hi = mid;
+          else lo = mid + 1;
+        }
+        pick = lo;
+      } else pick = rng.int(S);
+      const dir = new Float64Array(d);
+      let norm = 0;
+      for (let j = 0; j < d; j++) {
+        dir[j] = sample[pick * d + j] - (sae.centerInput ? sae.decoderBias[j] : 0);
+        norm += dir[j] ** 2;
+      }
+      norm = Math.sqrt(norm) || 1;
+      for (let j = 0; j < d; j++) {
+        sae.decoder[i * d + j] = dir[j] / norm;
+        sae.encoder[i * d + j] = (dir[j] / norm) * aliveNorm * 0.2;
+      }
+      sae.encoderBias[i] = 0;
+      for (const p of rowParams) {
+        const width = p === 1 ? 1 : d;
+        m[p].fill(0, i * width, (i + 1) * width);
+        v[p].fill(0, i * width, (i + 1) * width);
+      }
+      this.lastFired[i] = this.step - 1; // a fresh window to prove itself
+    }
+    this.resampled += dead.length;
+    return dead.length;
+  }
+
+  /** The dictionary in raw units: x' = s·x, so b_D and b_E scale by 1/s and features by 1/s. */
+  exportDictionary(): SparseAutoencoder {
+    const { sae, scale } = this;
+    return new SparseAutoencoder({
+      site: sae.site,
+      kind: sae.kind,
+      dIn: sae.dIn,
+      width: sae.width,
+      encoder: sae.encoder.slice(),
+      encoderBias: sae.encoderBias.map((b) => b / scale),
+      decoder: sae.decoder.slice(),
+      decoderBias: sae.decoderBias.map((b) => b / scale),
+      k: sae.k,
+    });
+  }
+
+  saveCheckpoint(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    const { sae } = this;
+    const { m, v } = this.opt;
+    const source: SourceState = this.source.saveState();
+    const tensors = PARAM_NAMES.flatMap((p, i) => [
+      { name: p, shape: [sae[p].length], data: sae[p] },
+      { name: `adam.m.${p}`, shape: [m[i].length], data: m[i] },
+      { name: `adam.v.${p}`, shape: [v[i].length], data: v[i] },
+    ]);
+    // Steps fit f32 exactly up to 2^24; lastFired is stored relative to nothing else.
+    tensors.push({
+      name: 'lastFired',
+      shape: [sae.width],
+      data: Float32Array.from(this.lastFired),
+    });
+    for (const [name, data] of Object.entries(source.arrays ?? {}))
+      tensors.push({ name: `source.${name}`, shape: [data.length], data });
+    writeSafetensors(path.join(dir, CHECKPOINT_TENSORS), tensors, { step: String(this.step) });
+    const state = {
+      version: 1,
+      step: this.step,
+      resampled: this.resampled,
+      scale: this.scale,
+      adamT: this.opt.t,
+      options: this.o,
+      dIn: sae.dIn,
+      source: source.json,
+    };
+    const tmp = path.join(dir, `${CHECKPOINT_JSON}.tmp-${process.pid}`);
+    fs.writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
+    fs.renameSync(tmp, path.join(dir, CHECKPOINT_JSON));
+  }
+
+  static load(dir: string, o: Resolved, source: ActivationSource): Trainer {
+    const jsonFile = path.join(dir, CHECKPOINT_JSON);
+    const state = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
+      step: number;
+      resampled: number;
+      scale: number;
+      adamT: number;
+      options: Resolved;
+      dIn: number;
+      source: Record<string, unknown>;
+    };
+    const was = state.options;
+    for (const key of ['width', 'kind', 'k', 'batchSize', 'seed', 'normalize', 'site'] as const)
+      if (was[key] !== o[key])
+        throw new Error(
+          `${jsonFile}: the checkpoint was trained with ${key} ${JSON.stringify(was[key])}, not ${JSON.stringify(o[key])}; use the same settings or another checkpoint folder`,
+        );
+    if (state.dIn !== source.dIn)
+      throw new Error(
+        `${jsonFile}: the checkpoint has input width ${state.dIn}, the data ${source.dIn}`,
+      );
+    const tensors = readSafetensors(path.join(dir, CHECKPOINT_TENSORS));
+    const get = (name: string) => {
+      const t = tensors.get(name);
+      if (!t)
+        throw new Error(
+          `${path.join(dir, CHECKPOINT_TENSORS)}: no tensor ${name}; incomplete checkpoint`,
+        );
+      return t.data;
+    };
+    const sae = new SparseAutoencoder({
+      site: o.site,
+      kind: o.kind,
+      dIn: state.dIn,
+      width: o.width,
+      encoder: get('encoder'),
+      encoderBias: get('encoderBias'),
+      decoder: get('decoder'),
+      decoderBias: get('decoderBias'),
+      k: o.k,
+    });
+    const t = new Trainer(o, source, state.scale, sae);
+    const { m, v } = t.opt;
+    PARAM_NAMES.forEach((p, i) => {
+      m[i].set(get(`adam.m.${p}`));
+      v[i].set(get(`adam.v.${p}`));
+    });
+    t.opt.t = state.adamT;
+    t.lastFired.set(get('lastFired'));
+    t.step = state.step;
+    t.resampled = state.resampled;
+    const arrays: Record<string, Float32Array> = {};
+    for (const [name, data] of tensors)
+      if (name.startsWith('source.')) arrays[name.slice(7)] = data.data;
+    source.loadState({ json: state.source, arrays });
+    return t;
+  }
+}
+
+/** A fresh dictionary: random unit decoder rows, encoder tied to them (rescaled), b_D at the data mean. */
+function initialise(o: Resolved, source: ActivationSource): Trainer {
+  const d = source.dIn;
+  const F = o.width;
+  const rng = derivedRng(o.seed, RNG_INIT, 0);
+  const decoder = new Float32Array(F * d);
+  for (let i = 0; i < F * d; i++) decoder[i] = rng.normal();
+  normalizeRows(decoder, d);
+  const sae = new SparseAutoencoder({
+    site: o.site,
+    kind: o.kind,
+    dIn: d,
+    width: F,
+    encoder: decoder.slice(),
+    encoderBias: new Float32Array(F),
+    decoder,
+    decoderBias: new Float32Array(d),
+    k: o.k,
+  });
+  // Scale and mean from a first sample of the stream.
+  const n = Math.min(o.resampleSamples, 4096);
+  const sample = new Float32Array(n * d);
+  source.next(sample, n);
+  let sumSq = 0;
+  for (let i = 0; i < n * d; i++) sumSq += sample[i] * sample[i];
+  const meanSq = sumSq / n;
+  const scale = o.normalize && meanSq > 0 ? Math.sqrt(d / meanSq) : 1;
+  for (let i = 0; i < n * d; i++) sample[i] *= scale;
+  for (let r = 0; r < n; r++)
+    for (let j = 0; j < d; j++) sae.decoderBias[j] += sample[r * d + j] / n;
+  // Both activations are positively homogeneous (b_E = 0), so scaling W_E by c scales x̂ - b_D by c:
+  // pick the c that best reconstructs the sample, instead of starting with F/2 features summed at full size.
+  let dot = 0;
+  let norm = 0;
+  const rows = Math.max(1, Math.min(n, Math.floor((1 << 22) / F)));
+  const f = new Float32Array(rows * F);
+  const xHat = new Float32Array(rows * d);
+  for (let r0 = 0; r0 < n; r0 += rows) {
+    const m = Math.min(rows, n - r0);
+    const xs = sample.subarray(r0 * d, (r0 + m) * d);
+    sae.decode(sae.encode(xs, m, f.subarray(0, m * F)), m, xHat.subarray(0, m * d));
+    for (let r = 0; r < m; r++)
+      for (let j = 0; j < d; j++) {
+        const h = xHat[r * d + j] - sae.decoderBias[j];
+        dot += h * (xs[r * d + j] - sae.decoderBias[j]);
+        norm += h * h;
+      }
+  }
+  const c = dot / norm;
+  if (Number.isFinite(c) && c > 0) for (let i = 0; i < F * d; i++) sae.encoder[i] *= c;
+  return new Trainer(o, source, scale, sae);
+}
+
+function checkpointExists(dir: string | undefined): dir is string {
+  return !!dir && fs.existsSync(path.join(dir, CHECKPOINT_JSON));
+}
+
+/**
+ * Trains a dictionary on vectors from `source`. Deterministic for a given seed and source; with
+ * checkpointDir and resume, an interrupted run continues bit for bit.
+ */
+export function trainSae(source: ActivationSource, options: TrainOptions): TrainResult {
+  const o = resolveOptions(options);
+  const resumed = options.resume && checkpointExists(options.checkpointDir);
+  const t = resumed ? Trainer.load(options.checkpointDir!, o, source) : initialise(o, source);
+  const resumedFrom = t.step;
+  const F = o.width;
+  const B = o.batchSize;
+  const window = { loss: 0, sse: 0, ssd: 0, active: 0, steps: 0 };
+  let metrics: TrainMetrics = { loss: NaN, mse: NaN, l0: NaN, fve: NaN, deadFraction: NaN };
+  const report = () => {
+    if (window.steps === 0) return;
+    metrics = {
+      loss: window.loss / window.steps,
+      mse: window.sse / (window.steps * B),
+      l0: window.active / (window.steps * B),
+      fve: 1 - window.sse / window.ssd,
+      deadFraction: t.deadFeatures().length / F,
+    };
+    Object.assign(window, { loss: 0, sse: 0, ssd: 0, active: 0, steps: 0 });
+  };
+  const lastResample = Math.floor(o.steps * 0.8);
+  const stop = Math.min(o.steps, options.stopAt ?? o.steps);
+  while (t.step < stop) {
+    const s = t.trainStep();
+    window.loss += s.loss;
+    window.sse += s.sumSquaredError;
+    window.ssd += s.sumSquaredDeviation;
+    window.active += s.activeCount;
+    window.steps++;
+    if (!Number.isFinite(s.loss))
+      throw new Error(
+        `SAE training diverged at step ${t.step} (loss ${s.loss}); lower the learning rate`,
+      );
+    if (o.resampleEvery > 0 && t.step % o.resampleEvery === 0 && t.step <= lastResample)
+      t.resample();
+    if (t.step % o.progressEvery === 0 || t.step === stop) {
+      report();
+      options.onProgress?.(t.step, o.steps, {
+        loss: metrics.loss,
+        L0: metrics.l0,
+        FVE: metrics.fve,
+        dead: `${(100 * metrics.deadFraction).toFixed(1)}%`,
+      });
+    }
+    if (options.checkpointDir && (t.step % o.checkpointEvery === 0 || t.step === stop))
+      t.saveCheckpoint(options.checkpointDir);
+  }
+  report();
+  return {
+    dictionary: t.exportDictionary(),
+    steps: t.step,
+    scale: t.scale,
+    metrics,
+    resampled: t.resampled,
+    resumedFrom,
+  };
+}

@@ -1,0 +1,176 @@
+// A small, strict zip reader for torch.save archives (PKWARE APPNOTE: end-of-central-directory
+// record, optional zip64 records, central directory, local headers). Records are read one at a
+// time at their offsets, so a 130 MB checkpoint is never held twice, and every signature, size and
+// CRC-32 is checked: a damaged or truncated file fails here instead of yielding wrong numbers.
+// Stored records (what torch.save writes) are returned as-is; deflated ones go through node:zlib.
+
+import fs from 'node:fs';
+import zlib from 'node:zlib';
+
+interface Entry {
+  name: string;
+  method: number;
+  flags: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  localHeaderOffset: number;
+}
+
+export interface ZipArchive {
+  readonly path: string;
+  names(): string[];
+  has(name: string): boolean;
+  /** The record's bytes (a fresh, 8-byte aligned buffer), after checking its CRC-32. */
+  read(name: string): Uint8Array;
+}
+
+const EOCD = 0x06054b50;
+const ZIP64_LOCATOR = 0x07064b50;
+const ZIP64_EOCD = 0x06064b50;
+const CENTRAL = 0x02014b50;
+const LOCAL = 0x04034b50;
+const MAX_COMMENT = 0xffff;
+
+function readAt(fd: number, position: number, length: number, path: string): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, out, done, length - done, position + done);
+    if (n === 0)
+      throw new Error(
+        `${path}: corrupt or truncated zip archive (file ends at byte ${position + done})`,
+      );
+    done += n;
+  }
+  return out;
+}
+
+/** Parses the central directory of the zip at `path`; records are read on demand. */
+export function openZip(path: string): ZipArchive {
+  const corrupt = (why: string): never => {
+    throw new Error(`${path}: corrupt or truncated zip archive (${why})`);
+  };
+  let fd: number;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as Error).message})`, { cause: e });
+  }
+  const entries = new Map<string, Entry>();
+  let fileSize = 0;
+  try {
+    fileSize = fs.fstatSync(fd).size;
+    // The end-of-central-directory record: 22 bytes plus a comment of up to 64 KiB, at the end.
+    const tailLength = Math.min(fileSize, 22 + MAX_COMMENT + 20);
+    const tailStart = fileSize - tailLength;
+    const tail = readAt(fd, tailStart, tailLength, path);
+    const tv = new DataView(tail.buffer);
+    let e = tail.length - 22;
+    while (e >= 0 && tv.getUint32(e, true) !== EOCD) e--;
+    if (e < 0) corrupt('no end-of-central-directory record; the end of the file is missing');
+    let count = tv.getUint16(e + 10, true);
+    let cdSize = tv.getUint32(e + 12, true);
+    let cdOffset = tv.getUint32(e + 16, true);
+    if (e >= 20 && tv.getUint32(e - 20, true) === ZIP64_LOCATOR) {
+      const z64 = Number(tv.getBigUint64(e - 20 + 8, true));
+      if (z64 + 56 > fileSize) corrupt('zip64 record points past the end of the file');
+      const rec = new DataView(readAt(fd, z64, 56, path).buffer);
+      if (rec.getUint32(0, true) !== ZIP64_EOCD)
+        corrupt('bad zip64 end-of-central-directory signature');
+      count = Number(rec.getBigUint64(32, true));
+      cdSize = Number(rec.getBigUint64(40, true));
+      cdOffset = Number(rec.getBigUint64(48, true));
+    }
+    if (cdOffset + cdSize > fileSize) corrupt('central directory points past the end of the file');
+    const cd = readAt(fd, cdOffset, cdSize, path);
+    const v = new DataView(cd.buffer);
+    const utf8 = new TextDecoder('utf-8', { fatal: false });
+    let p = 0;
+    for (let i = 0; i < count; i++) {
+      if (p + 46 > cd.length || v.getUint32(p, true) !== CENTRAL)
+        corrupt(`central directory entry ${i} has a bad signature`);
+      const flags = v.getUint16(p + 8, true);
+      const method = v.getUint16(p + 10, true);
+      const crc = v.getUint32(p + 16, true);
+      let compressedSize = v.getUint32(p + 20, true);
+      let size = v.getUint32(p + 24, true);
+      const nameLength = v.getUint16(p + 28, true);
+      const extraLength = v.getUint16(p + 30, true);
+      const commentLength = v.getUint16(p + 32, true);
+      let localHeaderOffset = v.getUint32(p + 42, true);
+      const end = p + 46 + nameLength + extraLength + commentLength;
+      if (end > cd.length) corrupt(`central directory entry ${i} runs past the directory`);
+      const name = utf8.decode(cd.subarray(p + 46, p + 46 + nameLength));
+      // zip64 extended information: 8-byte values for exactly the fields saturated above.
+      for (let x = p + 46 + nameLength; x + 4 <= p + 46 + nameLength + extraLength;) {
+        const id = v.getUint16(x, true);
+        const len = v.getUint16(x + 2, true);
+        if (id === 0x0001) {
+          let q = x + 4;
+          const next = () => {
+            const n = Number(v.getBigUint64(q, true));
+            q += 8;
+            return n;
+          };
+          if (size === 0xffffffff) size = next();
+          if (compressedSize === 0xffffffff) compressedSize = next();
+          if (localHeaderOffset === 0xffffffff) localHeaderOffset = next();
+        }
+        x += 4 + len;
+      }
+      if (flags & 1)
+        throw new Error(`${path}: record ${name} is encrypted, which is not supported`);
+      if (localHeaderOffset + 30 + compressedSize > fileSize)
+        corrupt(`record ${name} runs past the end of the file`);
+      entries.set(name, { name, method, flags, crc, compressedSize, size, localHeaderOffset });
+      p = end;
+    }
+  } catch (err) {
+    fs.closeSync(fd);
+    throw err;
+  }
+  fs.closeSync(fd);
+
+  return {
+    path,
+    names: () => [...entries.keys()],
+    has: (name) => entries.has(name),
+    read(name) {
+      const e = entries.get(name);
+      if (!e) throw new Error(`${path}: the archive has no record ${name}`);
+      const fd = fs.openSync(path, 'r');
+      try {
+        const header = new DataView(readAt(fd, e.localHeaderOffset, 30, path).buffer);
+        if (header.getUint32(0, true) !== LOCAL)
+          corrupt(`record ${name} has a bad local header signature`);
+        const dataStart =
+          e.localHeaderOffset + 30 + header.getUint16(26, true) + header.getUint16(28, true);
+        if (dataStart + e.compressedSize > fileSize)
+          corrupt(`record ${name} runs past the end of the file`);
+        const raw = readAt(fd, dataStart, e.compressedSize, path);
+        let data: Uint8Array;
+        if (e.method === 0) data = raw;
+        else if (e.method === 8) {
+          try {
+            const inflated = zlib.inflateRawSync(raw);
+            data = new Uint8Array(inflated.length);
+            data.set(inflated);
+          } catch (err) {
+            return corrupt(`record ${name} does not inflate: ${(err as Error).message}`);
+          }
+        } else
+          throw new Error(
+            `${path}: record ${name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported`,
+          );
+        if (data.length !== e.size)
+          corrupt(`record ${name} holds ${data.length} bytes, the directory says ${e.size}`);
+        if (zlib.crc32(data) >>> 0 !== e.crc >>> 0)
+          corrupt(`record ${name} fails its CRC-32 check`);
+        return data;
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+  };
+}

@@ -1,0 +1,224 @@
+// The loaders against real files: ae.pt written by torch.save and SAELens folders, both made by
+// scripts/make-sae-fixtures.py, with expected features/reconstructions computed there in float64.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SparseAutoencoder } from '../../src/sae/dictionary.ts';
+import {
+  loadAePt,
+  loadDictionary,
+  loadSaeLensFolder,
+  saveDictionary,
+  siteFromHookName,
+} from '../../src/sae/formats.ts';
+import { openSaes } from '../../src/sae/library.ts';
+import { readTorchStateDict } from '../../src/sae/torch-checkpoint.ts';
+
+const FIX = path.join(import.meta.dirname, '..', 'fixtures', 'sae');
+interface Case {
+  features: number[];
+  reconstruction: number[];
+  decoderNorms: number[];
+}
+const expected = JSON.parse(fs.readFileSync(path.join(FIX, 'expected.json'), 'utf8')) as {
+  N: number;
+  d: number;
+  F: number;
+  x: number[];
+  k: number;
+  threshold: number[];
+  params: { enc_w: number[]; enc_b: number[]; dec_w: number[]; bias: number[] };
+} & Record<'f32' | 'f16' | 'bf16' | 'noCentering' | 'jumprelu' | 'topk', Case>;
+const { N, d, F } = expected;
+const x = Float32Array.from(expected.x);
+const dl = (sub: string) => path.join(FIX, 'dictionary_learning', sub, '10_6', 'ae.pt');
+
+function assertClose(
+  actual: ArrayLike<number>,
+  want: ArrayLike<number>,
+  tol: number,
+  what: string,
+) {
+  assert.equal(actual.length, want.length, `${what}: length`);
+  for (let i = 0; i < want.length; i++)
+    assert.ok(
+      Math.abs(actual[i] - want[i]) <= tol * (1 + Math.abs(want[i])),
+      `${what}[${i}]: ${actual[i]} vs ${want[i]}`,
+    );
+}
+
+/** The loader normalises decoder rows: feature i is the file's feature times its decoder norm. */
+function checkAgainst(sae: SparseAutoencoder, c: Case, what: string, scaleFeatures = true) {
+  const out = sae.run(x, N);
+  const wantF = c.features.map((v, i) => (scaleFeatures ? v * c.decoderNorms[i % F] : v));
+  assertClose(out.features, wantF, 1e-5, `${what} features`);
+  assertClose(out.reconstruction, c.reconstruction, 1e-5, `${what} reconstruction`);
+  for (let i = 0; i < N * d; i++)
+    assert.ok(Math.abs(out.error[i] - (x[i] - c.reconstruction[i])) < 1e-5, `${what} error`);
+}
+
+test('torch.save state dict: tensors match the values written, incl. transposed and offset views', () => {
+  const p = expected.params;
+  for (const sub of ['resid_out_layer0', 'attn_out_layer0']) {
+    const t = readTorchStateDict(dl(sub));
+    assert.deepEqual([...t.keys()].sort(), [
+      'bias',
+      'decoder.weight',
+      'encoder.bias',
+      'encoder.weight',
+    ]);
+    assert.deepEqual(t.get('decoder.weight')!.shape, [d, F]);
+    assert.deepEqual(t.get('encoder.weight')!.shape, [F, d]);
+    assertClose(t.get('encoder.weight')!.data, p.enc_w, 1e-7, `${sub} encoder.weight`);
+    assertClose(t.get('decoder.weight')!.data, p.dec_w, 1e-7, `${sub} decoder.weight`);
+    assertClose(t.get('bias')!.data, p.bias, 1e-7, `${sub} bias`);
+    assert.equal(t.get('bias')!.dtype, 'F32');
+  }
+  assert.equal(readTorchStateDict(dl('embed')).get('bias')!.dtype, 'F16');
+  assert.equal(readTorchStateDict(dl('mlp_out_layer0')).get('bias')!.dtype, 'BF16');
+});
+
+test('ae.pt (F32, strided, F16, BF16) encodes and decodes as torch does', () => {
+  checkAgainst(loadAePt(dl('resid_out_layer0'), 'resid_0'), expected.f32, 'f32');
+  checkAgainst(loadAePt(dl('attn_out_layer0'), 'attn_0'), expected.f32, 'strided');
+  checkAgainst(loadAePt(dl('embed'), 'embed'), expected.f16, 'f16');
+  checkAgainst(loadAePt(dl('mlp_out_layer0'), 'mlp_0'), expected.bf16, 'bf16');
+});
+
+test('SAELens standard, no-centering, jumprelu and topk folders load and run as torch does', () => {
+  const sl = (name: string) => path.join(FIX, 'saelens', name);
+  const standard = loadSaeLensFolder(sl('standard'));
+  assert.equal(standard.site, 'resid_0');
+  assert.equal(standard.kind, 'relu');
+  checkAgainst(standard, expected.f32, 'standard');
+  const noCenter = loadSaeLensFolder(sl('no-centering'));
+  assert.equal(noCenter.site, 'embed');
+  assert.equal(noCenter.centerInput, false);
+  checkAgainst(noCenter, expected.noCentering, 'no-centering');
+  const jump = loadSaeLensFolder(sl('jumprelu'));
+  assert.equal(jump.kind, 'jumprelu');
+  assert.equal(jump.site, 'mlp_0');
+  checkAgainst(jump, expected.jumprelu, 'jumprelu');
+  // TopK keeps the file's decoder norms (renormalising would change which features win).
+  for (const name of ['topk', 'topk-old-style']) {
+    const topk = loadSaeLensFolder(sl(name));
+    assert.equal(topk.kind, 'topk');
+    assert.equal(topk.k, expected.k);
+    checkAgainst(topk, expected.topk, name, false);
+  }
+});
+
+test('the same dictionary in both formats loads to identical numbers', () => {
+  const a = loadAePt(dl('resid_out_layer0'), 'resid_0');
+  const b = loadSaeLensFolder(path.join(FIX, 'saelens', 'standard'));
+  assert.deepEqual(a.encoder, b.encoder);
+  assert.deepEqual(a.encoderBias, b.encoderBias);
+  assert.deepEqual(a.decoder, b.decoder);
+  assert.deepEqual(a.decoderBias, b.decoderBias);
+});
+
+test('loaded decoder rows have unit norm', () => {
+  const sae = loadAePt(dl('resid_out_layer0'), 'resid_0');
+  for (let i = 0; i < F; i++) {
+    const row = sae.decoderRow(i);
+    const norm = Math.hypot(...row);
+    assert.ok(Math.abs(norm - 1) < 1e-6, `row ${i} norm ${norm}`);
+  }
+});
+
+test('refuses corrupt, truncated, legacy and hostile files with clear errors', () => {
+  const bad = (name: string) => path.join(FIX, 'bad', name);
+  const cases: [string, RegExp][] = [
+    ['truncated-zip.pt', /truncated-zip\.pt: corrupt or truncated zip archive/],
+    ['corrupt-zip.pt', /corrupt-zip\.pt: corrupt or truncated zip archive/],
+    [
+      'not-a-zip.pt',
+      /not-a-zip\.pt: a bare pickle stream \(the legacy pre-1\.6 torch\.save format\)/,
+    ],
+    ['truncated-pickle.pt', /truncated-pickle\.pt: archive\/data\.pkl: pickle ends early/],
+    ['hostile-os-system.pt', /refusing to load: the pickle refers to the global os\.system/],
+    ['hostile-eval.pt', /refusing to load: the pickle refers to the global builtins\.eval/],
+    ['missing-storage.pt', /refers to storage 0 but the archive has no archive\/data\/0/],
+  ];
+  for (const [file, pattern] of cases)
+    assert.throws(() => readTorchStateDict(bad(file)), pattern, file);
+  assert.throws(() => loadAePt(bad('nope.pt'), 'embed'), /nope\.pt: cannot read/);
+});
+
+test('hook names map to sites', () => {
+  assert.equal(siteFromHookName('blocks.0.hook_resid_pre'), 'embed');
+  assert.equal(siteFromHookName('blocks.3.hook_resid_pre'), 'resid_2');
+  assert.equal(siteFromHookName('blocks.2.hook_attn_out'), 'attn_2');
+  assert.equal(siteFromHookName('blocks.5.hook_mlp_out'), 'mlp_5');
+  assert.equal(siteFromHookName('blocks.1.hook_resid_post'), 'resid_1');
+  assert.equal(siteFromHookName('blocks.1.hook_z'), undefined);
+});
+
+test('openSaes finds each layout lazily and explains a missing site', () => {
+  const lib = openSaes(path.join(FIX, 'dictionary_learning'), 1, { modelWidth: d });
+  assert.deepEqual(lib.sites(), ['embed', 'attn_0', 'mlp_0', 'resid_0']);
+  assert.equal(lib.entry('resid_0').format, 'dictionary_learning');
+  const sae = lib.get('resid_0');
+  assert.equal(lib.get('resid_0'), sae, 'cached');
+  lib.drop('resid_0');
+  assert.notEqual(lib.get('resid_0'), sae, 'reloaded after drop');
+  assert.ok(lib.has('embed') && !lib.has('resid_1'));
+
+  const sl = openSaes(path.join(FIX, 'saelens'), 2, { modelWidth: d });
+  assert.deepEqual(sl.sites(), ['embed', 'attn_0', 'mlp_0', 'resid_0', 'attn_1']);
+  assert.throws(
+    () => sl.get('mlp_1'),
+    /no SAE for site mlp_1; found embed, attn_0, mlp_0, resid_0, attn_1/,
+  );
+  assert.throws(() => sl.get('resid_9'), /not a site of this 2-layer model/);
+  assert.throws(() => openSaes(path.join(FIX, 'nowhere'), 1), /no such folder of SAEs/);
+  assert.throws(
+    () => openSaes(path.join(FIX, 'saelens'), 2, { modelWidth: 8 }).get('embed'),
+    /input width 4 does not match the model width 8/,
+  );
+});
+
+test('neurons gives identity dictionaries of the model width', () => {
+  const lib = openSaes('neurons', 2, { modelWidth: 3 });
+  assert.equal(lib.sites().length, 7);
+  const id = lib.get('mlp_1');
+  assert.equal(id.kind, 'identity');
+  const xs = Float32Array.from([1, -2, 3, 4, 5, -6]);
+  const out = id.run(xs, 2);
+  assert.deepEqual(out.features, xs);
+  assert.deepEqual(out.reconstruction, xs);
+  assert.deepEqual(out.error, new Float32Array(6));
+  assert.deepEqual(id.featureGradient(xs, 2), xs);
+  assert.deepEqual(id.decoderRow(1), Float32Array.from([0, 1, 0]));
+  assert.throws(() => openSaes('neurons', 2), /modelWidth/);
+});
+
+test('saveDictionary writes our layout, which loads back identically through openSaes', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sae-save-'));
+  try {
+    const jump = loadSaeLensFolder(path.join(FIX, 'saelens', 'jumprelu'));
+    const topk = loadSaeLensFolder(path.join(FIX, 'saelens', 'topk'));
+    saveDictionary(dir, jump, { metrics: { fve: 0.9 } });
+    saveDictionary(dir, topk);
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'mlp_0', 'cfg.json'), 'utf8'));
+    assert.equal(cfg.site, 'mlp_0');
+    assert.equal(cfg.architecture, 'jumprelu');
+    assert.equal(cfg.metrics.fve, 0.9);
+    const lib = openSaes(dir, 1);
+    assert.deepEqual(lib.sites(), ['attn_0', 'mlp_0']);
+    for (const [site, orig] of [
+      ['mlp_0', jump],
+      ['attn_0', topk],
+    ] as const) {
+      const back = lib.get(site) as SparseAutoencoder;
+      assert.equal(back.kind, orig.kind);
+      assert.equal(back.k, orig.k);
+      assert.deepEqual(back.run(x, N), orig.run(x, N));
+    }
+    assert.equal(loadDictionary(path.join(dir, 'attn_0')).site, 'attn_0');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,259 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Rng } from '../../src/random.ts';
+import { SparseAutoencoder } from '../../src/sae/dictionary.ts';
+import { ArraySource } from '../../src/sae/activations.ts';
+import {
+  saeLossAndGradients,
+  saeWorkspace,
+  trainSae,
+  zeroGradients,
+  type SaeGradients,
+} from '../../src/sae/train.ts';
+
+// Dims: B batch, d input width, F dictionary width.
+
+// These products are tiny: extra GEMM threads only add synchronisation (and stall badly when the
+// cores are shared with other work), so this file runs the kernel single-threaded.
+process.env.SFC_THREADS ??= '1';
+
+function randomSae(kind: 'relu' | 'topk', d: number, F: number, rng: Rng, k?: number) {
+  const r = (n: number, s: number) => Float32Array.from({ length: n }, () => rng.normal() * s);
+  return new SparseAutoencoder({
+    site: 'resid_0',
+    kind,
+    dIn: d,
+    width: F,
+    encoder: r(F * d, 0.7),
+    encoderBias: r(F, 0.3),
+    decoder: r(F * d, 0.7),
+    decoderBias: r(d, 0.3),
+    k,
+  });
+}
+
+/** Independent truth: the training loss in float64 with plain loops, and its pre-activations. */
+function referenceLoss(sae: SparseAutoencoder, x: Float32Array, B: number, l1: number) {
+  const { dIn: d, width: F } = sae;
+  let loss = 0;
+  const pres: number[][] = [];
+  for (let n = 0; n < B; n++) {
+    const pre: number[] = [];
+    for (let i = 0; i < F; i++) {
+      let z = sae.encoderBias[i];
+      for (let j = 0; j < d; j++) z += sae.encoder[i * d + j] * (x[n * d + j] - sae.decoderBias[j]);
+      pre.push(z);
+    }
+    pres.push(pre);
+    let f = pre.map((z) => Math.max(0, z));
+    if (sae.kind === 'topk') {
+      const kth = [...pre].sort((a, b) => b - a)[sae.k! - 1];
+      f = pre.map((z) => (z >= kth ? Math.max(0, z) : 0));
+    }
+    for (let j = 0; j < d; j++) {
+      let xh = sae.decoderBias[j];
+      for (let i = 0; i < F; i++) xh += f[i] * sae.decoder[i * d + j];
+      loss += (xh - x[n * d + j]) ** 2 / B;
+    }
+    if (sae.kind === 'relu') loss += (l1 * f.reduce((a, b) => a + b, 0)) / B;
+  }
+  return { loss, pres };
+}
+
+for (const kind of ['relu', 'topk'] as const) {
+  test(`${kind} training gradients match finite differences of a float64 reference loss`, () => {
+    const [B, d, F, k, l1] = [4, 5, 7, 3, 0.3];
+    const rng = new Rng(kind === 'relu' ? 7 : 11);
+    const sae = randomSae(kind, d, F, rng, k);
+    const x = Float32Array.from({ length: B * d }, () => rng.normal());
+    const { loss, pres } = referenceLoss(sae, x, B, l1);
+    // Finite differences are only valid away from the kinks of ReLU / the top-k boundary.
+    for (const pre of pres) {
+      const sorted = [...pre].sort((a, b) => b - a);
+      assert.ok(Math.min(...pre.map(Math.abs)) > 1e-2, 'a pre-activation sits near 0');
+      if (kind === 'topk') assert.ok(sorted[k - 1] - sorted[k] > 1e-2, 'top-k boundary too close');
+    }
+    const grads = zeroGradients(d, F);
+    const stats = saeLossAndGradients(sae, x, B, l1, grads, saeWorkspace(B, d, F));
+    assert.ok(Math.abs(stats.loss - loss) < 1e-4 * (1 + loss), `loss ${stats.loss} vs ${loss}`);
+    const h = 1e-3;
+    for (const name of [
+      'encoder',
+      'encoderBias',
+      'decoder',
+      'decoderBias',
+    ] as (keyof SaeGradients)[]) {
+      const p = sae[name];
+      for (let i = 0; i < p.length; i++) {
+        const keep = p[i];
+        p[i] = keep + h;
+        const up = referenceLoss(sae, x, B, l1).loss;
+        p[i] = keep - h;
+        const down = referenceLoss(sae, x, B, l1).loss;
+        p[i] = keep;
+        // Central difference of a float64 loss whose parameters are f32: the step is exact in f32
+        // only approximately, so compare against the step actually taken.
+        const taken = Math.fround(keep + h) - Math.fround(keep - h);
+        const numeric = (up - down) / taken;
+        const analytic = grads[name][i];
+        assert.ok(
+          Math.abs(numeric - analytic) <= 2e-3 * (1 + Math.abs(numeric)),
+          `${name}[${i}]: analytic ${analytic} vs numeric ${numeric}`,
+        );
+      }
+    }
+  });
+}
+
+/** n samples, each a sparse non-negative mix of ~3 of the `truth` unit directions [G, d]. */
+function sparseMixtures(truth: Float32Array, G: number, d: number, n: number, rng: Rng) {
+  const x = new Float32Array(n * d);
+  for (let s = 0; s < n; s++) {
+    for (let g = 0; g < G; g++) {
+      if (rng.next() >= 3 / G) continue;
+      const a = 0.5 + rng.next();
+      for (let j = 0; j < d; j++) x[s * d + j] += a * truth[g * d + j];
+    }
+  }
+  return x;
+}
+
+function randomDirections(G: number, d: number, rng: Rng) {
+  const t = Float32Array.from({ length: G * d }, () => rng.normal());
+  for (let g = 0; g < G; g++) {
+    const row = t.subarray(g * d, (g + 1) * d);
+    const norm = Math.hypot(...row);
+    for (let j = 0; j < d; j++) row[j] /= norm;
+  }
+  return t;
+}
+
+/** Share of true directions that some learned decoder row matches with cosine >= 0.9. */
+function recovered(sae: SparseAutoencoder, truth: Float32Array, G: number) {
+  const d = sae.dIn;
+  let matched = 0;
+  for (let g = 0; g < G; g++) {
+    let best = -1;
+    for (let i = 0; i < sae.width; i++) {
+      const row = sae.decoderRow(i);
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += row[j] * truth[g * d + j];
+      best = Math.max(best, dot);
+    }
+    if (best >= 0.9) matched++;
+  }
+  return matched / G;
+}
+
+for (const kind of ['relu', 'topk'] as const) {
+  test(`${kind} training recovers the directions of a known sparse dictionary`, () => {
+    const [d, G] = [32, 64];
+    const rng = new Rng(2024);
+    const truth = randomDirections(G, d, rng);
+    const data = sparseMixtures(truth, G, d, 16384, rng);
+    const result = trainSae(new ArraySource(data, d, 1), {
+      site: 'resid_0',
+      width: 128,
+      kind,
+      k: 4,
+      l1: 1,
+      lr: kind === 'relu' ? 1e-2 : 3e-3,
+      steps: 800,
+      batchSize: 128,
+      warmupSteps: 50,
+      resampleEvery: 200,
+      resampleSamples: 2048,
+      seed: 5,
+    });
+    const share = recovered(result.dictionary, truth, G);
+    assert.ok(share >= 0.8, `recovered ${(100 * share).toFixed(1)}% of the true directions`);
+    assert.ok(result.metrics.fve > 0.8, `FVE ${result.metrics.fve}`);
+    console.log(
+      `${kind}: recovered ${(100 * share).toFixed(1)}%`,
+      result.metrics,
+      'resampled',
+      result.resampled,
+    );
+  });
+}
+
+test('same seed gives bitwise the same dictionary; a split, resumed run equals an unbroken one', () => {
+  const d = 16;
+  const rng = new Rng(3);
+  const data = Float32Array.from({ length: 4096 * d }, () => Math.max(0, rng.normal()));
+  // A strong penalty and a short dead window, so that resampling happens within 120 steps.
+  const options = {
+    site: 'mlp_1',
+    width: 48,
+    l1: 20,
+    lr: 1e-2,
+    steps: 120,
+    batchSize: 64,
+    warmupSteps: 20,
+    resampleEvery: 25,
+    deadWindow: 10,
+    resampleSamples: 512,
+    seed: 9,
+  };
+  const a = trainSae(new ArraySource(data, d, 4), options);
+  const b = trainSae(new ArraySource(data, d, 4), options);
+  assert.deepEqual(a.dictionary.decoder, b.dictionary.decoder);
+  assert.deepEqual(a.dictionary.encoder, b.dictionary.encoder);
+  assert.ok(a.resampled > 0, 'the schedule should exercise resampling');
+  const other = trainSae(new ArraySource(data, d, 4), { ...options, seed: 10 });
+  assert.notDeepEqual(other.dictionary.decoder, a.dictionary.decoder);
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sae-ckpt-'));
+  try {
+    const first = trainSae(new ArraySource(data, d, 4), {
+      ...options,
+      checkpointDir: dir,
+      stopAt: 70,
+    });
+    assert.equal(first.steps, 70);
+    const second = trainSae(new ArraySource(data, d, 4), {
+      ...options,
+      checkpointDir: dir,
+      resume: true,
+    });
+    assert.equal(second.resumedFrom, 70);
+    assert.equal(second.steps, 120);
+    for (const p of ['encoder', 'encoderBias', 'decoder', 'decoderBias'] as const)
+      assert.deepEqual(second.dictionary[p], a.dictionary[p], p);
+    assert.throws(
+      () =>
+        trainSae(new ArraySource(data, d, 4), {
+          ...options,
+          width: 40,
+          checkpointDir: dir,
+          resume: true,
+        }),
+      /trained with width 48, not 40/,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('normalisation is folded into the saved dictionary: it applies to raw activations', () => {
+  const [d, G] = [8, 12];
+  const rng = new Rng(8);
+  const data = sparseMixtures(randomDirections(G, d, rng), G, d, 2048, rng);
+  const scaled = data.map((v) => v * 40); // raw activations with a large norm
+  const options = { site: 'embed', width: 16, l1: 1, lr: 1e-3, steps: 40, batchSize: 32, seed: 1 };
+  const small = trainSae(new ArraySource(data, d, 2), options);
+  const big = trainSae(new ArraySource(scaled, d, 2), options);
+  assert.ok(Math.abs(big.scale * 40 - small.scale) < 1e-3 * small.scale);
+  // The same training in normalised units: reconstructions scale with the input exactly.
+  const x = scaled.subarray(0, 5 * d);
+  const rBig = big.dictionary.run(x, 5).reconstruction;
+  const rSmall = small.dictionary.run(data.subarray(0, 5 * d), 5).reconstruction;
+  for (let i = 0; i < 5 * d; i++)
+    assert.ok(
+      Math.abs(rBig[i] - 40 * rSmall[i]) < 1e-2 * (1 + Math.abs(rBig[i])),
+      `${rBig[i]} vs ${40 * rSmall[i]}`,
+    );
+});
