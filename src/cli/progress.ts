@@ -4,7 +4,11 @@
 import cliProgress from 'cli-progress';
 
 /** done of total units; `info` is shown after the bar (e.g. loss). */
-export type OnProgress = (done: number, total: number, info?: Record<string, number | string>) => void;
+export type OnProgress = (
+  done: number,
+  total: number,
+  info?: Record<string, number | string>,
+) => void;
 
 export interface ProgressBar {
   update: OnProgress;

@@ -14,24 +14,9 @@ import { saveDictionary } from '../../sae/formats.ts';
 import { openSaes } from '../../sae/library.ts';
 import { evaluateSaes, type SiteStats } from '../../sae/metrics.ts';
 import { trainSae } from '../../sae/train.ts';
+import { positiveInt, positiveNumber } from '../options.ts';
 
 const EOS = '<|endoftext|>';
-
-function positiveInt(name: string, text: string): number {
-  const v = Number(text);
-  if (!Number.isInteger(v) || v <= 0)
-    throw new Error(`${name}: expected a positive integer, got "${text}"`);
-  return v;
-}
-
-function positiveNumber(name: string, text: string, allowZero = false): number {
-  const v = Number(text);
-  if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0))
-    throw new Error(
-      `${name}: expected a ${allowZero ? 'non-negative' : 'positive'} number, got "${text}"`,
-    );
-  return v;
-}
 
 /** One document per non-empty line, tokenised. */
 function readCorpus(file: string, tokenizer: Tokenizer): number[][] {

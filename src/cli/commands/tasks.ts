@@ -1,16 +1,11 @@
 // `sfc eval-task`: how well a model does a contrastive task (e.g. subject-verb agreement).
 
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { defaultModelDir, loadModel } from '../../model/load.ts';
 import { GptNeoX } from '../../model/gptneox.ts';
 import { describeTask, loadTask, scoreTask } from '../../data/tasks.ts';
 import { progressBar } from '../progress.ts';
-
-function positiveInteger(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
-  return n;
-}
+import { positiveInt } from '../options.ts';
 
 interface EvalTaskOptions {
   data: string;
@@ -24,6 +19,7 @@ interface EvalTaskOptions {
 export function register(program: Command): void {
   program
     .command('eval-task')
+    .summary('Score a model on a contrastive task file: accuracy, logit difference, n.')
     .description(
       [
         'Score a model on a contrastive task file: after each clean prefix, is the',
@@ -43,8 +39,15 @@ export function register(program: Command): void {
     )
     .requiredOption('--data <file>', 'task file (.jsonl or .json, one example per line)')
     .option('--model <dir>', 'model folder, with tokenizer.json', defaultModelDir())
-    .option('--batch-size <n>', 'examples per forward pass', positiveInteger, 32)
-    .option('--limit <n>', 'score only the first n usable examples', positiveInteger)
+    .option(
+      '--batch-size <n>',
+      'examples per forward pass',
+      (v) => positiveInt('--batch-size', v),
+      32,
+    )
+    .option('--limit <n>', 'score only the first n usable examples', (v) =>
+      positiveInt('--limit', v),
+    )
     .option('--add-answer-space', 'put a space before answers that lack one ("is" -> " is")')
     .option('--json', 'print {"accuracy", "logit_diff", "n"} as JSON')
     .action((opts: EvalTaskOptions) => {
