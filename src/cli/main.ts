@@ -3,6 +3,7 @@
 
 import { Command, CommanderError } from 'commander';
 import * as modelCommands from './commands/model.ts';
+import * as organismCommands from './commands/organism.ts';
 import * as saeCommands from './commands/sae.ts';
 import * as startCommand from './commands/start.ts';
 import * as taskCommands from './commands/tasks.ts';
@@ -16,7 +17,7 @@ const program = new Command()
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const group of [startCommand, modelCommands, saeCommands, taskCommands])
+for (const group of [startCommand, modelCommands, saeCommands, taskCommands, organismCommands])
   group.register(program);
 
 try {

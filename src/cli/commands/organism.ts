@@ -1,0 +1,222 @@
+// The model organism's commands: `sfc organism train` (retrain everything from seeds, as
+// `npm run organism` does) and `sfc label` (ground-truth labels of SAE features).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { defaultModelDir } from '../../model/load.ts';
+import {
+  CONFIDENT_F1,
+  formatLabelSummary,
+  LABELS_FILE,
+  runLabels,
+  runLabelStage,
+  summariseLabels,
+} from '../../organism/feature-labels.ts';
+import { writeReport } from '../../organism/report.ts';
+import { runModelStage } from '../../organism/train-model.ts';
+import { runSaeStage } from '../../organism/train-saes.ts';
+import { progressBar, type OnProgress } from '../progress.ts';
+
+export const STAGES = ['model', 'saes', 'labels', 'report', 'all'] as const;
+
+export interface OrganismRunOptions {
+  stage: string;
+  quick: boolean;
+  out: string;
+  dataDir: string;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+function withBar<T>(label: string, run: (bar: ReturnType<typeof progressBar>) => T): T {
+  const bar = progressBar(label);
+  try {
+    return run(bar);
+  } finally {
+    bar.stop();
+  }
+}
+
+/** Runs one stage or all of them, writing into o.out. */
+export function runOrganism(o: OrganismRunOptions): void {
+  if (!(STAGES as readonly string[]).includes(o.stage))
+    throw new Error(`--stage: expected one of ${STAGES.join(', ')}, got "${o.stage}"`);
+  const all = o.stage === 'all';
+  fs.mkdirSync(o.out, { recursive: true });
+  if (all || o.stage === 'model') {
+    const record = withBar('model', (bar) =>
+      runModelStage({
+        out: o.out,
+        dataDir: o.dataDir,
+        ...(o.quick
+          ? {
+              config: {
+                vocabSize: 832,
+                hiddenSize: 32,
+                numLayers: 2,
+                numHeads: 2,
+                intermediateSize: 64,
+                rotaryPct: 0.25,
+                rotaryEmbBase: 10000,
+                maxPositionEmbeddings: 32,
+                layerNormEps: 1e-5,
+                useParallelResidual: true,
+                attentionBias: true,
+              },
+              maxSteps: 20,
+              evalEvery: 10,
+              batchSize: 8,
+              taskLimit: 16,
+            }
+          : {}),
+        onProgress: bar.update,
+        log,
+      }),
+    );
+    log(
+      `model: ${record.steps} steps in ${record.seconds.toFixed(0)} s; test accuracy ` +
+        Object.entries(record.test)
+          .map(([k, v]) => `${k} ${(100 * v.accuracy).toFixed(1)}%`)
+          .join(', '),
+    );
+  }
+  if (all || o.stage === 'saes') {
+    const bars: ReturnType<typeof progressBar>[] = [];
+    try {
+      runSaeStage({
+        out: o.out,
+        ...(o.quick ? { tokens: 4096, steps: 30, batchSize: 128, evalTokens: 512 } : {}),
+        onProgress: (label): OnProgress => {
+          bars.at(-1)?.stop();
+          const bar = progressBar(label);
+          bars.push(bar);
+          return bar.update;
+        },
+        log,
+      });
+    } finally {
+      bars.at(-1)?.stop();
+    }
+  }
+  if (all || o.stage === 'labels') {
+    const result = withBar('labels', (bar) =>
+      runLabelStage(o.out, o.quick ? 1024 : undefined, bar.update),
+    );
+    process.stdout.write(formatLabelSummary(result.summary) + '\n');
+  }
+  if (all || o.stage === 'report') log(`wrote ${writeReport(o.out)}`);
+}
+
+function positiveInt(name: string, text: string): number {
+  const v = Number(text);
+  if (!Number.isInteger(v) || v <= 0)
+    throw new Error(`${name}: expected a positive integer, got "${text}"`);
+  return v;
+}
+
+interface LabelCliOptions {
+  model: string;
+  saes?: string;
+  out?: string;
+  tokens: string;
+  threshold: string;
+  sites?: string;
+  minF1: string;
+}
+
+export function register(program: Command): void {
+  program
+    .command('organism')
+    .description('The shipped model organism')
+    .command('train')
+    .description(
+      [
+        'Retrain the model organism from seeds (as `npm run organism` does): the',
+        'GPT-NeoX on the agreement grammar, SAEs at every site, feature labels and',
+        'TRAINING.md. Takes about 45 minutes on 2 cores; --quick takes seconds.\nStages: model (GPT-NeoX), saes (needs the model), labels (needs both),\nreport (TRAINING.md from the records in <out>/training/); all runs them in order.',
+        '',
+        'Example:',
+        '  sfc organism train --stage saes --out models/organism',
+      ].join('\n'),
+    )
+    .option('--stage <stage>', `one of ${STAGES.join(', ')}`, 'all')
+    .option('--quick', 'a tiny budget, to check the pipeline end to end', false)
+    .option('--out <dir>', 'output folder (the shipped organism by default)', defaultModelDir())
+    .option(
+      '--data <dir>',
+      'folder of the agreement task files {simple,nounpp,rc,within_rc}_{train,test}.jsonl',
+      path.join(path.dirname(path.dirname(defaultModelDir())), 'data'),
+    )
+    .action((opts: { stage: string; quick: boolean; out: string; data: string }) =>
+      runOrganism({ stage: opts.stage, quick: opts.quick, out: opts.out, dataDir: opts.data }),
+    );
+
+  program
+    .command('label')
+    .description(
+      [
+        'Ground-truth labels for SAE features of the model organism. Every token of the',
+        'organism is one word of its grammar, annotated with ~45 yes/no properties',
+        '(pending_pl: the next agreeing verb must be plural; subject_sg; in_object_rc;',
+        'after_that; pos_noun; ...). For every feature of every site, this finds the',
+        'property that best predicts where the feature is active (activation above',
+        '--threshold) over a held-out annotated corpus, and writes one JSON line per',
+        'feature:',
+        '  {"site":"resid_1","feature":17,"label":"pending_pl","precision":0.97,',
+        '   "recall":0.91,"f1":0.94,"frequency":0.12}',
+        'precision = P(property | active), recall = P(active | property), frequency =',
+        'share of tokens where the feature is active; a feature that never fires gets',
+        'label null. Error nodes are not features and get no label. Prints per site how',
+        'many features got a confident label (F1 >= --min-f1).',
+        '',
+        'Only the organism (or a model with its tokenizer) can be labelled this way.',
+        '',
+        'Example:',
+        '  sfc label --out /tmp/labels.jsonl --tokens 32768',
+      ].join('\n'),
+    )
+    .option(
+      '--model <dir>',
+      'model folder (default: the shipped model organism)',
+      defaultModelDir(),
+    )
+    .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
+    .option(
+      '--out <file>',
+      `output file (default: ${LABELS_FILE} beside the SAE folder, i.e. <saes>/../${LABELS_FILE})`,
+    )
+    .option('--tokens <n>', 'tokens of held-out annotated text to score on', '65536')
+    .option('--threshold <x>', 'a feature is active where its activation exceeds this', '0')
+    .option('--sites <list>', 'comma-separated sites (default: every site with an SAE)')
+    .option(
+      '--min-f1 <x>',
+      'F1 from which the summary counts a label as confident',
+      String(CONFIDENT_F1),
+    )
+    .action((opts: LabelCliOptions) => {
+      const threshold = Number(opts.threshold);
+      if (!Number.isFinite(threshold) || threshold < 0)
+        throw new Error(`--threshold: expected a non-negative number, got "${opts.threshold}"`);
+      const minF1 = Number(opts.minF1);
+      if (!(minF1 >= 0 && minF1 <= 1))
+        throw new Error(`--min-f1: expected a number in [0, 1], got "${opts.minF1}"`);
+      const bar = progressBar('labelling');
+      let result;
+      try {
+        result = runLabels({
+          model: opts.model,
+          saes: opts.saes,
+          out: opts.out,
+          tokens: positiveInt('--tokens', opts.tokens),
+          threshold,
+          sites: opts.sites?.split(',').map((s) => s.trim()),
+          onProgress: bar.update,
+        });
+      } finally {
+        bar.stop();
+      }
+      process.stderr.write(`wrote ${result.labels.length} feature labels to ${result.file}\n`);
+      process.stdout.write(formatLabelSummary(summariseLabels(result.labels, minF1), minF1) + '\n');
+    });
+}

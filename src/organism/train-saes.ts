@@ -1,0 +1,203 @@
+// The SAE stage of `npm run organism`: a dictionary at every site of the organism.
+// N tokens collected, d model dim, F dictionary width, B rows per forward, T context.
+//
+// One forward pass yields every site's activations at once, so the token set is collected once
+// (rows packed from fresh grammar texts, each starting at a text start, as in training) and held in
+// memory, one [N, d] array per site; each SAE then trains from its site's array.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { OnProgress } from '../cli/progress.ts';
+import { GptNeoX } from '../model/gptneox.ts';
+import { loadModel } from '../model/load.ts';
+import { Rng } from '../random.ts';
+import { ArraySource } from '../sae/activations.ts';
+import { saveDictionary } from '../sae/formats.ts';
+import { openSaes } from '../sae/library.ts';
+import { evaluateSaes, type SiteStats } from '../sae/metrics.ts';
+import { trainSae, type TrainMetrics } from '../sae/train.ts';
+import { generateCorpus, GrammarSampler, type GrammarMix } from './grammar.ts';
+import { buildOrganismTokenizer } from './tokenizer-builder.ts';
+import {
+  ORGANISM_MIX,
+  organismEosId,
+  PackedRows,
+  textTokenIds,
+  TRAINING_DIR,
+} from './train-model.ts';
+
+export const SAES_DIR = 'saes';
+export const SAE_RECORD = 'saes.json';
+
+/** Seeds of the SAE stage's corpora, apart from the model's training stream (seed 1). */
+export const SAE_SEEDS = { activations: 101, evaluation: 202, training: 303 } as const;
+
+export interface CollectOptions {
+  model: GptNeoX;
+  tokenIds: Map<string, number>;
+  eosId: number;
+  /** Tokens to collect (rounded up to whole rows). */
+  tokens: number;
+  seed: number;
+  mix?: Partial<GrammarMix>;
+  rowsPerForward?: number; // B, default 32
+  onProgress?: OnProgress;
+}
+
+/** Activations at every site over one token set: site -> [N*d]. */
+export function collectActivations(o: CollectOptions): Map<string, Float32Array> {
+  const { model } = o;
+  const d = model.config.hiddenSize;
+  const T = model.config.maxPositionEmbeddings;
+  const B = o.rowsPerForward ?? 32;
+  const rows = Math.ceil(o.tokens / T);
+  const N = rows * T;
+  const out = new Map(model.sites.map((s) => [s, new Float32Array(N * d)]));
+  const packer = new PackedRows(new GrammarSampler(new Rng(o.seed), o.mix), o.tokenIds, o.eosId);
+  const ids = new Int32Array(B * T);
+  const targets = new Int32Array(B * T);
+  for (let r0 = 0; r0 < rows; r0 += B) {
+    const b = Math.min(B, rows - r0);
+    packer.fill(ids, targets, b, T);
+    const batch = {
+      ids: ids.subarray(0, b * T),
+      batchSize: b,
+      seqLen: T,
+      lengths: new Array<number>(b).fill(T),
+    };
+    const pass = model.forward(batch, { logits: 'none' });
+    for (const site of model.sites) out.get(site)!.set(pass.activation(site), r0 * T * d);
+    o.onProgress?.(Math.min(rows, r0 + B), rows);
+  }
+  return out;
+}
+
+export interface SaeStageOptions {
+  out: string;
+  /** Tokens of activations collected once for all sites (default 400k). */
+  tokens?: number;
+  width?: number; // F, default 8 x d
+  l1?: number; // λ in normalised units (default 1)
+  steps?: number; // per site (default 800)
+  batchSize?: number; // default 1024
+  lr?: number; // default 3e-4
+  /** Tokens of held-out text for the metrics (default 16384). */
+  evalTokens?: number;
+  sites?: string[];
+  onProgress?: (stage: string) => OnProgress;
+  log?: (line: string) => void;
+}
+
+/** What the SAE stage records in <out>/training/saes.json. */
+export interface SaeRecord {
+  width: number;
+  l1: number;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  tokens: number;
+  collectSeconds: number;
+  sites: {
+    site: string;
+    seconds: number;
+    train: TrainMetrics;
+    /** [step, fve, l0] through training. */
+    curve: [number, number, number][];
+  }[];
+  evaluation: SiteStats[];
+  evalSeconds: number;
+}
+
+/** Trains and saves <out>/saes/<site>/ for every site, then evaluates them on held-out text. */
+export function runSaeStage(o: SaeStageOptions): SaeRecord {
+  const log = o.log ?? (() => {});
+  const progress = o.onProgress ?? (() => undefined);
+  const { config, weights } = loadModel(o.out);
+  const model = new GptNeoX(config, weights);
+  const d = config.hiddenSize;
+  const built = buildOrganismTokenizer();
+  const eosId = organismEosId(built.json);
+  const width = o.width ?? 8 * d;
+  const l1 = o.l1 ?? 1;
+  const steps = o.steps ?? 800;
+  const batchSize = o.batchSize ?? 1024;
+  const lr = o.lr ?? 3e-4;
+  const tokens = o.tokens ?? 400_000;
+  const sites = o.sites ?? model.sites;
+
+  let t0 = performance.now();
+  const acts = collectActivations({
+    model,
+    tokenIds: built.ids,
+    eosId,
+    tokens,
+    seed: SAE_SEEDS.activations,
+    mix: ORGANISM_MIX,
+    onProgress: progress('activations'),
+  });
+  const collectSeconds = (performance.now() - t0) / 1000;
+  log(`collected ${tokens} tokens at ${sites.length} sites in ${collectSeconds.toFixed(0)} s`);
+
+  const root = path.join(o.out, SAES_DIR);
+  const record: SaeRecord = {
+    width,
+    l1,
+    steps,
+    batchSize,
+    lr,
+    tokens,
+    collectSeconds,
+    sites: [],
+    evaluation: [],
+    evalSeconds: 0,
+  };
+  for (const site of sites) {
+    t0 = performance.now();
+    const curve: [number, number, number][] = [];
+    const bar = progress(`sae ${site}`);
+    const result = trainSae(new ArraySource(acts.get(site)!, d, SAE_SEEDS.training), {
+      site,
+      width,
+      l1,
+      steps,
+      batchSize,
+      lr,
+      seed: SAE_SEEDS.training,
+      progressEvery: Math.max(1, Math.floor(steps / 50)),
+      onProgress: (done, total, info) => {
+        if (info && typeof info.FVE === 'number' && typeof info.L0 === 'number')
+          curve.push([done, info.FVE, info.L0]);
+        bar?.(done, total, info);
+      },
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    saveDictionary(root, result.dictionary, {
+      training: { ...result.metrics, l1, steps, batchSize, lr, tokens, scale: result.scale },
+    });
+    acts.delete(site);
+    record.sites.push({ site, seconds, train: result.metrics, curve });
+    log(
+      `${site}: L0 ${result.metrics.l0.toFixed(1)}, FVE ${result.metrics.fve.toFixed(3)}, dead ${(100 * result.metrics.deadFraction).toFixed(1)}% (${seconds.toFixed(0)} s)`,
+    );
+  }
+
+  t0 = performance.now();
+  const documents = generateCorpus(new Rng(SAE_SEEDS.evaluation), 2000, ORGANISM_MIX).map((t) =>
+    textTokenIds(t, built.ids),
+  );
+  record.evaluation = evaluateSaes(model, openSaes(root, config.numLayers), {
+    documents,
+    tokens: o.evalTokens ?? 16384,
+    ctx: config.maxPositionEmbeddings,
+    eosId,
+    sites,
+    onProgress: progress('evaluate'),
+  });
+  record.evalSeconds = (performance.now() - t0) / 1000;
+  fs.mkdirSync(path.join(o.out, TRAINING_DIR), { recursive: true });
+  fs.writeFileSync(
+    path.join(o.out, TRAINING_DIR, SAE_RECORD),
+    JSON.stringify(record, null, 1) + '\n',
+  );
+  return record;
+}
