@@ -1,5 +1,6 @@
 // Writes the model organism's contrastive agreement tasks, data/{simple,nounpp,rc,within_rc}_{train,test}.jsonl,
-// and prints statistics of its corpus and tokenizer. Deterministic: the same seeds give the same files.
+// a held-out text corpus data/corpus.txt (for sae stats, dashboards), and prints statistics of
+// its corpus and tokenizer. Deterministic: the same seeds give the same files.
 //   npx tsx scripts/make-organism-data.ts [--count 300] [--out data] [--tokenizer PATH]
 // --tokenizer also writes the organism's tokenizer.json to PATH.
 
@@ -11,6 +12,11 @@ import { organismTaskFiles } from '../src/organism/agreement-tasks.ts';
 import { generateCorpus } from '../src/organism/grammar.ts';
 import { buildOrganismTokenizer } from '../src/organism/tokenizer-builder.ts';
 import { lexiconWords } from '../src/organism/lexicon.ts';
+import { ORGANISM_MIX } from '../src/organism/train-model.ts';
+
+// Distinct from every seed used in training (model 1, SAEs 101-303, labels 404).
+const CORPUS_SEED = 505;
+const CORPUS_TEXTS = 2000;
 
 const { values } = parseArgs({
   options: {
@@ -29,6 +35,11 @@ for (const [name, text] of organismTaskFiles(count)) {
   fs.writeFileSync(file, text);
   console.log(`wrote ${file} (${text.trimEnd().split('\n').length} pairs)`);
 }
+
+const corpusFile = path.join(values.out, 'corpus.txt');
+const heldOut = generateCorpus(new Rng(CORPUS_SEED), CORPUS_TEXTS, ORGANISM_MIX);
+fs.writeFileSync(corpusFile, heldOut.map((t) => t.text).join('\n') + '\n');
+console.log(`wrote ${corpusFile} (${CORPUS_TEXTS} texts, the organism's training mix)`);
 
 const tokenizer = buildOrganismTokenizer();
 if (values.tokenizer) {
