@@ -1,0 +1,224 @@
+// Discovery benchmark: Pythia-70M shape (d 512, 6 layers, 8 heads, V 50304) with random weights,
+// random 32768-wide ReLU SAEs at all 19 sites, 100 examples of 5 tokens (clean/patch differing in
+// one token), IG with 10 steps. Reports the time of the node stage and of the edge stage
+// (thresholds 0.1 / 0.01), how many downstream nodes the edges had to handle, and peak RSS.
+//
+// The random model is calibrated to look like a trained one where it matters for the cost: the
+// SAE encoder biases put ~64 features on per token (a trained SAE's L0), and embed_out is scaled so
+// that m moves by ~4 logits between clean and patch (Pythia-70M's agreement logit differences), so
+// that thresholds 0.1 / 0.01 select a realistic number of nodes and edges.
+// SFC_BENCH_DISCOVER=small runs a quick reduced shape (d 128, 2 layers, F 4096, 20 examples);
+// SFC_BENCH_DISCOVER_EXAMPLES=n and SFC_BENCH_DISCOVER_BATCH=b change the examples and batch size.
+
+import os from 'node:os';
+import type { GptNeoXConfig } from '../src/model/config.ts';
+import { GptNeoX, makeBatch } from '../src/model/gptneox.ts';
+import { parameterLayout, zeroWeights } from '../src/model/weights.ts';
+import { SparseAutoencoder } from '../src/sae/dictionary.ts';
+import type { TaskExample } from '../src/data/tasks.ts';
+import { discover, toCircuit, type DiscoverOptions } from '../src/attribution/discover.ts';
+import { Rng } from '../src/random.ts';
+
+const SMALL = process.env.SFC_BENCH_DISCOVER === 'small';
+const CONFIG: GptNeoXConfig = {
+  vocabSize: 50304,
+  hiddenSize: SMALL ? 128 : 512,
+  numLayers: SMALL ? 2 : 6,
+  numHeads: 8,
+  intermediateSize: SMALL ? 512 : 2048,
+  rotaryPct: 0.25,
+  rotaryEmbBase: 10000,
+  maxPositionEmbeddings: 2048,
+  layerNormEps: 1e-5,
+  useParallelResidual: true,
+  attentionBias: true,
+};
+const WIDTH = SMALL ? 4096 : 32768;
+const EXAMPLES = Number(process.env.SFC_BENCH_DISCOVER_EXAMPLES ?? (SMALL ? 20 : 100));
+const BATCH = Number(process.env.SFC_BENCH_DISCOVER_BATCH ?? 10);
+const T = 5;
+const L0 = 64; // target active features per token
+const DELTA_M = 4; // target mean |m_patch - m_clean|
+
+// Deterministic N(0, 1) samples (xorshift + Box-Muller); speed matters for 17M of them per SAE.
+function normalFill(t: Float32Array, scale: number, seed: number): void {
+  let s = seed >>> 0 || 1;
+  const uniform = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return (s + 0.5) / 4294967296;
+  };
+  for (let i = 0; i < t.length; i += 2) {
+    const r = Math.sqrt(-2 * Math.log(uniform()));
+    const a = 2 * Math.PI * uniform();
+    t[i] = scale * r * Math.cos(a);
+    if (i + 1 < t.length) t[i + 1] = scale * r * Math.sin(a);
+  }
+}
+
+/**
+ * Like an agreement task: every example swaps the same "subject" token at position 1 and has the
+ * same two answers, around random other tokens, so effects agree in sign across examples.
+ */
+function randomExamples(rng: Rng): TaskExample[] {
+  const V = CONFIG.vocabSize;
+  const [subject, subjects, answer, otherAnswer] = [rng.int(V), rng.int(V), rng.int(V), rng.int(V)];
+  return Array.from({ length: EXAMPLES }, (_, i) => {
+    const clean = Array.from({ length: T }, () => rng.int(V));
+    clean[1] = subject;
+    const patch = clean.slice();
+    patch[1] = subjects;
+    return {
+      line: i + 1,
+      case: null,
+      cleanPrefix: '',
+      patchPrefix: '',
+      cleanAnswer: '',
+      patchAnswer: '',
+      clean,
+      patch,
+      cleanAnswerId: answer,
+      patchAnswerId: otherAnswer,
+    };
+  });
+}
+
+/**
+ * One random ReLU SAE per site: unit decoder rows, encoder tied to them (the same array), and a
+ * bias that leaves about L0 features on per token for this site's activations.
+ */
+function randomSaes(model: GptNeoX, examples: TaskExample[]): Map<string, SparseAutoencoder> {
+  const d = CONFIG.hiddenSize;
+  const sample = model.forward(makeBatch(examples.slice(0, 20).map((e) => e.clean)), {
+    logits: 'none',
+  });
+  const saes = new Map<string, SparseAutoencoder>();
+  let seed = 101;
+  for (const site of model.sites) {
+    const decoder = new Float32Array(WIDTH * d);
+    normalFill(decoder, 1 / Math.sqrt(d), seed++);
+    for (let i = 0; i < WIDTH; i++) {
+      let n = 0;
+      for (let j = 0; j < d; j++) n += decoder[i * d + j] ** 2;
+      n = Math.sqrt(n);
+      for (let j = 0; j < d; j++) decoder[i * d + j] /= n;
+    }
+    // b_D at the sample mean; b_E at minus the (1 - L0/F) quantile of sampled pre-activations.
+    const x = sample.activation(site);
+    const rows = x.length / d;
+    const mean = new Float32Array(d);
+    for (let n = 0; n < rows; n++) for (let j = 0; j < d; j++) mean[j] += x[n * d + j] / rows;
+    const probe = new SparseAutoencoder({
+      site,
+      kind: 'relu',
+      dIn: d,
+      width: WIDTH,
+      encoder: decoder,
+      encoderBias: new Float32Array(WIDTH),
+      decoder,
+      decoderBias: mean,
+    });
+    const pre = probe.preActivations(x, rows);
+    const picked = Float32Array.from({ length: 20000 }, (_, i) => pre[(i * 7919) % pre.length]);
+    picked.sort();
+    const cut = picked[Math.floor(picked.length * (1 - L0 / WIDTH))];
+    saes.set(
+      site,
+      new SparseAutoencoder({
+        site,
+        kind: 'relu',
+        dIn: d,
+        width: WIDTH,
+        encoder: decoder,
+        encoderBias: new Float32Array(WIDTH).fill(-cut),
+        decoder,
+        decoderBias: mean,
+      }),
+    );
+  }
+  return saes;
+}
+
+export function runDiscoverBench(): void {
+  const c = CONFIG;
+  const t0 = performance.now();
+  const weights = zeroWeights(c);
+  let seed = 7;
+  for (const p of parameterLayout(c)) {
+    const t = p.get(weights);
+    if (p.name.includes('norm') && p.name.endsWith('weight')) t.fill(1);
+    else if (!p.name.endsWith('bias')) normalFill(t, 0.02, seed++);
+  }
+  const rng = new Rng(1);
+  const examples = randomExamples(rng);
+  // Scale embed_out so that m moves by ~DELTA_M logits on average.
+  {
+    const model = new GptNeoX(c, weights);
+    const m = (ids: number[][]) => {
+      const logits = model.forward(makeBatch(ids)).logits;
+      return ids.map((_, b) => {
+        const row = logits.subarray(b * c.vocabSize, (b + 1) * c.vocabSize);
+        const e = examples[b];
+        return row[e.patchAnswerId!] - row[e.cleanAnswerId];
+      });
+    };
+    const first = examples.slice(0, 20);
+    const [mc, mp] = [m(first.map((e) => e.clean)), m(first.map((e) => e.patch!))];
+    const mean = mc.reduce((s, v, i) => s + Math.abs(mp[i] - v), 0) / mc.length;
+    const k = DELTA_M / mean;
+    for (let i = 0; i < weights.embedOut.length; i++) weights.embedOut[i] *= k;
+  }
+  const model = new GptNeoX(c, weights);
+  const saes = randomSaes(model, examples);
+  const setup = (performance.now() - t0) / 1000;
+  const dictionaries = (site: string) => saes.get(site)!;
+  console.log(
+    `discover: Pythia-70M shape (d ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads, V ${c.vocabSize}), ` +
+      `random ${WIDTH}-wide SAEs at ${model.sites.length} sites, ${EXAMPLES} examples of ${T} tokens in batches of ${BATCH}, IG 10 steps ` +
+      `(setup ${setup.toFixed(0)} s)`,
+  );
+  const line = (label: string, value: string) => console.log(`${label.padEnd(34)} ${value}`);
+
+  const nodesOptions: DiscoverOptions = {
+    method: 'ig',
+    steps: 10,
+    nodesOnly: true,
+    batchSize: BATCH,
+  };
+  const nodes = discover(model, dictionaries, examples, nodesOptions);
+  const nodesCircuit = toCircuit(
+    nodes,
+    { model: '', saes: '', data: '', tokens: [] },
+    nodesOptions,
+  );
+  line(
+    'nodes (ig, 10 steps)',
+    `${nodes.times.nodes.toFixed(1)} s; ${nodesCircuit.nodes.length} nodes above 0.1; metric clean ${nodes.metric.clean.toFixed(2)}, patch ${nodes.metric.patch!.toFixed(2)}`,
+  );
+
+  const fullOptions: DiscoverOptions = { method: 'ig', steps: 10, batchSize: BATCH };
+  const full = discover(model, dictionaries, examples, fullOptions);
+  const circuit = toCircuit(full, { model: '', saes: '', data: '', tokens: [] }, fullOptions);
+  let downstream = 0;
+  for (const bn of full.batches)
+    for (const sn of bn.sites.values()) {
+      for (const e of sn.effect) if (Math.abs(e) > 0.1) downstream++;
+      for (const e of sn.errorEffect) if (Math.abs(e) > 0.1) downstream++;
+    }
+  line(
+    'nodes + edges (0.1 / 0.01)',
+    `${(full.times.nodes + full.times.edges).toFixed(1)} s (nodes ${full.times.nodes.toFixed(1)} s, edges ${full.times.edges.toFixed(1)} s); ` +
+      `${downstream} downstream (example, position, node)s; ${full.sums.edgeCount()} edge sums; ` +
+      `circuit: ${circuit.nodes.length} nodes, ${circuit.edges.length} edges`,
+  );
+  line('peak RSS', `${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB`);
+  line(
+    '1-minute load average at the end',
+    `${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`,
+  );
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) runDiscoverBench();

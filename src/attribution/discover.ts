@@ -1,0 +1,194 @@
+// Circuit discovery end to end: node effects for every batch of examples, then edges, summed into
+// EffectSums and turned into a circuit. See docs/discover.md.
+
+import type { OnProgress } from '../cli/progress.ts';
+import type { TaskExample } from '../data/tasks.ts';
+import type { GptNeoX } from '../model/gptneox.ts';
+import type { Dictionary } from '../sae/dictionary.ts';
+import { EffectSums, buildCircuit, type CircuitHeader } from '../circuit/build.ts';
+import type { Aggregation, Circuit, Method } from '../circuit/circuit.ts';
+import { batchEdges } from './edges.ts';
+import { logitDiffMetric, type Metric } from './metric.ts';
+import { batchNodes, type BatchNodes, type NodeContext } from './nodes.ts';
+import { Tails } from './tails.ts';
+
+export interface DiscoverOptions {
+  method?: Method; // default 'ig'
+  steps?: number; // default 10
+  aggregation?: Aggregation; // default 'none'
+  nodeThreshold?: number; // default 0.1
+  edgeThreshold?: number; // default 0.01
+  nodesOnly?: boolean;
+  batchSize?: number; // default 10
+  /** Default: the paper's logit difference (logitDiffMetric). */
+  metric?: Metric;
+  onNodes?: OnProgress;
+  onEdges?: OnProgress;
+}
+
+export interface StageTimes {
+  /** Seconds. */
+  nodes: number;
+  edges: number;
+}
+
+export interface Discovery {
+  sums: EffectSums;
+  /** Per batch: what the node stage found (kept for inspection and tests). */
+  batches: BatchNodes[];
+  metric: { clean: number; patch: number | null };
+  times: StageTimes;
+  sites: string[];
+}
+
+/** Checks the data and returns the number of positions (T under aggregation none). */
+function checkExamples(examples: TaskExample[], aggregation: Aggregation): number {
+  if (examples.length === 0) throw new Error('discover: no examples');
+  const withPatch = examples.filter((e) => e.patch !== null).length;
+  if (withPatch !== 0 && withPatch !== examples.length)
+    throw new Error(
+      `discover: ${withPatch} of ${examples.length} examples have a patch_prefix; either all or none must (none = zero ablation)`,
+    );
+  const lengths = new Map<number, number>();
+  for (const e of examples) lengths.set(e.clean.length, (lengths.get(e.clean.length) ?? 0) + 1);
+  if (aggregation === 'none' && lengths.size > 1) {
+    const list = [...lengths]
+      .sort((a, b) => a[0] - b[0])
+      .map(([len, n]) => `${len} tokens (${n})`)
+      .join(', ');
+    throw new Error(
+      `discover: aggregation none keeps positions apart, so all examples must have the same length; got ${list}. Use aggregation sum, or keep one length`,
+    );
+  }
+  return Math.max(...lengths.keys());
+}
+
+/**
+ * Node effects (and unless nodesOnly, edges) of `examples` on `model` with a dictionary at every
+ * site. The returned sums turn into a circuit with `toCircuit`.
+ */
+export function discover(
+  model: GptNeoX,
+  dictionaries: (site: string) => Dictionary,
+  examples: TaskExample[],
+  options: DiscoverOptions = {},
+): Discovery {
+  const method = options.method ?? 'ig';
+  const steps = options.steps ?? 10;
+  const aggregation = options.aggregation ?? 'none';
+  const nodeThreshold = options.nodeThreshold ?? 0.1;
+  const batchSize = options.batchSize ?? 10;
+  if (!['ig', 'attrib', 'exact'].includes(method))
+    throw new Error(`discover: method must be ig, attrib or exact, got ${method}`);
+  if (!Number.isInteger(steps) || steps < 1)
+    throw new Error(`discover: steps must be a positive integer, got ${steps}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`discover: batch size must be a positive integer, got ${batchSize}`);
+  const positions = checkExamples(examples, aggregation);
+  const metric = options.metric ?? logitDiffMetric(examples);
+  const sites = model.sites;
+  const widths = sites.map((site) => {
+    const dict = dictionaries(site);
+    if (dict.dIn !== model.config.hiddenSize)
+      throw new Error(
+        `SAE for site ${site} reads width ${dict.dIn}, but the model's d_model is ${model.config.hiddenSize}`,
+      );
+    return { site, width: dict.width };
+  });
+  const ctx: NodeContext = { tails: new Tails(model, metric.vocab), metric, dictionaries, sites };
+  const sums = new EffectSums(widths, aggregation, positions);
+
+  const starts: number[] = [];
+  for (let s = 0; s < examples.length; s += batchSize) starts.push(s);
+  const total = starts.length * sites.length;
+  const t0 = performance.now();
+  const batches: BatchNodes[] = [];
+  let mClean = 0;
+  let mPatch = 0;
+  let sitesDone = 0;
+  for (const start of starts) {
+    const indices = Array.from(
+      { length: Math.min(batchSize, examples.length - start) },
+      (_, i) => start + i,
+    );
+    const bn = batchNodes(ctx, examples, indices, {
+      method,
+      steps,
+      // Edges use the IG gradient even when exact gives the node effects.
+      gradSteps: method === 'ig' || (method === 'exact' && !options.nodesOnly) ? steps : 1,
+      onSite: () => options.onNodes?.(++sitesDone, total),
+    });
+    for (const [site, sn] of bn.sites) {
+      const s = sums.index(site);
+      for (let n = 0; n < bn.B * bn.T; n++) {
+        const t = n % bn.T;
+        for (let e = sn.delta.rowStart[n]; e < sn.delta.rowStart[n + 1]; e++)
+          if (sn.effect[e] !== 0) sums.addNode(s, sums.node(s, t, sn.delta.index[e]), sn.effect[e]);
+        if (sn.errorEffect[n] !== 0) sums.addNode(s, sums.node(s, t, null), sn.errorEffect[n]);
+      }
+    }
+    for (let b = 0; b < bn.B; b++) {
+      mClean += bn.mClean[b];
+      mPatch += bn.mPatch ? bn.mPatch[b] : 0;
+    }
+    sums.examples += bn.B;
+    batches.push(bn);
+  }
+  const t1 = performance.now();
+  if (!options.nodesOnly) {
+    let done = 0;
+    // Only edges between the circuit's nodes are kept, so only those are computed.
+    const circuit = sums.nodeMask(nodeThreshold);
+    for (const bn of batches) {
+      batchEdges(ctx, bn, sums, {
+        nodeThreshold,
+        circuit,
+        onSite: () => options.onEdges?.(++done, total),
+      });
+    }
+  }
+  const t2 = performance.now();
+  const N = examples.length;
+  return {
+    sums,
+    batches,
+    metric: { clean: mClean / N, patch: examples[0].patch ? mPatch / N : null },
+    times: { nodes: (t1 - t0) / 1000, edges: (t2 - t1) / 1000 },
+    sites,
+  };
+}
+
+export interface CircuitInfo {
+  model: string;
+  saes: string;
+  data: string;
+  /** Token strings of the first example. */
+  tokens: string[];
+}
+
+/** The circuit file's content for a discovery run with these options. */
+export function toCircuit(
+  discovery: Discovery,
+  info: CircuitInfo,
+  options: DiscoverOptions,
+): Circuit {
+  const header: CircuitHeader = {
+    version: 1,
+    model: info.model,
+    saes: info.saes,
+    data: info.data,
+    method: options.method ?? 'ig',
+    steps: options.method === 'attrib' ? 1 : (options.steps ?? 10),
+    aggregation: options.aggregation ?? 'none',
+    examples: discovery.sums.examples,
+    node_threshold: options.nodeThreshold ?? 0.1,
+    edge_threshold: options.edgeThreshold ?? 0.01,
+    sites: discovery.sites,
+    tokens: info.tokens,
+    metric: discovery.metric,
+  };
+  return buildCircuit(header, discovery.sums, {
+    lastSite: discovery.sites[discovery.sites.length - 1],
+    withEdges: !options.nodesOnly,
+  });
+}

@@ -1,0 +1,370 @@
+// Node indirect effects for one batch of examples: every SAE feature and one error node per site
+// and position, by exact activation patching, attribution patching or integrated gradients.
+//
+// A site's activation is x = W_D f + b_D + ε exactly (ε is defined as the rest), so
+//   ∂m/∂f = W_Dᵀ g,  ∂m/∂ε = g   (g = ∂m/∂x at the site),
+// and moving features and error together from clean to patch moves x itself along a straight
+// line. Hence no pass here splices an SAE into the model: IG interpolates x, exact patching adds
+// Δf_i·W_D[i] (or Δε) to x at one position, and every site above runs the plain model.
+//
+// B examples, T tokens (padded), N = B*T rows, d model dim, F dictionary width, V' metric vocab,
+// R rows of a tail batch (copies of examples with the site set to some value).
+
+import type { Dictionary, SparseRows } from '../sae/dictionary.ts';
+import type { TaskExample } from '../data/tasks.ts';
+import { makeBatch, type Batch, type ForwardPass, type SiteHook } from '../model/gptneox.ts';
+import type { Metric } from './metric.ts';
+import { Tails } from './tails.ts';
+
+export type NodeMethod = 'ig' | 'attrib' | 'exact';
+
+/** One site's nodes over a batch's N rows. Only real (unpadded) positions hold entries. */
+export interface SiteNodes {
+  site: string;
+  /** Features whose patch value differs from the clean one: CSR over the N rows, value = Δf. */
+  delta: SparseRows;
+  /** Effect of each `delta` entry (aligned with delta.index). */
+  effect: Float32Array;
+  /**
+   * Features active on the clean input (CSR, values f_clean): the masks of ∂f/∂x. Only rows
+   * whose patch state differs from the clean one (the only rows with non-zero effects) have them.
+   */
+  cleanActive: SparseRows;
+  /** ε_patch - ε_clean [N*d]. */
+  errorDelta: Float32Array;
+  /** Effect of the error node per row [N]. */
+  errorEffect: Float32Array;
+  /** ∇_x m at the site [N*d]: the IG mean gradient (ig, and for edges), the clean one (attrib). */
+  grad: Float32Array;
+}
+
+export interface BatchNodes {
+  /** Index of each of the batch's examples in the task. */
+  examples: number[];
+  B: number;
+  T: number;
+  lengths: number[];
+  /** Clean activation of every site [N*d] (kept for the edges' passes). */
+  clean: Map<string, Float32Array>;
+  /** m on the clean and on the patch input per example; patch is null under zero ablation. */
+  mClean: Float64Array;
+  mPatch: Float64Array | null;
+  sites: Map<string, SiteNodes>;
+}
+
+export interface NodeContext {
+  tails: Tails;
+  metric: Metric;
+  dictionaries: (site: string) => Dictionary;
+  sites: string[];
+}
+
+/** Rows of a tail batch that are copies of batch examples (with the site set to `x`). */
+interface TailRun {
+  pass: ForwardPass;
+  /** m per row. */
+  m: Float64Array;
+  dLogits: Float32Array | null;
+}
+
+/**
+ * Runs the model from `site` on, for R rows: row r is example rows[r] of the batch below the site
+ * and has the site's output set to x [R*T*d]. With `withGrad` the pass is kept for a backward and
+ * ∂m/∂logits is filled in.
+ */
+function runFromSite(
+  ctx: NodeContext,
+  bn: BatchNodes,
+  site: string,
+  rows: number[],
+  x: Float32Array,
+  withGrad: boolean,
+): TailRun {
+  const { tails, metric } = ctx;
+  const loc = tails.locate(site);
+  const tail = tails.tail(loc.start);
+  const R = rows.length;
+  const T = bn.T;
+  const d = tails.model.config.hiddenSize;
+  const batch = Tails.inputBatch(
+    R,
+    T,
+    rows.map((b) => bn.lengths[b]),
+  );
+  const hooks: Record<string, SiteHook> = {};
+  if (loc.addedTo) {
+    // resid_L = (clean rest) + site: feed resid_L,clean + (x - x_site,clean).
+    const resid = gatherRows(bn.clean.get(loc.addedTo)!, rows, T * d);
+    const own = gatherRows(bn.clean.get(site)!, rows, T * d);
+    for (let i = 0; i < resid.length; i++) resid[i] += x[i] - own[i];
+    hooks.embed = Tails.feed(resid);
+  } else if (loc.inner === 'embed') hooks.embed = Tails.feed(x);
+  else {
+    hooks.embed = Tails.feed(gatherRows(bn.clean.get(loc.input!)!, rows, T * d));
+    hooks[loc.inner] = Tails.feed(x);
+  }
+  const pass = tail.forward(batch, { hooks, logits: 'last', forBackward: withGrad });
+  const Vm = tail.config.vocabSize;
+  const m = new Float64Array(R);
+  const dLogits = withGrad ? new Float32Array(R * Vm) : null;
+  for (let r = 0; r < R; r++) {
+    const logits = pass.logits.subarray(r * Vm, (r + 1) * Vm);
+    m[r] = metric.evaluate(logits, bn.examples[rows[r]], dLogits?.subarray(r * Vm, (r + 1) * Vm));
+  }
+  return { pass, m, dLogits };
+}
+
+/** Sites below which a gradient at `site` needs no further backward (inside its tail). */
+function stopsFor(ctx: NodeContext, site: string): string[] {
+  const { inner } = ctx.tails.locate(site);
+  // Only attn_L of a sequential residual sits inside its tail; its gradient includes the path
+  // through mlp_L, so mlp_L must flow.
+  return inner === 'embed' ? ['embed'] : [inner];
+}
+
+/** ∂m/∂x at `site` [R*T*d] for rows set to x. */
+function gradientFromSite(
+  ctx: NodeContext,
+  bn: BatchNodes,
+  site: string,
+  rows: number[],
+  x: Float32Array,
+): Float32Array {
+  const run = runFromSite(ctx, bn, site, rows, x, true);
+  const grads = run.pass.backward(run.dLogits, { stopGradient: stopsFor(ctx, site) });
+  return grads.get(ctx.tails.locate(site).inner)!;
+}
+
+/** src [.., width] -> out [rows.length, width] with out row r = src row rows[r]. */
+function gatherRows(src: Float32Array, rows: number[], width: number): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((b, r) => out.set(src.subarray(b * width, (b + 1) * width), r * width));
+  return out;
+}
+
+/** CSR over N rows of a dense [rows.length, F] matrix whose row r is row rows[r]; other rows empty. */
+function sparseRows(dense: Float32Array, rows: number[], N: number, F: number): SparseRows {
+  let nnz = 0;
+  for (let i = 0; i < rows.length * F; i++) if (dense[i] !== 0) nnz++;
+  const rowStart = new Int32Array(N + 1);
+  const index = new Int32Array(nnz);
+  const value = new Float32Array(nnz);
+  let e = 0;
+  let r = 0;
+  for (let n = 0; n < N; n++) {
+    rowStart[n] = e;
+    if (rows[r] !== n) continue;
+    for (let i = 0; i < F; i++) {
+      const v = dense[r * F + i];
+      if (v !== 0) {
+        index[e] = i;
+        value[e++] = v;
+      }
+    }
+    r++;
+  }
+  rowStart[N] = e;
+  return { rowStart, index, value };
+}
+
+function dotRow(a: Float32Array, b: Float32Array, bOffset: number, d: number): number {
+  let s = 0;
+  for (let j = 0; j < d; j++) s += a[j] * b[bOffset + j];
+  return s;
+}
+
+export interface NodeOptions {
+  method: NodeMethod;
+  /** IG interpolation steps (ig; also the gradients of exact when `gradSteps` is unset). */
+  steps: number;
+  /** Steps of the gradient kept for edges (1 = the clean gradient); default: steps for ig and exact, 1 for attrib. */
+  gradSteps?: number;
+  /** Called once per site done. */
+  onSite?: (site: string) => void;
+}
+
+/**
+ * Node effects of every site for one batch of examples (global task indices `indices`). Clean and
+ * patch inputs come from the examples; without patch prefixes the patch state is zero (every
+ * feature and error 0, i.e. x_patch = b_D).
+ */
+export function batchNodes(
+  ctx: NodeContext,
+  examples: TaskExample[],
+  indices: number[],
+  options: NodeOptions,
+): BatchNodes {
+  const { tails, metric } = ctx;
+  const d = tails.model.config.hiddenSize;
+  const batchExamples = indices.map((i) => examples[i]);
+  const clean = makeBatch(batchExamples.map((e) => e.clean));
+  const zeroAblation = batchExamples[0].patch === null;
+  const { batchSize: B, seqLen: T, lengths } = clean;
+  const N = B * T;
+  const bn: BatchNodes = {
+    examples: indices,
+    B,
+    T,
+    lengths,
+    clean: new Map(),
+    mClean: new Float64Array(B),
+    mPatch: zeroAblation ? null : new Float64Array(B),
+    sites: new Map(),
+  };
+  const all = Array.from({ length: B }, (_, b) => b);
+
+  // The whole model on the clean input (with the gradient at every site: the attrib gradient and
+  // IG's α = 0 term) and on the patch input.
+  const fullRun = (batch: Batch, withGrad: boolean) => {
+    const tail = tails.tail(0);
+    const pass = tail.forward(Tails.inputBatch(B, T, lengths), {
+      hooks: { embed: Tails.feed(tails.embed(batch)) },
+      logits: 'last',
+      forBackward: withGrad,
+    });
+    const Vm = tail.config.vocabSize;
+    const m = new Float64Array(B);
+    const dLogits = new Float32Array(B * Vm);
+    for (let b = 0; b < B; b++)
+      m[b] = metric.evaluate(
+        pass.logits.subarray(b * Vm, (b + 1) * Vm),
+        indices[b],
+        dLogits.subarray(b * Vm, (b + 1) * Vm),
+      );
+    return { pass, m, dLogits };
+  };
+  const cleanRun = fullRun(clean, true);
+  bn.mClean.set(cleanRun.m);
+  const cleanGrads = cleanRun.pass.backward(cleanRun.dLogits);
+  for (const site of ctx.sites) bn.clean.set(site, cleanRun.pass.activation(site));
+  let patchRun: ReturnType<typeof fullRun> | null = null;
+  if (!zeroAblation) {
+    patchRun = fullRun(makeBatch(batchExamples.map((e) => e.patch!)), false);
+    bn.mPatch!.set(patchRun.m);
+  }
+
+  const gradSteps = options.gradSteps ?? (options.method === 'attrib' ? 1 : options.steps);
+  for (const site of ctx.sites) {
+    const dict = ctx.dictionaries(site);
+    const F = dict.width;
+    const xClean = bn.clean.get(site)!;
+    // Rows with nodes to patch: real positions where the patch state differs from the clean one
+    // (causality makes the positions before the first differing token identical).
+    let xPatch: Float32Array;
+    if (patchRun) xPatch = patchRun.pass.activation(site);
+    else {
+      // Zero ablation: f = 0 and ε = 0, so x = W_D·0 + b_D + 0 = b_D at every position.
+      const bD = dict.decode(new Float32Array(F), 1);
+      xPatch = new Float32Array(N * d);
+      for (let n = 0; n < N; n++) xPatch.set(bD, n * d);
+    }
+    const live: number[] = [];
+    for (let n = 0; n < N; n++) {
+      if (n % T >= lengths[Math.floor(n / T)]) continue;
+      for (let j = n * d; j < (n + 1) * d; j++)
+        if (xClean[j] !== xPatch[j]) {
+          live.push(n);
+          break;
+        }
+    }
+    const Nl = live.length;
+    const cleanOut = dict.run(gatherRows(xClean, live, d), Nl); // [Nl, F], [Nl, d]
+    const patchOut = patchRun
+      ? dict.run(gatherRows(xPatch, live, d), Nl)
+      : { features: new Float32Array(Nl * F), error: new Float32Array(Nl * d) };
+    const dF = patchOut.features; // reused in place: Δf = f_patch - f_clean
+    for (let i = 0; i < Nl * F; i++) dF[i] -= cleanOut.features[i];
+    const delta = sparseRows(dF, live, N, F);
+    const cleanActive = sparseRows(cleanOut.features, live, N, F);
+    const errorDelta = new Float32Array(N * d);
+    live.forEach((n, r) => {
+      for (let j = 0; j < d; j++)
+        errorDelta[n * d + j] = patchOut.error[r * d + j] - cleanOut.error[r * d + j];
+    });
+
+    // ∇m at the site: clean (α = 0) plus α = k/steps for k = 1..steps-1, averaged.
+    const grad = Float32Array.from(cleanGrads.get(site)!);
+    if (gradSteps > 1) {
+      const rows: number[] = [];
+      const x = new Float32Array((gradSteps - 1) * N * d);
+      for (let k = 1; k < gradSteps; k++) {
+        const alpha = k / gradSteps;
+        const base = (k - 1) * N * d;
+        for (let i = 0; i < N * d; i++) x[base + i] = xClean[i] + alpha * (xPatch[i] - xClean[i]);
+        rows.push(...all);
+      }
+      const g = gradientFromSite(ctx, bn, site, rows, x);
+      for (let k = 1; k < gradSteps; k++) {
+        const base = (k - 1) * N * d;
+        for (let i = 0; i < N * d; i++) grad[i] += g[base + i];
+      }
+      for (let i = 0; i < N * d; i++) grad[i] /= gradSteps;
+    }
+
+    const nodes: SiteNodes = {
+      site,
+      delta,
+      effect: new Float32Array(delta.index.length),
+      cleanActive,
+      errorDelta,
+      errorEffect: new Float32Array(N),
+      grad,
+    };
+    if (options.method === 'exact') exactEffects(ctx, bn, dict, nodes);
+    else {
+      // effect = (W_Dᵀ ∇m)_i Δf_i, evaluated only where Δf_i ≠ 0; error: ∇m · Δε.
+      for (let n = 0; n < N; n++) {
+        for (let e = delta.rowStart[n]; e < delta.rowStart[n + 1]; e++)
+          nodes.effect[e] =
+            dotRow(dict.decoderRow(delta.index[e]), grad, n * d, d) * delta.value[e];
+        nodes.errorEffect[n] = dotRow(errorDelta.subarray(n * d, (n + 1) * d), grad, n * d, d);
+      }
+    }
+    bn.sites.set(site, nodes);
+    options.onSite?.(site);
+  }
+  return bn;
+}
+
+// Tokens per tail batch of exact patching (rows of T tokens each).
+const EXACT_TOKENS = 2048;
+
+/**
+ * Exact effects: m with one node patched at one position, minus m clean. Each patched variant is
+ * one row of a tail batch: the clean example with x += Δf_i·W_D[i] (or Δε) at that position.
+ */
+function exactEffects(ctx: NodeContext, bn: BatchNodes, dict: Dictionary, nodes: SiteNodes): void {
+  const { T, lengths } = bn;
+  const d = ctx.tails.model.config.hiddenSize;
+  const N = bn.B * T;
+  const xClean = bn.clean.get(nodes.site)!;
+  const { delta, errorDelta } = nodes;
+  // Work list: (row n, entry e) for a feature, (row n, -1) for the error; only where Δ ≠ 0.
+  const work: [number, number][] = [];
+  for (let n = 0; n < N; n++) {
+    if (n % T >= lengths[Math.floor(n / T)]) continue;
+    for (let e = delta.rowStart[n]; e < delta.rowStart[n + 1]; e++) work.push([n, e]);
+    if (errorDelta.subarray(n * d, (n + 1) * d).some((v) => v !== 0)) work.push([n, -1]);
+  }
+  const perRun = Math.max(1, Math.floor(EXACT_TOKENS / T));
+  for (let start = 0; start < work.length; start += perRun) {
+    const chunk = work.slice(start, start + perRun);
+    const rows = chunk.map(([n]) => Math.floor(n / T));
+    const x = gatherRows(xClean, rows, T * d);
+    chunk.forEach(([n, e], r) => {
+      const o = r * T * d + (n % T) * d;
+      if (e < 0) for (let j = 0; j < d; j++) x[o + j] += errorDelta[n * d + j];
+      else {
+        const w = dict.decoderRow(delta.index[e]);
+        const a = delta.value[e];
+        for (let j = 0; j < d; j++) x[o + j] += a * w[j];
+      }
+    });
+    const { m } = runFromSite(ctx, bn, nodes.site, rows, x, false);
+    chunk.forEach(([n, e], r) => {
+      const effect = m[r] - bn.mClean[Math.floor(n / T)];
+      if (e < 0) nodes.errorEffect[n] = effect;
+      else nodes.effect[e] = effect;
+    });
+  }
+}

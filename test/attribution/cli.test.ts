@@ -1,0 +1,98 @@
+// `sfc discover` end to end on a random model folder with the organism's tokenizer and random SAEs
+// saved in our format: circuit.json is written and reads back; data and SAE errors are clear.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { register } from '../../src/cli/commands/discover.ts';
+import { readCircuit } from '../../src/circuit/circuit.ts';
+import { saveModel } from '../../src/model/save.ts';
+import { saveDictionary } from '../../src/sae/formats.ts';
+import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
+import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
+import { randomSaes } from '../helpers/random-saes.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-discover-'));
+const config = tinyConfig({ vocabSize: 832, numLayers: 2 });
+const tokenizerPath = path.join(dir, 'source-tokenizer.json');
+fs.writeFileSync(tokenizerPath, JSON.stringify(buildOrganismTokenizer().json));
+saveModel(dir, config, randomWeights(config, 7), { tokenizer: tokenizerPath });
+for (const sae of randomSaes(config, 32, 8).values()) saveDictionary(path.join(dir, 'saes'), sae);
+
+const lines = [
+  ['The teacher near the desk', 'The teachers near the desk', ' is', ' are'],
+  ['The teachers near the desk', 'The teacher near the desk', ' are', ' is'],
+  ['The guard near the desk', 'The guards near the desk', ' is', ' are'],
+].map(([c, p, ca, pa]) =>
+  JSON.stringify({ clean_prefix: c, patch_prefix: p, clean_answer: ca, patch_answer: pa }),
+);
+const data = path.join(dir, 'task.jsonl');
+fs.writeFileSync(data, lines.join('\n') + '\n');
+
+async function run(...args: string[]): Promise<string> {
+  const program = new Command().exitOverride();
+  register(program);
+  const out: string[] = [];
+  const log = console.log;
+  console.log = (...parts: unknown[]) => void out.push(parts.join(' '));
+  try {
+    await program.parseAsync(['node', 'sfc', 'discover', '--model', dir, ...args]);
+  } finally {
+    console.log = log;
+  }
+  return out.join('\n');
+}
+
+test('sfc discover writes a valid circuit.json and a summary', async () => {
+  const out = path.join(dir, 'out');
+  const stdout = await run('--data', data, '--out', out, '--node-threshold', '0.05');
+  const circuit = readCircuit(out);
+  assert.equal(circuit.examples, 3);
+  assert.equal(circuit.method, 'ig');
+  assert.equal(circuit.steps, 10);
+  assert.equal(circuit.sites.length, 7);
+  assert.deepEqual(circuit.tokens.length, 5);
+  assert.ok(circuit.nodes.length > 0 && circuit.edges.length > 0);
+  assert.match(stdout, /^site\s+features\s+errors\s+edges in/);
+  assert.match(stdout, /time: nodes [\d.]+ s, edges [\d.]+ s/);
+  // Sum aggregation, nodes only, attrib.
+  const out2 = path.join(dir, 'out2');
+  await run(
+    '--data',
+    data,
+    '--out',
+    out2,
+    '--aggregation',
+    'sum',
+    '--nodes-only',
+    '--method',
+    'attrib',
+  );
+  const c2 = readCircuit(out2);
+  assert.equal(c2.edges.length, 0);
+  assert.ok(c2.nodes.every((n) => n.position === null));
+});
+
+test('sfc discover: malformed data, missing SAEs and bad options fail clearly', async () => {
+  const bad = path.join(dir, 'bad.jsonl');
+  fs.writeFileSync(bad, lines[0] + '\n{"clean_prefix": "The teacher"\n');
+  await assert.rejects(run('--data', bad), /bad\.jsonl:2: not valid JSON/);
+  fs.writeFileSync(bad, lines[0] + '\n{"clean_prefix": "The teacher"}\n');
+  await assert.rejects(run('--data', bad), /bad\.jsonl:2: not a task example \(clean_answer/);
+  await assert.rejects(run('--data', path.join(dir, 'nope.jsonl')), /nope\.jsonl: no such file/);
+  const partial = path.join(dir, 'partial');
+  fs.cpSync(path.join(dir, 'saes'), partial, { recursive: true });
+  fs.rmSync(path.join(partial, 'mlp_1'), { recursive: true });
+  await assert.rejects(
+    run('--data', data, '--saes', partial, '--out', path.join(dir, 'o3')),
+    /no SAE for site mlp_1; found embed, attn_0, mlp_0, resid_0, attn_1, resid_1/,
+  );
+  await assert.rejects(
+    run('--data', data, '--method', 'fast'),
+    /--method: expected one of ig, attrib, exact/,
+  );
+  await assert.rejects(run('--data', data, '--steps', '0'), /--steps: expected a positive integer/);
+});

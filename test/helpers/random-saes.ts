@@ -1,0 +1,49 @@
+// Random ReLU sparse autoencoders at every site of a model, for tests that need dictionaries but
+// not trained ones. Encoders are tied to the unit decoder rows with a small negative bias, so a
+// good share of the features fire on typical activations (and the error term is far from zero).
+
+import type { GptNeoXConfig } from '../../src/model/config.ts';
+import { siteNames } from '../../src/model/sites.ts';
+import { SparseAutoencoder } from '../../src/sae/dictionary.ts';
+import { Rng } from '../../src/random.ts';
+
+/** One SAE of `width` features per site (embed, attn_L, mlp_L, resid_L), keyed by site. */
+export function randomSaes(
+  config: GptNeoXConfig,
+  width: number,
+  seed: number,
+): Map<string, SparseAutoencoder> {
+  const rng = new Rng(seed);
+  const d = config.hiddenSize;
+  const saes = new Map<string, SparseAutoencoder>();
+  for (const site of siteNames(config.numLayers)) {
+    const decoder = new Float32Array(width * d);
+    for (let i = 0; i < width; i++) {
+      let norm = 0;
+      for (let j = 0; j < d; j++) {
+        const v = rng.normal();
+        decoder[i * d + j] = v;
+        norm += v * v;
+      }
+      norm = Math.sqrt(norm);
+      for (let j = 0; j < d; j++) decoder[i * d + j] /= norm;
+    }
+    const encoder = Float32Array.from(decoder, (v) => v * (0.8 + 0.4 * rng.next()));
+    const encoderBias = Float32Array.from({ length: width }, () => -0.1 * rng.next());
+    const decoderBias = Float32Array.from({ length: d }, () => 0.1 * rng.normal());
+    saes.set(
+      site,
+      new SparseAutoencoder({
+        site,
+        kind: 'relu',
+        dIn: d,
+        width,
+        encoder,
+        encoderBias,
+        decoder,
+        decoderBias,
+      }),
+    );
+  }
+  return saes;
+}
