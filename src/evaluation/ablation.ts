@@ -1,0 +1,274 @@
+// Running a model with some dictionary nodes ablated: SAEs are spliced in at every evaluated site
+// (x = decode(f) + ε) and every node outside the kept set is replaced by its ablation value.
+//
+// The hook at site s sees the activation as it arrives, so it already reflects the ablations at
+// every earlier site: kept features and errors are recomputed from it (f = encode(x),
+// ε = x - decode(f)), not frozen at their clean values. Sites without a dictionary here (earlier
+// layers than the start layer, the embedding) run untouched.
+//
+// B batch, T tokens (of a batch), P positions of the masks (the longest example), N = B*T rows,
+// d model width, F dictionary width, V vocabulary.
+
+import type { OnProgress } from '../cli/progress.ts';
+import type { GptNeoX, SiteHook } from '../model/gptneox.ts';
+import { toSparseRows, type Dictionary, type SparseRows } from '../sae/dictionary.ts';
+import type { TaskBatch } from '../data/tasks.ts';
+
+/** What an ablated node is set to. */
+export type AblationKind = 'mean' | 'zero' | 'patch';
+export const ABLATION_KINDS: readonly AblationKind[] = ['mean', 'zero', 'patch'];
+
+/** Which nodes of one site keep their computed value (1) rather than their ablation value (0). */
+export interface SiteKeep {
+  features: Uint8Array; // [P*F]
+  errors: Uint8Array; // [P]
+}
+
+/** One entry per evaluated site (every site the AblatedModel has a dictionary for). */
+export type KeepMask = Map<string, SiteKeep>;
+
+// Ablation values of one site for one batch: row r of `features` [rows*F] and `errors` [rows*d]
+// serves token n = b*T + t with r = t ('position'), r = n ('token') or r = 0 ('constant').
+interface SiteValues {
+  features: Float32Array;
+  errors: Float32Array;
+  rowOf: 'position' | 'token' | 'constant';
+}
+
+// Patch values of one site for one batch, kept sparse: features are mostly zero.
+interface PatchState {
+  features: SparseRows; // N rows of F
+  errors: Float32Array; // [N*d]
+}
+
+export interface AblatedModelOptions {
+  ablation?: AblationKind;
+  onProgress?: OnProgress;
+}
+
+/**
+ * A model, dictionaries at the evaluated sites, and the evaluation batches, with the ablation
+ * values computed once: `mean` averages each position's features and error over the patch
+ * inputs of all the batches (the clean inputs when the data has no patch prefixes); `patch` keeps
+ * every example's own patch values; `zero` uses zeros.
+ */
+export class AblatedModel {
+  readonly ablation: AblationKind;
+  /** P: positions of every KeepMask (the longest clean prefix). */
+  readonly positions: number;
+  /** Evaluated sites in model order. */
+  readonly sites: string[];
+  private readonly means = new Map<string, SiteValues>();
+  private readonly patchStates: Map<string, PatchState>[] = []; // per batch
+  private readonly scratch = new Map<number, Float32Array[]>();
+
+  constructor(
+    readonly model: GptNeoX,
+    readonly dictionaries: Map<string, Dictionary>,
+    readonly batches: TaskBatch[],
+    options: AblatedModelOptions = {},
+  ) {
+    const ablation = options.ablation ?? 'mean';
+    if (!ABLATION_KINDS.includes(ablation))
+      throw new Error(`ablation: expected one of ${ABLATION_KINDS.join(', ')}, got "${ablation}"`);
+    if (batches.length === 0) throw new Error('evaluation: no examples to evaluate on');
+    const d = model.config.hiddenSize;
+    const order = model.sites;
+    for (const [site, dict] of dictionaries) {
+      if (!order.includes(site))
+        throw new Error(
+          `evaluation: site ${site} is not a site of this model (${order.join(', ')})`,
+        );
+      if (dict.dIn !== d)
+        throw new Error(
+          `evaluation: the dictionary at ${site} reads width ${dict.dIn}, the model has ${d}`,
+        );
+    }
+    this.sites = order.filter((s) => dictionaries.has(s));
+    this.ablation = ablation;
+    this.positions = Math.max(...batches.map((b) => b.clean.seqLen));
+    if (ablation === 'patch' && batches.some((b) => !b.patch))
+      throw new Error(
+        'ablation "patch" needs patch inputs, but the data has examples without a patch_prefix (use --ablation mean or zero)',
+      );
+    for (const site of this.sites) this.scratch.set(dictionaries.get(site)!.width, []);
+    if (ablation === 'zero') {
+      for (const site of this.sites) {
+        const F = dictionaries.get(site)!.width;
+        this.means.set(site, {
+          features: new Float32Array(F),
+          errors: new Float32Array(d),
+          rowOf: 'constant',
+        });
+      }
+    } else {
+      this.collectPatchStates(options.onProgress);
+    }
+  }
+
+  /** Mean metric of the model as it is (no dictionaries spliced in). */
+  metricModel(): number {
+    return this.meanMetric(this.batches.map((batch) => this.runBatch(batch, null, 0)));
+  }
+
+  /** Mean metric with every node outside `keep` ablated. */
+  metric(keep: KeepMask): number {
+    this.checkMask(keep);
+    return this.meanMetric(this.batches.map((batch, i) => this.runBatch(batch, keep, i)));
+  }
+
+  /** Last-token logits [B*V] per batch: untouched when `keep` is null, else ablated. */
+  logits(keep: KeepMask | null): Float32Array[] {
+    if (keep) this.checkMask(keep);
+    return this.batches.map((batch, i) => this.runBatch(batch, keep, i));
+  }
+
+  /** A mask keeping everything (`value` 1) or nothing (0) at every evaluated site. */
+  uniformMask(value: 0 | 1): KeepMask {
+    const P = this.positions;
+    const mask: KeepMask = new Map();
+    for (const site of this.sites) {
+      const F = this.dictionaries.get(site)!.width;
+      mask.set(site, {
+        features: new Uint8Array(P * F).fill(value),
+        errors: new Uint8Array(P).fill(value),
+      });
+    }
+    return mask;
+  }
+
+  // Per-example metric logit[clean] - logit[patch] (logit[clean] when there is no patch answer).
+  private meanMetric(logits: Float32Array[]): number {
+    const V = this.model.config.vocabSize;
+    let sum = 0;
+    let n = 0;
+    this.batches.forEach((batch, i) => {
+      const l = logits[i];
+      for (let b = 0; b < batch.examples.length; b++) {
+        const clean = l[b * V + batch.cleanAnswers[b]];
+        sum += batch.patchAnswers ? clean - l[b * V + batch.patchAnswers[b]] : clean;
+        n++;
+      }
+    });
+    return sum / n;
+  }
+
+  private checkMask(keep: KeepMask): void {
+    const P = this.positions;
+    for (const site of this.sites) {
+      const m = keep.get(site);
+      const F = this.dictionaries.get(site)!.width;
+      if (!m || m.features.length !== P * F || m.errors.length !== P)
+        throw new Error(
+          `keep mask: site ${site} needs features [${P}*${F}] and errors [${P}]${m ? '' : ' (missing)'}`,
+        );
+    }
+  }
+
+  // One forward of the patch inputs (clean when absent) per batch, reading every evaluated site.
+  private collectPatchStates(onProgress?: OnProgress): void {
+    const d = this.model.config.hiddenSize;
+    const P = this.positions;
+    const sums = new Map<string, { features: Float64Array; errors: Float64Array }>();
+    for (const site of this.sites) {
+      const F = this.dictionaries.get(site)!.width;
+      sums.set(site, { features: new Float64Array(P * F), errors: new Float64Array(P * d) });
+    }
+    const counts = new Float64Array(P);
+    this.batches.forEach((batch, index) => {
+      const input = batch.patch ?? batch.clean;
+      const { batchSize: B, seqLen: T, lengths } = input;
+      const N = B * T;
+      for (let b = 0; b < B; b++) for (let t = 0; t < lengths[b]; t++) counts[t]++;
+      const states = new Map<string, PatchState>();
+      const hooks: Record<string, SiteHook> = {};
+      for (const site of this.sites) {
+        const dict = this.dictionaries.get(site)!;
+        const F = dict.width;
+        hooks[site] = (x) => {
+          const { features, error } = dict.run(x, N);
+          if (this.ablation === 'patch') {
+            states.set(site, { features: toSparseRows(features, N, F), errors: error });
+            return;
+          }
+          const sum = sums.get(site)!;
+          for (let b = 0; b < B; b++) {
+            for (let t = 0; t < lengths[b]; t++) {
+              const n = b * T + t;
+              for (let i = 0; i < F; i++) sum.features[t * F + i] += features[n * F + i];
+              for (let j = 0; j < d; j++) sum.errors[t * d + j] += error[n * d + j];
+            }
+          }
+        };
+      }
+      this.model.forward(input, { hooks, logits: 'none' });
+      this.patchStates.push(states);
+      onProgress?.(index + 1, this.batches.length);
+    });
+    if (this.ablation !== 'mean') return;
+    for (const site of this.sites) {
+      const F = this.dictionaries.get(site)!.width;
+      const sum = sums.get(site)!;
+      const features = new Float32Array(P * F);
+      const errors = new Float32Array(P * d);
+      for (let t = 0; t < P; t++) {
+        for (let i = 0; i < F; i++) features[t * F + i] = sum.features[t * F + i] / counts[t];
+        for (let j = 0; j < d; j++) errors[t * d + j] = sum.errors[t * d + j] / counts[t];
+      }
+      this.means.set(site, { features, errors, rowOf: 'position' });
+    }
+  }
+
+  // The ablation values of a site for batch `index` (N = B*T rows).
+  private values(site: string, index: number, N: number, F: number): SiteValues {
+    if (this.ablation !== 'patch') return this.means.get(site)!;
+    const state = this.patchStates[index].get(site)!;
+    const { rowStart, index: ids, value } = state.features;
+    const features = new Float32Array(N * F);
+    for (let n = 0; n < N; n++)
+      for (let e = rowStart[n]; e < rowStart[n + 1]; e++) features[n * F + ids[e]] = value[e];
+    return { features, errors: state.errors, rowOf: 'token' };
+  }
+
+  // Reusable [N*F] buffers per dictionary width: features f and decoded reconstruction.
+  private buffers(F: number, N: number, d: number): { f: Float32Array; xHat: Float32Array } {
+    const pool = this.scratch.get(F)!;
+    if (pool.length === 0 || pool[0].length < N * F) pool[0] = new Float32Array(N * F);
+    if (pool.length < 2 || pool[1].length < N * d) pool[1] = new Float32Array(N * d);
+    return { f: pool[0].subarray(0, N * F), xHat: pool[1].subarray(0, N * d) };
+  }
+
+  // Last-token logits [B*V] of one batch's clean inputs.
+  private runBatch(batch: TaskBatch, keep: KeepMask | null, index: number): Float32Array {
+    if (!keep) return this.model.forward(batch.clean, { logits: 'last' }).logits;
+    const d = this.model.config.hiddenSize;
+    const { batchSize: B, seqLen: T } = batch.clean;
+    const N = B * T;
+    const hooks: Record<string, SiteHook> = {};
+    for (const site of this.sites) {
+      const dict = this.dictionaries.get(site)!;
+      const F = dict.width;
+      const mask = keep.get(site)!;
+      hooks[site] = (x) => {
+        const { f, xHat } = this.buffers(F, N, d);
+        dict.encode(x, N, f);
+        dict.decode(f, N, xHat);
+        const out = new Float32Array(N * d);
+        for (let i = 0; i < N * d; i++) out[i] = x[i] - xHat[i]; // ε
+        const v = this.values(site, index, N, F);
+        for (let n = 0; n < N; n++) {
+          const t = n % T;
+          const r = v.rowOf === 'position' ? t : v.rowOf === 'token' ? n : 0;
+          const keepF = t * F;
+          for (let i = 0; i < F; i++)
+            if (mask.features[keepF + i] === 0) f[n * F + i] = v.features[r * F + i];
+          if (mask.errors[t] === 0) out.set(v.errors.subarray(r * d, (r + 1) * d), n * d);
+        }
+        dict.decode(f, N, xHat);
+        for (let i = 0; i < N * d; i++) out[i] += xHat[i];
+        return out;
+      };
+    }
+    return this.model.forward(batch.clean, { hooks, logits: 'last' }).logits;
+  }
+}

@@ -1,0 +1,54 @@
+// The parts of a circuit file (circuit.json from `sfc discover`, read and validated by
+// src/circuit) that evaluation uses: where the model, SAEs and data were, the aggregation, the
+// node threshold and the nodes. Edges are not needed: faithfulness is a property of node sets.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { CIRCUIT_FILE, readCircuit, type Circuit } from '../circuit/circuit.ts';
+import type { EvalNode } from './faithfulness.ts';
+
+export interface CircuitForEvaluation {
+  /** The circuit.json path (a folder given on the command line resolves to its circuit.json). */
+  file: string;
+  model: string;
+  saes: string;
+  data: string;
+  aggregation: Circuit['aggregation'];
+  method: Circuit['method'];
+  steps: number;
+  /** Examples discovery used (the first usable ones of `data`). */
+  examples: number;
+  nodeThreshold: number;
+  /** The first discovery example's tokens: the circuit's positions when aggregation is none. */
+  tokens: string[];
+  nodes: EvalNode[];
+}
+
+/** Reads `file` (a circuit.json or a folder holding one) with src/circuit's validation. */
+export function readCircuitForEvaluation(file: string): CircuitForEvaluation {
+  const isDir = fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() === true;
+  return forEvaluation(readCircuit(file), isDir ? path.join(file, CIRCUIT_FILE) : file);
+}
+
+/** The evaluation view of a circuit already in memory; `file` is where it lives. */
+export function forEvaluation(c: Circuit, file: string): CircuitForEvaluation {
+  return {
+    file,
+    model: c.model,
+    saes: c.saes,
+    data: c.data,
+    aggregation: c.aggregation,
+    method: c.method,
+    steps: c.steps,
+    examples: c.examples,
+    nodeThreshold: c.node_threshold,
+    tokens: c.tokens,
+    nodes: c.nodes.map((n) => ({
+      site: n.site,
+      kind: n.kind,
+      feature: n.feature,
+      position: n.position,
+      effect: n.effect,
+    })),
+  };
+}
