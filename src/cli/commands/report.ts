@@ -1,0 +1,145 @@
+// `sfc report`, `sfc view` and `sfc dashboards`: seeing a circuit. The report and the server read
+// files only (circuit.json, evaluation.json, dashboards.json, labels); dashboards run the model.
+
+import type { Command } from 'commander';
+import path from 'node:path';
+import { runDashboards } from '../../dashboards/run.ts';
+import { defaultModelDir } from '../../model/load.ts';
+import { buildReport } from '../../viewer/report.ts';
+import { serveReport } from '../../viewer/server.ts';
+import { positiveInt } from '../options.ts';
+import { progressBar } from '../progress.ts';
+
+interface ReportCliOptions {
+  labels?: string[];
+  annotations?: string[];
+  dashboards?: string;
+  evaluation?: string;
+  title?: string;
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function addReportOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--labels <file>',
+      'ground-truth feature labels (labels.jsonl: {"site","feature","label",...} per line); repeatable (default: labels.jsonl in DIR or beside the circuit\'s SAEs/model)',
+      collect,
+    )
+    .option(
+      '--annotations <file>',
+      'feature annotations as the paper ships them ({"Name":"resid_5/3036","Annotation":"..."} per line); repeatable, wins over --labels',
+      collect,
+    )
+    .option('--dashboards <file>', 'feature dashboards (default: DIR/dashboards.json when present)')
+    .option(
+      '--evaluation <file>',
+      'faithfulness/completeness curves (default: DIR/evaluation.json when present)',
+    )
+    .option('--title <text>', "page title (default: from the circuit's data and method)");
+}
+
+export function register(program: Command): void {
+  addReportOptions(
+    program
+      .command('report')
+      .description(
+        'Write DIR/report.html: the circuit graph (rows by site, columns by token), threshold\n' +
+          'sliders, search, feature dashboards and the evaluation curves in one self-contained\n' +
+          'page that opens from disk (no server, no network).\n' +
+          'Example: sfc report out/ && xdg-open out/report.html',
+      )
+      .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
+      .option('--out <file>', 'where to write the page (default: DIR/report.html)'),
+  ).action((dir: string, opts: ReportCliOptions & { out?: string }) => {
+    const file = buildReport(dir, {
+      ...opts,
+      onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
+    });
+    console.log(`wrote ${file}`);
+  });
+
+  addReportOptions(
+    program
+      .command('view')
+      .description(
+        'Serve the report of DIR on localhost. Files are re-read on every request and an open page\n' +
+          'reloads its data when circuit.json, evaluation.json or dashboards.json change.\n' +
+          'Example: sfc view out/ --port 8642, then open http://127.0.0.1:8642/',
+      )
+      .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
+      .option('--port <n>', 'port to listen on (0: any free port)', '8642')
+      .option('--host <address>', 'address to listen on (default: this machine only)', '127.0.0.1'),
+  ).action(async (dir: string, opts: ReportCliOptions & { port: string; host: string }) => {
+    const port = Number(opts.port);
+    if (!(Number.isInteger(port) && port >= 0 && port < 65536))
+      throw new Error(`--port: expected an integer in 0..65535, got "${opts.port}"`);
+    const server = await serveReport(dir, { ...opts, port, host: opts.host });
+    console.log(`serving the report of ${dir} at ${server.url} (Ctrl-C to stop)`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', () => void server.close().then(resolve));
+      process.once('SIGTERM', () => void server.close().then(resolve));
+    });
+  });
+
+  program
+    .command('dashboards')
+    .description(
+      'Precompute feature dashboards into OUT/dashboards.json: top-activating contexts from a\n' +
+        'corpus (activation per token), an activation histogram, and the tokens each decoder\n' +
+        'direction promotes and suppresses through the unembedding, W_U (γ ⊙ d) with γ the final\n' +
+        'layer norm gain. By default only the features of OUT/circuit.json.\n' +
+        'Example: sfc dashboards --corpus corpus.txt --out out/',
+    )
+    .requiredOption(
+      '--corpus <file>',
+      'text file, one document per line; "organism" generates 2000 texts of the model organism\'s grammar',
+    )
+    .requiredOption('--out <dir>', "folder that receives dashboards.json (usually the circuit's)")
+    .option('--model <dir>', 'model folder', defaultModelDir())
+    .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
+    .option(
+      '--features <which>',
+      'a circuit.json (or its folder) whose features to describe, or "all" (default: OUT/circuit.json)',
+    )
+    .option('--top <n>', 'contexts kept per feature', '20')
+    .option(
+      '--ctx <n>',
+      "tokens per context window (default: 64, or the model's context if shorter)",
+    )
+    .option('--max-documents <n>', 'read at most this many documents of the corpus')
+    .action(
+      (opts: {
+        corpus: string;
+        out: string;
+        model: string;
+        saes?: string;
+        features?: string;
+        top: string;
+        ctx?: string;
+        maxDocuments?: string;
+      }) => {
+        const bar = progressBar('dashboards');
+        const started = Date.now();
+        const summary = runDashboards({
+          model: opts.model,
+          saes: opts.saes ?? path.join(opts.model, 'saes'),
+          corpus: opts.corpus,
+          out: opts.out,
+          features: opts.features,
+          top: positiveInt('--top', opts.top),
+          ctx: opts.ctx === undefined ? undefined : positiveInt('--ctx', opts.ctx),
+          maxDocuments:
+            opts.maxDocuments === undefined
+              ? undefined
+              : positiveInt('--max-documents', opts.maxDocuments),
+          onProgress: bar.update,
+        });
+        bar.stop();
+        console.log(
+          `dashboards of ${summary.features} features over ${summary.tokens} tokens (${summary.windows} windows) in ${((Date.now() - started) / 1000).toFixed(1)} s\nwrote ${summary.file}`,
+        );
+      },
+    );
+}

@@ -1,0 +1,188 @@
+// `sfc dashboards` as a function: loads the model, the SAEs and a corpus (a text file, one
+// document per line), computes the dashboards of a circuit's features (or of every feature) and
+// writes dashboards.json.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { OnProgress } from '../cli/progress.ts';
+import { CIRCUIT_FILE, readCircuit } from '../circuit/circuit.ts';
+import { GptNeoX } from '../model/gptneox.ts';
+import { defaultModelDir, loadModel } from '../model/load.ts';
+import { generateCorpus } from '../organism/grammar.ts';
+import { ORGANISM_MIX } from '../organism/train-model.ts';
+import { Rng } from '../random.ts';
+import { openSaes } from '../sae/library.ts';
+import { computeDashboards, featureKey, type DashboardResult, type FeatureRef } from './compute.ts';
+import { LOGIT_LENS, round4, writeDashboards, type DashboardsFile } from './file.ts';
+
+export interface DashboardRunOptions {
+  /** Model folder (default: the shipped organism). */
+  model?: string;
+  /** SAE folder (default <model>/saes). */
+  saes?: string;
+  /**
+   * Text file, one document per line; `organism` (when no such file exists) generates texts of
+   * the organism's grammar; with `documents` it only names them.
+   */
+  corpus: string;
+  /** The documents themselves (e.g. generated text), instead of reading `corpus`. */
+  documents?: string[];
+  /** Folder that receives dashboards.json. */
+  out: string;
+  /** A circuit.json (or its folder) whose features to describe, or 'all' (default <out>/circuit.json). */
+  features?: string;
+  top?: number;
+  ctx?: number;
+  /** Read at most this many documents (default all). */
+  maxDocuments?: number;
+  onProgress?: OnProgress;
+}
+
+export interface DashboardRunSummary {
+  file: string;
+  features: number;
+  windows: number;
+  tokens: number;
+}
+
+/** `--corpus organism`: fresh texts of the organism's grammar (a seed no training run used). */
+export const ORGANISM_CORPUS = 'organism';
+export const ORGANISM_CORPUS_SEED = 505;
+export const ORGANISM_CORPUS_TEXTS = 2000;
+
+/** `count` texts of the organism's grammar, one document each (about 25 tokens a text). */
+export function organismCorpus(
+  count = ORGANISM_CORPUS_TEXTS,
+  seed = ORGANISM_CORPUS_SEED,
+): string[] {
+  return generateCorpus(new Rng(seed), count, ORGANISM_MIX).map((t) => t.text);
+}
+
+/** The corpus file's documents (non-empty lines). */
+export function readCorpus(file: string, maxDocuments = Infinity): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`${file}: cannot read the corpus (${(e as Error).message})`, { cause: e });
+  }
+  const docs = text
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''))
+    .filter((l) => l.trim() !== '');
+  if (docs.length === 0) throw new Error(`${file}: the corpus has no documents (one per line)`);
+  return docs.slice(0, maxDocuments);
+}
+
+/** The features of a circuit file (feature nodes, each (site, feature) once, in file order). */
+export function circuitFeatures(file: string): FeatureRef[] {
+  const circuit = readCircuit(file);
+  const seen = new Set<string>();
+  const out: FeatureRef[] = [];
+  for (const n of circuit.nodes) {
+    if (n.kind !== 'feature' || n.feature === null) continue;
+    const key = featureKey(n.site, n.feature);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ site: n.site, feature: n.feature });
+  }
+  return out;
+}
+
+/** The file form of computed dashboards (token strings from `tokenString`). */
+export function toDashboardsFile(
+  result: DashboardResult,
+  meta: { model: string; saes: string; corpus: string; top: number },
+  tokenString: (id: number) => string,
+): DashboardsFile {
+  const vocab: Record<string, string> = {};
+  const use = (id: number) => {
+    if (!(id in vocab)) vocab[id] = tokenString(id);
+    return id;
+  };
+  const features: DashboardsFile['features'] = {};
+  for (const f of result.dashboards) {
+    features[featureKey(f.site, f.feature)] = {
+      site: f.site,
+      feature: f.feature,
+      max_activation: round4(f.maxActivation),
+      frequency: round4(f.frequency),
+      histogram: {
+        lo: round4(f.histogram.lo),
+        hi: round4(f.histogram.hi),
+        counts: f.histogram.counts,
+      },
+      contexts: f.contexts.map((c) => ({
+        ids: c.ids.map(use),
+        acts: c.acts.map(round4),
+        at: c.at,
+      })),
+      promoted: f.promoted.map((t) => [use(t.id), round4(t.value)] as [number, number]),
+      suppressed: f.suppressed.map((t) => [use(t.id), round4(t.value)] as [number, number]),
+    };
+  }
+  return {
+    version: 1,
+    ...meta,
+    windows: result.windows,
+    tokens: result.tokens,
+    ctx: result.ctx,
+    logit_lens: LOGIT_LENS,
+    vocab,
+    features,
+  };
+}
+
+export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
+  const modelDir = o.model ?? defaultModelDir();
+  const saesDir = o.saes ?? path.join(modelDir, 'saes');
+  const loaded = loadModel(modelDir, { tokenizer: true });
+  if (!loaded.tokenizer)
+    throw new Error(`${modelDir}: no tokenizer.json; dashboards need it to read the corpus`);
+  const tokenizer = loaded.tokenizer;
+  const model = new GptNeoX(loaded.config, loaded.weights);
+  const library = openSaes(saesDir, loaded.config.numLayers, {
+    modelWidth: loaded.config.hiddenSize,
+  });
+
+  let features: FeatureRef[];
+  const which = o.features ?? path.join(o.out, CIRCUIT_FILE);
+  if (which === 'all') {
+    features = library
+      .sites()
+      .flatMap((site) =>
+        Array.from({ length: library.get(site).width }, (_, feature) => ({ site, feature })),
+      );
+  } else {
+    if (!fs.existsSync(which))
+      throw new Error(
+        `${which}: no such circuit file; pass --features <circuit.json> or --features all`,
+      );
+    features = circuitFeatures(which);
+  }
+  const texts = o.documents
+    ? o.documents.slice(0, o.maxDocuments)
+    : o.corpus === ORGANISM_CORPUS && !fs.existsSync(o.corpus)
+      ? organismCorpus(o.maxDocuments)
+      : readCorpus(o.corpus, o.maxDocuments);
+  const documents = texts.map((text) => tokenizer.encode(text));
+  const top = o.top ?? 20;
+  const result = computeDashboards({
+    model,
+    dictionary: (site) => library.get(site),
+    documents,
+    features,
+    top,
+    ctx: o.ctx,
+    vocabLimit: tokenizer.vocabSize,
+    release: (site) => library.drop(site),
+    onProgress: o.onProgress,
+  });
+  const file = writeDashboards(
+    o.out,
+    toDashboardsFile(result, { model: modelDir, saes: saesDir, corpus: o.corpus, top }, (id) =>
+      tokenizer.tokenString(id),
+    ),
+  );
+  return { file, features: features.length, windows: result.windows, tokens: result.tokens };
+}

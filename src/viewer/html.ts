@@ -1,0 +1,81 @@
+// The report page as one self-contained HTML document: the page's CSS and script (./page/) and
+// the report data are inlined, so it opens from disk with no server and no network.
+
+import fs from 'node:fs';
+import type { ReportData } from './inputs.ts';
+
+const PAGE = new URL('./page/', import.meta.url);
+
+function pageFile(name: string): string {
+  return fs.readFileSync(new URL(name, PAGE), 'utf8');
+}
+
+/** JSON that is safe inside a <script> element (no "</script>", no HTML comment openers). */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value)
+    .replace(/</g, '\\u003c')
+    .replace(/>/g, '\\u003e')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
+}
+
+const escapeHtml = (s: string) =>
+  s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+/** The whole page; `extra` is added to the data (e.g. the live server's file stamp). */
+export function renderReportHtml(data: ReportData, extra: Record<string, unknown> = {}): string {
+  const script = pageFile('app.js');
+  if (/<\/script/i.test(script)) throw new Error('viewer page script must not contain "</script"');
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(data.title)}</title>
+<style>
+${pageFile('style.css')}
+</style>
+</head>
+<body>
+<header>
+  <h1 id="title"></h1>
+  <div class="meta" id="meta"></div>
+</header>
+<div class="toolbar">
+  <label title="Hide nodes whose |effect| is below this (log scale; leftmost shows every node in the file)">nodes |effect| ≥
+    <input type="range" id="node-slider" min="0" max="1000" step="1" value="0"><output id="node-value"></output></label>
+  <label title="Hide edges whose |weight| is below this (log scale)">edges |weight| ≥
+    <input type="range" id="edge-slider" min="0" max="1000" step="1" value="0"><output id="edge-value"></output></label>
+  <label><input type="checkbox" id="show-errors" checked> error nodes</label>
+  <span class="group"><input type="search" id="search" placeholder="search site, feature or label"><span id="search-count" class="muted"></span></span>
+  <span id="counts"></span>
+  <span class="group">zoom <button id="zoom-out" title="zoom out">−</button><button id="zoom-in" title="zoom in">+</button><button id="zoom-fit" title="fit to width">fit</button></span>
+  <span class="group">export <button id="export-svg">SVG</button><button id="export-png">PNG</button></span>
+</div>
+<main>
+  <section id="graph-pane"><div id="graph"></div></section>
+  <aside>
+    <section id="dashboard" hidden></section>
+    <section id="curves"><h2>Faithfulness and completeness</h2><div id="curves-body"></div></section>
+    <section id="about">
+      <h2>Reading the graph</h2>
+      <div class="legend">
+        <span><svg width="22" height="14"><rect x="1" y="1" width="20" height="12" rx="3" fill="#6a9bc9" stroke="#57606a"/></svg> feature, positive effect</span>
+        <span><svg width="22" height="14"><rect x="1" y="1" width="20" height="12" rx="3" fill="#d4707d" stroke="#57606a"/></svg> negative effect</span>
+        <span><svg width="18" height="14"><path d="M9 1L17 13L1 13Z" fill="#c7d9ec" stroke="#57606a"/></svg> SAE error node</span>
+        <span><svg width="22" height="10"><line x1="0" x2="22" y1="5" y2="5" stroke="#2166ac" stroke-width="3"/></svg> / <svg width="22" height="10"><line x1="0" x2="22" y1="5" y2="5" stroke="#b2182b" stroke-width="3"/></svg> edge weight sign</span>
+      </div>
+      <p class="muted" style="font-size:12px">Rows are sites (the embedding at the bottom, the metric y at the top), columns are token positions. Colour intensity and edge width grow with |effect| and |weight|. Hover a node to see its edges; click a feature for its dashboard.</p>
+      <div id="warnings"></div>
+    </section>
+  </aside>
+</main>
+<div id="tooltip" hidden></div>
+<script id="report-data" type="application/json">${scriptJson({ ...data, ...extra })}</script>
+<script>
+${script}
+</script>
+</body>
+</html>
+`;
+}

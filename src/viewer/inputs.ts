@@ -1,0 +1,275 @@
+// What the report shows, gathered from files only (never the model): circuit.json,
+// evaluation.json (+ its SVG plots), dashboards.json and feature labels, which are either the
+// organism's ground truth (labels.jsonl: {"site","feature","label","precision","recall","f1",
+// "frequency"} per line) or annotations as the paper ships them ({"Name":"resid_5/3036",
+// "Annotation":"..."} per line).
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { CIRCUIT_FILE, readCircuit, type Circuit } from '../circuit/circuit.ts';
+import { DASHBOARDS_FILE, readDashboards, type DashboardEntry } from '../dashboards/file.ts';
+
+export interface FeatureLabelText {
+  label: string;
+  /** e.g. "F1 0.93 · precision 0.95 · recall 0.91" for ground truth. */
+  detail: string;
+  source: 'ground truth' | 'annotation';
+}
+
+export interface CurvePoint {
+  threshold: number;
+  nodes: number;
+  faithfulness: number | null;
+  completeness: number | null;
+}
+
+export interface EvaluationView {
+  file: string;
+  startLayer: number;
+  ablation: string;
+  metric: { model: number; empty: number } | null;
+  circuitScore: { nodes: number; faithfulness: number | null; completeness: number | null } | null;
+  series: { name: string; label: string; points: CurvePoint[] }[];
+}
+
+export interface ReportData {
+  title: string;
+  /** Served by `sfc view` (the page then polls for changed files). */
+  live: boolean;
+  files: {
+    circuit: string;
+    evaluation: string | null;
+    dashboards: string | null;
+    labels: string[];
+  };
+  circuit: Circuit;
+  /** By "site/feature", for the circuit's features only. */
+  labels: Record<string, FeatureLabelText>;
+  dashboards: {
+    corpus: string;
+    tokens: number;
+    logitLens: string;
+    vocab: Record<string, string>;
+    features: Record<string, DashboardEntry>;
+  } | null;
+  evaluation: EvaluationView | null;
+  /** evaluate's own plots, shown when evaluation.json has no usable series. */
+  curveSvgs: { faithfulness?: string; completeness?: string };
+  warnings: string[];
+}
+
+export interface ReportOptions {
+  /** Feature label files (ground-truth labels.jsonl or annotations); default: found beside the SAEs. */
+  labels?: string[];
+  annotations?: string[];
+  /** Default <dir>/dashboards.json when it exists. */
+  dashboards?: string;
+  /** Default <dir>/evaluation.json when it exists. */
+  evaluation?: string;
+  title?: string;
+}
+
+const fmt = (v: unknown) => (typeof v === 'number' ? v.toFixed(2) : '?');
+
+/**
+ * Reads a label file of either kind; returns labels by "site/feature". Errors name the file and
+ * line. Ground-truth features that never fired (label null) are left out.
+ */
+export function readFeatureLabels(file: string): Map<string, FeatureLabelText> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`${file}: cannot read feature labels (${(e as Error).message})`, { cause: e });
+  }
+  const out = new Map<string, FeatureLabelText>();
+  text.split('\n').forEach((raw, i) => {
+    if (raw.trim() === '') return;
+    const where = `${file}:${i + 1}`;
+    let v: Record<string, unknown>;
+    try {
+      v = JSON.parse(raw) as Record<string, unknown>;
+    } catch (e) {
+      throw new Error(`${where}: not valid JSON (${(e as Error).message})`, { cause: e });
+    }
+    if (typeof v !== 'object' || v === null) throw new Error(`${where}: expected a JSON object`);
+    if ('Name' in v || 'Annotation' in v) {
+      if (typeof v.Name !== 'string' || !/^[a-z]+(_\d+)?\/\d+$/.test(v.Name))
+        throw new Error(
+          `${where}: "Name" should look like "resid_5/3036", got ${JSON.stringify(v.Name)}`,
+        );
+      if (typeof v.Annotation !== 'string')
+        throw new Error(`${where}: "Annotation" should be a string`);
+      out.set(v.Name, { label: v.Annotation, detail: '', source: 'annotation' });
+    } else if ('site' in v && 'feature' in v) {
+      if (typeof v.site !== 'string' || !Number.isInteger(v.feature))
+        throw new Error(`${where}: expected "site" (string) and "feature" (integer)`);
+      if (v.label === null) return;
+      if (typeof v.label !== 'string')
+        throw new Error(`${where}: "label" should be a string or null`);
+      out.set(`${v.site}/${String(v.feature)}`, {
+        label: v.label,
+        detail: `F1 ${fmt(v.f1)} · precision ${fmt(v.precision)} · recall ${fmt(v.recall)} · fires on ${typeof v.frequency === 'number' ? (100 * v.frequency).toPrecision(2) : '?'}% of tokens`,
+        source: 'ground truth',
+      });
+    } else {
+      throw new Error(
+        `${where}: expected {"site","feature","label",...} (ground truth) or {"Name","Annotation"} (annotations)`,
+      );
+    }
+  });
+  return out;
+}
+
+/** evaluation.json's series, read leniently: a file we cannot use is a warning, not an error. */
+export function readEvaluation(file: string): EvaluationView {
+  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  if (!Array.isArray(j.series)) throw new Error(`${file}: no "series" list`);
+  const series = (j.series as Record<string, unknown>[]).map((s, i) => {
+    if (!Array.isArray(s.points)) throw new Error(`${file}: series.${i} has no "points"`);
+    return {
+      name: String(s.name ?? `series ${i}`),
+      label: String(s.label ?? s.name ?? `series ${i}`),
+      points: (s.points as Record<string, unknown>[]).map((p) => ({
+        threshold: num(p.threshold) ?? 0,
+        nodes: num(p.nodes) ?? 0,
+        faithfulness: num(p.faithfulness),
+        completeness: num(p.completeness),
+      })),
+    };
+  });
+  const metric = j.metric as Record<string, unknown> | undefined;
+  const score = j.circuit_score as Record<string, unknown> | undefined;
+  return {
+    file,
+    startLayer: num(j.start_layer) ?? 0,
+    ablation: String(j.ablation ?? ''),
+    metric:
+      metric && num(metric.model) !== null
+        ? { model: num(metric.model)!, empty: num(metric.empty) ?? 0 }
+        : null,
+    circuitScore: score
+      ? {
+          nodes: num(score.nodes) ?? 0,
+          faithfulness: num(score.faithfulness),
+          completeness: num(score.completeness),
+        }
+      : null,
+    series,
+  };
+}
+
+/** Where ground-truth labels usually are: in the folder, or beside the circuit's SAEs/model. */
+function defaultLabelFiles(dir: string, circuit: Circuit): string[] {
+  const candidates = [path.join(dir, 'labels.jsonl')];
+  for (const base of [process.cwd(), dir]) {
+    if (circuit.saes) candidates.push(path.resolve(base, circuit.saes, '..', 'labels.jsonl'));
+    if (circuit.model) candidates.push(path.resolve(base, circuit.model, 'labels.jsonl'));
+  }
+  const found = candidates.find((f) => fs.existsSync(f));
+  return found ? [found] : [];
+}
+
+/** Gathers everything the report shows from `dir` (a folder holding circuit.json). */
+export function collectReportData(
+  dir: string,
+  options: ReportOptions = {},
+  live = false,
+): ReportData {
+  const circuitFile = path.join(dir, CIRCUIT_FILE);
+  const circuit = readCircuit(circuitFile);
+  const warnings: string[] = [];
+  const features = new Set(
+    circuit.nodes.filter((n) => n.kind === 'feature').map((n) => `${n.site}/${n.feature}`),
+  );
+
+  const labelFiles = [
+    ...(options.labels ?? defaultLabelFiles(dir, circuit)),
+    ...(options.annotations ?? []),
+  ];
+  const labels: Record<string, FeatureLabelText> = {};
+  for (const file of labelFiles)
+    for (const [key, l] of readFeatureLabels(file)) if (features.has(key)) labels[key] = l;
+
+  let dashboards: ReportData['dashboards'] = null;
+  const dashFile = options.dashboards ?? path.join(dir, DASHBOARDS_FILE);
+  if (options.dashboards !== undefined || fs.existsSync(dashFile)) {
+    const all = readDashboards(dashFile);
+    const vocab: Record<string, string> = {};
+    const kept: Record<string, DashboardEntry> = {};
+    for (const [key, f] of Object.entries(all.features)) {
+      if (!features.has(key)) continue;
+      kept[key] = f;
+      for (const c of f.contexts) for (const id of c.ids) vocab[id] = all.vocab[id];
+      for (const [id] of [...f.promoted, ...f.suppressed])
+        vocab[id] = all.vocab[id] ?? `<id ${id}>`;
+    }
+    const missing = [...features].filter((k) => !(k in kept)).length;
+    if (missing > 0)
+      warnings.push(
+        `${dashFile}: no dashboard for ${missing} of the circuit's ${features.size} features`,
+      );
+    dashboards = {
+      corpus: all.corpus,
+      tokens: all.tokens,
+      logitLens: all.logit_lens,
+      vocab,
+      features: kept,
+    };
+  } else {
+    warnings.push(`no ${DASHBOARDS_FILE} in ${dir}: run \`sfc dashboards\` for feature dashboards`);
+  }
+
+  let evaluation: EvaluationView | null = null;
+  const evalFile = options.evaluation ?? path.join(dir, 'evaluation.json');
+  if (fs.existsSync(evalFile)) {
+    try {
+      evaluation = readEvaluation(evalFile);
+    } catch (e) {
+      warnings.push(`${evalFile}: cannot read the curves (${(e as Error).message})`);
+    }
+  }
+  const curveSvgs: ReportData['curveSvgs'] = {};
+  if (!evaluation || evaluation.series.length === 0)
+    for (const kind of ['faithfulness', 'completeness'] as const) {
+      const svg = path.join(path.dirname(evalFile), `${kind}.svg`);
+      if (fs.existsSync(svg)) curveSvgs[kind] = fs.readFileSync(svg, 'utf8');
+    }
+
+  return {
+    title:
+      options.title ??
+      `Circuit: ${path.basename(circuit.data) || 'task'} (${circuit.method}, ${circuit.aggregation})`,
+    live,
+    files: {
+      circuit: circuitFile,
+      evaluation: evaluation ? evalFile : null,
+      dashboards: dashboards ? dashFile : null,
+      labels: labelFiles,
+    },
+    circuit,
+    labels,
+    dashboards,
+    evaluation,
+    curveSvgs,
+    warnings,
+  };
+}
+
+/** The files a report depends on, for change detection by `sfc view`. */
+export function inputStamp(dir: string, options: ReportOptions = {}): string {
+  const files = [
+    path.join(dir, CIRCUIT_FILE),
+    options.dashboards ?? path.join(dir, DASHBOARDS_FILE),
+    options.evaluation ?? path.join(dir, 'evaluation.json'),
+    ...(options.labels ?? []),
+    ...(options.annotations ?? []),
+  ];
+  return files
+    .map((f) => {
+      const s = fs.statSync(f, { throwIfNoEntry: false });
+      return s ? `${s.mtimeMs}:${s.size}` : '-';
+    })
+    .join('|');
+}
