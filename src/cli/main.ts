@@ -2,8 +2,11 @@
 // together and turns errors into one clear line instead of a stack trace.
 
 import { Command, CommanderError } from 'commander';
+import * as discoverCommands from './commands/discover.ts';
+import * as evaluateCommands from './commands/evaluate.ts';
 import * as modelCommands from './commands/model.ts';
 import * as organismCommands from './commands/organism.ts';
+import * as reportCommands from './commands/report.ts';
 import * as saeCommands from './commands/sae.ts';
 import * as startCommand from './commands/start.ts';
 import * as taskCommands from './commands/tasks.ts';
@@ -17,7 +20,16 @@ const program = new Command()
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const group of [startCommand, modelCommands, saeCommands, taskCommands, organismCommands])
+for (const group of [
+  startCommand,
+  modelCommands,
+  saeCommands,
+  taskCommands,
+  organismCommands,
+  discoverCommands,
+  evaluateCommands,
+  reportCommands,
+])
   group.register(program);
 
 try {

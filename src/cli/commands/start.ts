@@ -1,55 +1,82 @@
-// `sfc start` (what `npm start` runs): the main job on the shipped model organism.
-// Until circuit discovery lands this shows that the organism does what it was trained for:
-// agreement accuracy on each task's held-out test file and a few next-token predictions.
+// `sfc start` (what `npm start` runs): the whole path on the shipped model organism. It runs the
+// same commands a user would type, in order, so that the main job and the documented commands
+// cannot drift apart: eval-task for the four tasks, discover on across-RC, evaluate on its
+// held-out test file, dashboards for the circuit's features, report.
 
 import type { Command } from 'commander';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultModelDir, loadModel } from '../../model/load.ts';
-import { GptNeoX, makeBatch } from '../../model/gptneox.ts';
-import { loadTask, scoreTask } from '../../data/tasks.ts';
+import { defaultModelDir } from '../../model/load.ts';
 
 const TASKS = ['simple', 'nounpp', 'rc', 'within_rc'];
-const PROMPTS = [
-  'The teachers near the desk',
-  'The teacher that the guards like',
-  'The teacher that the guards',
-];
 
 export function defaultDataDir(): string {
   return fileURLToPath(new URL('../../../data', import.meta.url));
 }
 
+function heading(text: string): void {
+  process.stdout.write(`\n== ${text}\n`);
+}
+
 export function register(program: Command): void {
   program
     .command('start')
-    .description('The main job on the shipped model organism (what `npm start` runs).')
+    .description(
+      'The main job on the shipped model organism (what `npm start` runs): agreement accuracy on\n' +
+        'the four tasks, then discover the across-RC circuit, evaluate it on held-out sentences,\n' +
+        'compute its feature dashboards and write the report.',
+    )
     .option('--model <dir>', 'model folder', defaultModelDir())
-    .option('--data <dir>', 'folder with the {task}_test.jsonl files', defaultDataDir())
-    .action((opts: { model: string; data: string }) => {
-      const { config, weights, tokenizer } = loadModel(opts.model, { tokenizer: true });
-      if (!tokenizer) throw new Error(`${opts.model}: no tokenizer.json`);
-      const model = new GptNeoX(config, weights);
-      console.log(
-        `model organism: ${config.numLayers} layers, d_model ${config.hiddenSize}, vocabulary ${config.vocabSize}`,
+    .option(
+      '--data <dir>',
+      'folder with the {task}_{train,test}.jsonl files and corpus.txt',
+      defaultDataDir(),
+    )
+    .option(
+      '--out <dir>',
+      'folder for circuit.json, evaluation.json, dashboards.json, report.html',
+      'out',
+    )
+    .action(async (opts: { model: string; data: string; out: string }) => {
+      const started = Date.now();
+      const run = (...args: string[]) => program.parseAsync(args, { from: 'user' });
+      const data = (name: string) => path.join(opts.data, name);
+
+      for (const task of TASKS) {
+        heading(`agreement: ${task}_test`);
+        await run('eval-task', '--model', opts.model, '--data', data(`${task}_test.jsonl`));
+      }
+      heading('discover: the across-RC circuit (integrated gradients, 100 examples)');
+      await run(
+        'discover',
+        '--model',
+        opts.model,
+        '--data',
+        data('rc_train.jsonl'),
+        '--out',
+        opts.out,
       );
-      console.log('\nagreement on held-out test sentences');
-      console.log('task        accuracy   logit diff     n');
-      for (const name of TASKS) {
-        const task = loadTask(`${opts.data}/${name}_test.jsonl`, tokenizer);
-        const score = scoreTask(model, task.examples);
-        console.log(
-          `${name.padEnd(10)} ${(100 * score.accuracy).toFixed(1).padStart(8)}%  ${score.logitDiff
-            .toFixed(2)
-            .padStart(10)}  ${String(score.n).padStart(4)}`,
-        );
-      }
-      console.log('\nnext-token predictions');
-      for (const prompt of PROMPTS) {
-        const ids = tokenizer.encode(prompt);
-        const logits = model.forward(makeBatch([ids]), { logits: 'last' }).logits;
-        const ranked = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]);
-        const top = ranked.slice(0, 3).map((id) => JSON.stringify(tokenizer.tokenString(id)));
-        console.log(`  ${JSON.stringify(prompt)} -> ${top.join(', ')}`);
-      }
+      const circuit = path.join(opts.out, 'circuit.json');
+      heading('evaluate: faithfulness and completeness on rc_test');
+      await run('evaluate', '--circuit', circuit, '--data', data('rc_test.jsonl'));
+      heading('dashboards for the circuit features');
+      await run(
+        'dashboards',
+        '--model',
+        opts.model,
+        '--corpus',
+        data('corpus.txt'),
+        '--features',
+        circuit,
+        '--out',
+        opts.out,
+      );
+      heading('report');
+      await run('report', opts.out);
+      const seconds = ((Date.now() - started) / 1000).toFixed(0);
+      process.stdout.write(
+        `\ndone in ${seconds} s. Open ${path.resolve(opts.out, 'report.html')} in a browser ` +
+          `(or: npm run sfc -- view ${opts.out}).\n`,
+      );
     });
 }
