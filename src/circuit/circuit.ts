@@ -13,6 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { readJsonFile } from '../io/text-file.ts';
 import { parseSite } from '../model/sites.ts';
 
 export const CIRCUIT_FILE = 'circuit.json';
@@ -145,24 +146,7 @@ export function readCircuit(file: string): Circuit {
     fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() === true
       ? path.join(file, CIRCUIT_FILE)
       : file;
-  let text: string;
-  try {
-    text = fs.readFileSync(target, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(
-      code === 'ENOENT'
-        ? `${target}: no such file`
-        : `${target}: cannot read (${(e as Error).message})`,
-      { cause: e },
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${target}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
+  const json = readJsonFile(target);
   return validateCircuit(json, target);
 }
 

@@ -9,6 +9,7 @@
 //       "contexts": [{"ids": [...], "acts": [...], "at": i}],
 //       "promoted": [[id, value], ...], "suppressed": [[id, value], ...]}}}
 
+import { readJsonFile } from '../io/text-file.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -86,21 +87,7 @@ export function readDashboards(file: string): DashboardsFile {
   const target = fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()
     ? path.join(file, DASHBOARDS_FILE)
     : file;
-  let text: string;
-  try {
-    text = fs.readFileSync(target, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${target}: no such file` : `${target}: cannot read`, {
-      cause: e,
-    });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${target}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
+  const json = readJsonFile(target);
   return validateDashboards(json, target);
 }
 

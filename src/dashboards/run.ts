@@ -2,6 +2,7 @@
 // document per line), computes the dashboards of a circuit's features (or of every feature) and
 // writes dashboards.json.
 
+import { readCorpus } from '../data/corpus.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OnProgress } from '../cli/progress.ts';
@@ -56,22 +57,6 @@ export function organismCorpus(
   seed = ORGANISM_CORPUS_SEED,
 ): string[] {
   return generateCorpus(new Rng(seed), count, ORGANISM_MIX).map((t) => t.text);
-}
-
-/** The corpus file's documents (non-empty lines). */
-export function readCorpus(file: string, maxDocuments = Infinity): string[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`${file}: cannot read the corpus (${(e as Error).message})`, { cause: e });
-  }
-  const docs = text
-    .split('\n')
-    .map((l) => l.replace(/\r$/, ''))
-    .filter((l) => l.trim() !== '');
-  if (docs.length === 0) throw new Error(`${file}: the corpus has no documents (one per line)`);
-  return docs.slice(0, maxDocuments);
 }
 
 /** The features of a circuit file (feature nodes, each (site, feature) once, in file order). */

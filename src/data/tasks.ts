@@ -6,7 +6,7 @@
 // patch_answer. Examples a model cannot score are dropped, with counts by reason.
 // B batch, T tokens, V vocabulary.
 
-import fs from 'node:fs';
+import { readTextFile } from '../io/text-file.ts';
 import { z } from 'zod';
 import type { OnProgress } from '../cli/progress.ts';
 import { makeBatch, type Batch, type GptNeoX } from '../model/gptneox.ts';
@@ -177,18 +177,7 @@ export function loadTask(
   tokenizer: TaskTokenizer,
   options: LoadTaskOptions = {},
 ): LoadedTask {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new Error(
-      code === 'ENOENT'
-        ? `${path}: no such file`
-        : `${path}: cannot read (${(e as Error).message})`,
-      { cause: e },
-    );
-  }
+  const text = readTextFile(path);
   return parseTask(text, path, tokenizer, options);
 }
 

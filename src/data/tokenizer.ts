@@ -2,7 +2,7 @@
 // encode adds no BOS/EOS or other special tokens; decode does no "clean up" of spaces, so
 // decode(encode(text)) === text.
 
-import fs from 'node:fs';
+import { readJsonFile } from '../io/text-file.ts';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 
 /** GPT-2's byte-level alphabet: byte b is shown as a printable character (space -> 'Ġ', '\n' -> 'Ċ'). */
@@ -57,24 +57,7 @@ export class Tokenizer {
 
   /** Loads a tokenizer.json; errors name the file. */
   static fromFile(path: string): Tokenizer {
-    let text: string;
-    try {
-      text = fs.readFileSync(path, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new Error(
-        code === 'ENOENT'
-          ? `${path}: no such file`
-          : `${path}: cannot read (${(e as Error).message})`,
-        { cause: e },
-      );
-    }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (e) {
-      throw new Error(`${path}: not valid JSON (${(e as Error).message})`, { cause: e });
-    }
+    const json = readJsonFile(path);
     return new Tokenizer(json as object, path);
   }
 

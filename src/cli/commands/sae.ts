@@ -1,7 +1,6 @@
 // `sfc sae train` and `sfc sae stats`: train a sparse autoencoder at a site of a model, and measure
 // how well a folder of dictionaries reconstructs each site (also its effect on the model's loss).
 
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultModelDir, loadModel } from '../../model/load.ts';
@@ -15,24 +14,13 @@ import { openSaes } from '../../sae/library.ts';
 import { evaluateSaes, type SiteStats } from '../../sae/metrics.ts';
 import { trainSae } from '../../sae/train.ts';
 import { positiveInt, positiveNumber } from '../options.ts';
+import { readCorpus } from '../../data/corpus.ts';
 
 const EOS = '<|endoftext|>';
 
 /** One document per non-empty line, tokenised. */
-function readCorpus(file: string, tokenizer: Tokenizer): number[][] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`${file}: cannot read the corpus (${(e as Error).message})`, { cause: e });
-  }
-  const docs = text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => tokenizer.encode(line));
-  if (docs.every((d) => d.length === 0))
-    throw new Error(`${file}: the corpus holds no text (one document per line)`);
-  return docs;
+function readTokenisedCorpus(file: string, tokenizer: Tokenizer): number[][] {
+  return readCorpus(file).map((line) => tokenizer.encode(line));
 }
 
 function loadWithTokenizer(dir: string) {
@@ -152,7 +140,7 @@ export function register(program: Command): void {
       const { config, weights, tokenizer } = loadWithTokenizer(o.model);
       parseSite(o.site, config.numLayers);
       const model = new GptNeoX(config, weights);
-      const documents = readCorpus(o.corpus, tokenizer);
+      const documents = readTokenisedCorpus(o.corpus, tokenizer);
       const steps = positiveInt('--steps', o.steps);
       const ctx = positiveInt('--ctx', o.ctx);
       const seed = Number(o.seed);
@@ -248,7 +236,7 @@ export function register(program: Command): void {
       const bar = progressBar('evaluating');
       const rows = evaluateSaes(model, library, {
         sites,
-        documents: readCorpus(o.corpus, tokenizer),
+        documents: readTokenisedCorpus(o.corpus, tokenizer),
         tokens: positiveInt('--tokens', o.tokens),
         ctx: positiveInt('--ctx', o.ctx),
         eosId: tokenizer.tokenId(EOS),

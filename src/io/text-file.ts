@@ -1,0 +1,31 @@
+// Reading whole text and JSON files with errors that name the file, for every reader.
+
+import fs from 'node:fs';
+
+/** The file's text as UTF-8; a missing or unreadable file is an error naming it. */
+export function readTextFile(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(
+      code === 'ENOENT'
+        ? `${file}: no such file`
+        : `${file}: cannot read (${(e as Error).message})`,
+      { cause: e },
+    );
+  }
+}
+
+/** Parses JSON read from `file`; a syntax error names the file. Validation is the caller's. */
+export function parseJsonText(text: string, file: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+}
+
+export function readJsonFile(file: string): unknown {
+  return parseJsonText(readTextFile(file), file);
+}
