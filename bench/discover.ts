@@ -10,6 +10,7 @@
 // SFC_BENCH_DISCOVER=small runs a quick reduced shape (d 128, 2 layers, F 4096, 20 examples);
 // SFC_BENCH_DISCOVER_EXAMPLES=n and SFC_BENCH_DISCOVER_BATCH=b change the examples and batch size.
 
+import { normalFill } from './normal-fill.ts';
 import os from 'node:os';
 import type { GptNeoXConfig } from '../src/model/config.ts';
 import { GptNeoX, makeBatch } from '../src/model/gptneox.ts';
@@ -39,25 +40,6 @@ const BATCH = Number(process.env.SFC_BENCH_DISCOVER_BATCH ?? 10);
 const T = 5;
 const L0 = 64; // target active features per token
 const DELTA_M = 4; // target mean |m_patch - m_clean|
-
-// Deterministic N(0, 1) samples (xorshift + Box-Muller); speed matters for 17M of them per SAE.
-function normalFill(t: Float32Array, scale: number, seed: number): void {
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  for (let i = 0; i < t.length; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(uniform()));
-    const a = 2 * Math.PI * uniform();
-    t[i] = scale * r * Math.cos(a);
-    if (i + 1 < t.length) t[i + 1] = scale * r * Math.sin(a);
-  }
-}
 
 /**
  * Like an agreement task: every example swaps the same "subject" token at position 1 and has the

@@ -2,6 +2,7 @@
 // forward+backward times (gradient of a last-token logit difference w.r.t. every site), tokens/s,
 // achieved GEMM GFLOP/s against the native sgemm ceiling measured in the same run, and peak RSS.
 
+import { normalFill } from './normal-fill.ts';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { gemmThreads, matmul } from '../src/kernels/gemm.ts';
@@ -44,25 +45,6 @@ function timeRuns(run: () => void): Timing {
   }
   times.sort((a, b) => a - b);
   return { median: times[Math.floor(RUNS / 2)], best: times[0] };
-}
-
-// Deterministic N(0, 1) samples (xorshift + Box-Muller); speed matters for 70M of them.
-function normalFill(t: Float32Array, scale: number, seed: number): void {
-  let s = seed >>> 0 || 1;
-  const uniform = () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return (s + 0.5) / 4294967296;
-  };
-  for (let i = 0; i < t.length; i += 2) {
-    const r = Math.sqrt(-2 * Math.log(uniform()));
-    const a = 2 * Math.PI * uniform();
-    t[i] = scale * r * Math.cos(a);
-    if (i + 1 < t.length) t[i + 1] = scale * r * Math.sin(a);
-  }
 }
 
 /**
