@@ -5,6 +5,7 @@
 // Finite differences: Richardson-extrapolated central differences (steps 2h, h) of a float64
 // metric; tolerance 1e-3 of max(|derivative|, |g| |u| / sqrt(size)).
 
+import { Rng } from '../../src/random.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -13,16 +14,10 @@ import { parseConfig } from '../../src/model/config.ts';
 import { GptNeoX, makeBatch, type Batch, type SiteHook } from '../../src/model/gptneox.ts';
 import { parameterLayout, zeroWeights } from '../../src/model/weights.ts';
 
+// Normal samples from the project's seeded generator.
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const generator = new Rng(seed);
+  return () => generator.normal();
 }
 
 function randn(n: number, next: () => number, scale = 1): Float32Array {

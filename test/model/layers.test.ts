@@ -6,6 +6,7 @@
 // accumulated in float64. Tolerance: 4e-4 of max(|derivative|, |g| |u| / sqrt(size)); the worst
 // observed is ~1e-4 (single coordinates of the attention input).
 
+import { Rng } from '../../src/random.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -32,17 +33,10 @@ import { unembeddingBackward, unembeddingForward } from '../../src/model/layers/
 import { crossEntropy } from '../../src/model/loss.ts';
 import type { LayerWeights } from '../../src/model/weights.ts';
 
-// Deterministic normal samples (mulberry32 + Box-Muller).
+// Normal samples from the project's seeded generator.
 function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const generator = new Rng(seed);
+  return () => generator.normal();
 }
 
 function randn(n: number, next: () => number, scale = 1, offset = 0): Float32Array {
