@@ -10,6 +10,7 @@
 // SFC_BENCH_DISCOVER=small runs a quick reduced shape (d 128, 2 layers, F 4096, 20 examples);
 // SFC_BENCH_DISCOVER_EXAMPLES=n and SFC_BENCH_DISCOVER_BATCH=b change the examples and batch size.
 
+import { PYTHIA_70M } from './pythia-70m.ts';
 import { normalFill } from './normal-fill.ts';
 import os from 'node:os';
 import type { GptNeoXConfig } from '../src/model/config.ts';
@@ -22,17 +23,10 @@ import { Rng } from '../src/random.ts';
 
 const SMALL = process.env.SFC_BENCH_DISCOVER === 'small';
 const CONFIG: GptNeoXConfig = {
-  vocabSize: 50304,
+  ...PYTHIA_70M,
   hiddenSize: SMALL ? 128 : 512,
   numLayers: SMALL ? 2 : 6,
-  numHeads: 8,
   intermediateSize: SMALL ? 512 : 2048,
-  rotaryPct: 0.25,
-  rotaryEmbBase: 10000,
-  maxPositionEmbeddings: 2048,
-  layerNormEps: 1e-5,
-  useParallelResidual: true,
-  attentionBias: true,
 };
 const WIDTH = SMALL ? 4096 : 32768;
 const EXAMPLES = Number(process.env.SFC_BENCH_DISCOVER_EXAMPLES ?? (SMALL ? 20 : 100));

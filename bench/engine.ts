@@ -2,6 +2,7 @@
 // forward+backward times (gradient of a last-token logit difference w.r.t. every site), tokens/s,
 // achieved GEMM GFLOP/s against the native sgemm ceiling measured in the same run, and peak RSS.
 
+import { PYTHIA_70M } from './pythia-70m.ts';
 import { normalFill } from './normal-fill.ts';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -12,19 +13,6 @@ import { headSize } from '../src/model/config.ts';
 import { GptNeoX, type Batch } from '../src/model/gptneox.ts';
 import { parameterLayout, zeroWeights } from '../src/model/weights.ts';
 
-const PYTHIA_70M: GptNeoXConfig = {
-  vocabSize: 50304,
-  hiddenSize: 512,
-  numLayers: 6,
-  numHeads: 8,
-  intermediateSize: 2048,
-  rotaryPct: 0.25,
-  rotaryEmbBase: 10000,
-  maxPositionEmbeddings: 2048,
-  layerNormEps: 1e-5,
-  useParallelResidual: true,
-  attentionBias: true,
-};
 const [B, T] = [32, 16];
 const WARMUP = 2;
 const RUNS = 9;
