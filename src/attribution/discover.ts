@@ -63,6 +63,15 @@ function checkExamples(examples: TaskExample[], aggregation: Aggregation): numbe
   return Math.max(...lengths.keys());
 }
 
+function readoutIndex(model: GptNeoX, readout: string): number {
+  const i = model.sites.indexOf(readout);
+  if (i < 0)
+    throw new Error(
+      `discover: the metric reads site ${readout}, which is not a site of this model (${model.sites.join(', ')})`,
+    );
+  return i;
+}
+
 /**
  * Node effects (and unless nodesOnly, edges) of `examples` on `model` with a dictionary at every
  * site. The returned sums turn into a circuit with `toCircuit`.
@@ -86,7 +95,10 @@ export function discover(
     throw new Error(`discover: batch size must be a positive integer, got ${batchSize}`);
   const positions = checkExamples(examples, aggregation);
   const metric = options.metric ?? logitDiffMetric(examples);
-  const sites = model.sites;
+  // A metric that reads a residual site depends on that site and the ones below it only.
+  const sites = metric.readout
+    ? model.sites.slice(0, readoutIndex(model, metric.readout) + 1)
+    : model.sites;
   const widths = sites.map((site) => {
     const dict = dictionaries(site);
     if (dict.dIn !== model.config.hiddenSize)
@@ -95,7 +107,12 @@ export function discover(
       );
     return { site, width: dict.width };
   });
-  const ctx: NodeContext = { tails: new Tails(model, metric.vocab), metric, dictionaries, sites };
+  const ctx: NodeContext = {
+    tails: new Tails(model, metric.vocab, metric.readout),
+    metric,
+    dictionaries,
+    sites,
+  };
   const sums = new EffectSums(widths, aggregation, positions);
 
   const starts: number[] = [];

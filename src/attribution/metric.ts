@@ -1,5 +1,7 @@
-// The metric m whose changes circuits explain: a function of one example's last-token logits.
-// V vocabulary, V' = the metric's own vocabulary when it names one (only those logits are computed).
+// The metric m whose changes circuits explain: a function of one example's last-token logits,
+// or (with `readout`) of one residual site's activation at every position, e.g. a probe.
+// V vocabulary, V' = the metric's own vocabulary when it names one (only those logits are computed),
+// T tokens of the example's batch (padded), d model width.
 
 import type { TaskExample } from '../data/tasks.ts';
 
@@ -11,10 +13,17 @@ export interface Metric {
    */
   readonly vocab?: Int32Array;
   /**
-   * m for example `example` (its index in the task) from its last-token logits [V' or V]; writes
-   * ∂m/∂logits into `dLogits` (same length, zero-filled by the caller) when given.
+   * A residual site ('embed' or 'resid_L') that m reads instead of the logits. Then only the
+   * layers up to it run, only the sites up to it have effects, and `evaluate` sees the site's
+   * activation for the example's rows [T*d] (positions past the example's length are padding).
    */
-  evaluate(logits: Float32Array, example: number, dLogits?: Float32Array): number;
+  readonly readout?: string;
+  /**
+   * m for example `example` (its index in the task) from its last-token logits [V' or V] (or the
+   * readout's activation [T*d]); writes ∂m/∂(those values) into `dValues` (same length,
+   * zero-filled by the caller) when given.
+   */
+  evaluate(values: Float32Array, example: number, dValues?: Float32Array): number;
 }
 
 /**

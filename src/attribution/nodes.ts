@@ -59,18 +59,61 @@ export interface NodeContext {
   sites: string[];
 }
 
-/** Rows of a tail batch that are copies of batch examples (with the site set to `x`). */
-interface TailRun {
+/** A tail pass with m per row and the backward that m's gradient drives. */
+interface MetricRun {
   pass: ForwardPass;
   /** m per row. */
   m: Float64Array;
-  dLogits: Float32Array | null;
+  /** ∂m/∂(every site of the tail), given only for runs made `withGrad`. */
+  backward(stopGradient?: string[]): Map<string, Float32Array>;
+}
+
+/**
+ * Runs tail(start) on `batch` with `hooks` and evaluates the metric on each row (row r is task
+ * example exampleOf[r]): from the last-token logits, or from the readout site's activation.
+ */
+function runMetric(
+  ctx: NodeContext,
+  start: number,
+  batch: Batch,
+  hooks: Record<string, SiteHook>,
+  exampleOf: number[],
+  withGrad: boolean,
+): MetricRun {
+  const { tails, metric } = ctx;
+  const tail = tails.tail(start);
+  const readout = tails.readoutIn(start);
+  const pass = tail.forward(batch, {
+    hooks,
+    logits: readout ? 'none' : 'last',
+    forBackward: withGrad,
+  });
+  const values = readout ? pass.activation(readout) : pass.logits;
+  const R = batch.batchSize;
+  const width = values.length / R; // V' logits, or T*d activations
+  const m = new Float64Array(R);
+  const dValues = withGrad ? new Float32Array(R * width) : null;
+  for (let r = 0; r < R; r++)
+    m[r] = metric.evaluate(
+      values.subarray(r * width, (r + 1) * width),
+      exampleOf[r],
+      dValues?.subarray(r * width, (r + 1) * width),
+    );
+  return {
+    pass,
+    m,
+    backward(stopGradient = []) {
+      if (!dValues) throw new Error('attribution: this metric run was made without gradients');
+      return readout
+        ? pass.backward(null, { seeds: { [readout]: dValues }, stopGradient })
+        : pass.backward(dValues, { stopGradient });
+    },
+  };
 }
 
 /**
  * Runs the model from `site` on, for R rows: row r is example rows[r] of the batch below the site
- * and has the site's output set to x [R*T*d]. With `withGrad` the pass is kept for a backward and
- * ∂m/∂logits is filled in.
+ * and has the site's output set to x [R*T*d]. With `withGrad` the run can give gradients.
  */
 function runFromSite(
   ctx: NodeContext,
@@ -79,15 +122,13 @@ function runFromSite(
   rows: number[],
   x: Float32Array,
   withGrad: boolean,
-): TailRun {
-  const { tails, metric } = ctx;
+): MetricRun {
+  const { tails } = ctx;
   const loc = tails.locate(site);
-  const tail = tails.tail(loc.start);
-  const R = rows.length;
   const T = bn.T;
   const d = tails.model.config.hiddenSize;
   const batch = Tails.inputBatch(
-    R,
+    rows.length,
     T,
     rows.map((b) => bn.lengths[b]),
   );
@@ -103,15 +144,14 @@ function runFromSite(
     hooks.embed = Tails.feed(gatherRows(bn.clean.get(loc.input!)!, rows, T * d));
     hooks[loc.inner] = Tails.feed(x);
   }
-  const pass = tail.forward(batch, { hooks, logits: 'last', forBackward: withGrad });
-  const Vm = tail.config.vocabSize;
-  const m = new Float64Array(R);
-  const dLogits = withGrad ? new Float32Array(R * Vm) : null;
-  for (let r = 0; r < R; r++) {
-    const logits = pass.logits.subarray(r * Vm, (r + 1) * Vm);
-    m[r] = metric.evaluate(logits, bn.examples[rows[r]], dLogits?.subarray(r * Vm, (r + 1) * Vm));
-  }
-  return { pass, m, dLogits };
+  return runMetric(
+    ctx,
+    loc.start,
+    batch,
+    hooks,
+    rows.map((b) => bn.examples[b]),
+    withGrad,
+  );
 }
 
 /** Sites below which a gradient at `site` needs no further backward (inside its tail). */
@@ -131,8 +171,7 @@ function gradientFromSite(
   x: Float32Array,
 ): Float32Array {
   const run = runFromSite(ctx, bn, site, rows, x, true);
-  const grads = run.pass.backward(run.dLogits, { stopGradient: stopsFor(ctx, site) });
-  return grads.get(ctx.tails.locate(site).inner)!;
+  return run.backward(stopsFor(ctx, site)).get(ctx.tails.locate(site).inner)!;
 }
 
 /** src [.., width] -> out [rows.length, width] with out row r = src row rows[r]. */
@@ -194,7 +233,7 @@ export function batchNodes(
   indices: number[],
   options: NodeOptions,
 ): BatchNodes {
-  const { tails, metric } = ctx;
+  const { tails } = ctx;
   const d = tails.model.config.hiddenSize;
   const batchExamples = indices.map((i) => examples[i]);
   const clean = makeBatch(batchExamples.map((e) => e.clean));
@@ -215,27 +254,18 @@ export function batchNodes(
 
   // The whole model on the clean input (with the gradient at every site: the attrib gradient and
   // IG's α = 0 term) and on the patch input.
-  const fullRun = (batch: Batch, withGrad: boolean) => {
-    const tail = tails.tail(0);
-    const pass = tail.forward(Tails.inputBatch(B, T, lengths), {
-      hooks: { embed: Tails.feed(tails.embed(batch)) },
-      logits: 'last',
-      forBackward: withGrad,
-    });
-    const Vm = tail.config.vocabSize;
-    const m = new Float64Array(B);
-    const dLogits = new Float32Array(B * Vm);
-    for (let b = 0; b < B; b++)
-      m[b] = metric.evaluate(
-        pass.logits.subarray(b * Vm, (b + 1) * Vm),
-        indices[b],
-        dLogits.subarray(b * Vm, (b + 1) * Vm),
-      );
-    return { pass, m, dLogits };
-  };
+  const fullRun = (batch: Batch, withGrad: boolean) =>
+    runMetric(
+      ctx,
+      0,
+      Tails.inputBatch(B, T, lengths),
+      { embed: Tails.feed(tails.embed(batch)) },
+      indices,
+      withGrad,
+    );
   const cleanRun = fullRun(clean, true);
   bn.mClean.set(cleanRun.m);
-  const cleanGrads = cleanRun.pass.backward(cleanRun.dLogits);
+  const cleanGrads = cleanRun.backward();
   for (const site of ctx.sites) bn.clean.set(site, cleanRun.pass.activation(site));
   let patchRun: ReturnType<typeof fullRun> | null = null;
   if (!zeroAblation) {

@@ -2,7 +2,8 @@
 // forward passes of attribution only need the layers above: `tail(L)` is a GptNeoX holding layers
 // L..end whose own `embed` site is fed (by a hook) the full model's resid_{L-1} (or embed for
 // L = 0). Its head can be cut to the metric's vocabulary, so a logit difference costs 2 columns of
-// embed_out instead of V. The weights are shared with the full model, not copied.
+// embed_out instead of V. The weights are shared with the full model, not copied. With a metric
+// that reads a residual site (a probe), the tails stop at that site's layer.
 // B rows, T tokens, d model dim, V' the metric's vocabulary.
 
 import type { GptNeoXConfig } from '../model/config.ts';
@@ -29,15 +30,26 @@ export interface SiteInTail {
 export class Tails {
   readonly model: GptNeoX;
   readonly vocab: Int32Array | undefined;
+  /** Layers the tails run up to (exclusive): numLayers, or the readout's layer + 1. */
+  readonly end: number;
+  readonly readout: string | undefined;
   private tails = new Map<number, GptNeoX>();
   private layers = new Map<number, GptNeoX>();
   private head: Pick<GptNeoXWeights, 'embedIn' | 'embedOut'>;
   private headVocab: number;
 
-  constructor(model: GptNeoX, vocab?: Int32Array) {
+  constructor(model: GptNeoX, vocab?: Int32Array, readout?: string) {
     this.model = model;
     this.vocab = vocab;
     const { vocabSize: V, hiddenSize: d } = model.config;
+    this.end = model.config.numLayers;
+    this.readout = readout;
+    if (readout !== undefined) {
+      const ref = parseSite(readout, model.config.numLayers);
+      if (ref.kind !== 'embed' && ref.kind !== 'resid')
+        throw new Error(`metric readout: expected embed or a resid_L site, got ${readout}`);
+      this.end = ref.kind === 'embed' ? 0 : ref.layer + 1;
+    }
     if (vocab) {
       vocab.forEach((id) => {
         if (!(id >= 0 && id < V))
@@ -72,11 +84,22 @@ export class Tails {
     };
   }
 
-  /** Layers start..end and the (cut) head; start = numLayers is the head alone. */
+  /**
+   * The readout site's name inside tail(start): its last residual, or its embed when it has no
+   * layers. Null when the metric reads the logits.
+   */
+  readoutIn(start: number): string | null {
+    if (this.readout === undefined) return null;
+    return start < this.end ? `resid_${this.end - start - 1}` : 'embed';
+  }
+
+  /** Layers start..end and the (cut) head; start = end is the head alone. */
   tail(start: number): GptNeoX {
+    if (start > this.end)
+      throw new Error(`tails: layer ${start} is above the metric's readout (layers < ${this.end})`);
     let t = this.tails.get(start);
     if (!t) {
-      t = this.build(start, this.model.config.numLayers - start);
+      t = this.build(start, this.end - start);
       this.tails.set(start, t);
     }
     return t;

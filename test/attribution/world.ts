@@ -78,7 +78,20 @@ export function splicedMetric(
   ids: number[],
   edit?: (site: string, f: Float32Array, err: Float32Array) => void,
 ): number {
-  const T = ids.length;
+  const hooks = splicedHooks(w, ids.length, edit);
+  const logits = w.model.forward(makeBatch([ids]), { hooks, logits: 'last' }).logits;
+  return metricOf(logits, e);
+}
+
+/**
+ * Hooks that splice every site's SAE in: encode, let `edit` change the features f [T*F] and the
+ * error ε [T*d], replace the site by decode(f) + ε.
+ */
+export function splicedHooks(
+  w: World,
+  T: number,
+  edit?: (site: string, f: Float32Array, err: Float32Array) => void,
+): Record<string, SiteHook> {
   const hooks: Record<string, SiteHook> = {};
   for (const site of w.model.sites) {
     hooks[site] = (x) => {
@@ -90,8 +103,7 @@ export function splicedMetric(
       return out;
     };
   }
-  const logits = w.model.forward(makeBatch([ids]), { hooks, logits: 'last' }).logits;
-  return metricOf(logits, e);
+  return hooks;
 }
 
 /** A site's activation [T*d] on one input, from a plain forward. */
