@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OnProgress } from '../cli/progress.ts';
-import { GptNeoX } from '../model/gptneox.ts';
+import { GptNeoX, type ForwardPass } from '../model/gptneox.ts';
+import type { Tokenizer } from '../data/tokenizer.ts';
 import { loadModel } from '../model/load.ts';
 import { Rng } from '../random.ts';
 import { openSaes, type SaeLibrary } from '../sae/library.ts';
@@ -166,6 +167,33 @@ export function labelCorpus(
   return { ids, words, rows, T };
 }
 
+/**
+ * Runs `model` over the corpus, `rows` rows at a time; `visit` gets each pass, its first row and
+ * its token count n (rows·T).
+ */
+export function forEachCorpusBatch(
+  model: GptNeoX,
+  corpus: LabelCorpus,
+  rows: number,
+  visit: (pass: ForwardPass, firstRow: number, n: number) => void,
+): void {
+  const T = corpus.T;
+  for (let r0 = 0; r0 < corpus.rows; r0 += rows) {
+    const b = Math.min(rows, corpus.rows - r0);
+    const n = b * T;
+    const pass = model.forward(
+      {
+        ids: corpus.ids.subarray(r0 * T, r0 * T + n),
+        batchSize: b,
+        seqLen: T,
+        lengths: new Array<number>(b).fill(T),
+      },
+      { logits: 'none' },
+    );
+    visit(pass, r0, n);
+  }
+}
+
 export interface LabelFeaturesOptions {
   corpus: LabelCorpus;
   sites?: string[];
@@ -190,25 +218,14 @@ export function labelFeatures(
   const sites = o.sites ?? library.sites();
   const dicts = new Map(sites.map((s) => [s, library.get(s)]));
   const counters = new Map(sites.map((s) => [s, new LabelCounter(dicts.get(s)!.width, K)]));
-  for (let r0 = 0; r0 < corpus.rows; r0 += B) {
-    const b = Math.min(B, corpus.rows - r0);
-    const n = b * T;
-    const pass = model.forward(
-      {
-        ids: corpus.ids.subarray(r0 * T, r0 * T + n),
-        batchSize: b,
-        seqLen: T,
-        lengths: new Array<number>(b).fill(T),
-      },
-      { logits: 'none' },
-    );
+  forEachCorpusBatch(model, corpus, B, (pass, r0, n) => {
     const rowLabels = labels.subarray(r0 * T * K, (r0 * T + n) * K);
     for (const site of sites) {
       const features = dicts.get(site)!.encode(pass.activation(site), n);
       counters.get(site)!.add(features, rowLabels, n, o.threshold ?? 0);
     }
-    o.onProgress?.(r0 + b, corpus.rows);
-  }
+    o.onProgress?.(r0 + n / T, corpus.rows);
+  });
   return sites.flatMap((site) => counters.get(site)!.best(site, labelNames));
 }
 
@@ -338,24 +355,35 @@ export interface LabelRunResult {
   seconds: number;
 }
 
+/**
+ * The id of every grammar word's token and of <|endoftext|> in the tokenizer of `model` (a
+ * folder, named in errors); throws unless every word is one token, as in the organism's.
+ */
+export function grammarTokenIds(
+  tok: Tokenizer,
+  model: string,
+): { tokenIds: Map<string, number>; eosId: number } {
+  const tokenIds = new Map<string, number>();
+  for (const form of tokenForms()) {
+    const id = tok.tokenId(form);
+    if (id === undefined)
+      throw new Error(
+        `${model}: its tokenizer has no single token for the grammar word ${JSON.stringify(form)}; ground-truth labels need the model organism (every word one token)`,
+      );
+    tokenIds.set(form, id);
+  }
+  const eosId = tok.tokenId(END_OF_TEXT);
+  if (eosId === undefined) throw new Error(`${model}: its tokenizer has no ${END_OF_TEXT}`);
+  return { tokenIds, eosId };
+}
+
 /** `sfc label` and the labels stage: label every feature of every site and write the file. */
 export function runLabels(o: LabelRunOptions): LabelRunResult {
   const started = performance.now();
   const loaded = loadModel(o.model, { tokenizer: true });
   if (!loaded.tokenizer)
     throw new Error(`${o.model}: no tokenizer.json; labelling needs the organism's tokenizer`);
-  const tok = loaded.tokenizer;
-  const tokenIds = new Map<string, number>();
-  for (const form of tokenForms()) {
-    const id = tok.tokenId(form);
-    if (id === undefined)
-      throw new Error(
-        `${o.model}: its tokenizer has no single token for the grammar word ${JSON.stringify(form)}; ground-truth labels need the model organism (every word one token)`,
-      );
-    tokenIds.set(form, id);
-  }
-  const eosId = tok.tokenId(END_OF_TEXT);
-  if (eosId === undefined) throw new Error(`${o.model}: its tokenizer has no ${END_OF_TEXT}`);
+  const { tokenIds, eosId } = grammarTokenIds(loaded.tokenizer, o.model);
   const model = new GptNeoX(loaded.config, loaded.weights);
   const saesDir = o.saes ?? path.join(o.model, 'saes');
   const library = openSaes(saesDir, loaded.config.numLayers);

@@ -158,6 +158,12 @@ export interface Word {
   gender: Gender;
   /** For noun heads and pronouns: the referent's gender, also where only a later pronoun reveals it. */
   referentGender: Gender;
+  /**
+   * The gender the text has shown last, up to and including this word: the lexical gender of the
+   * latest gendered noun, pronoun or possessive (woman, she, her); 'none' before any. What a
+   * reader knows of "who is this about" at this point, on every token.
+   */
+  genderShown: Gender;
   verbForm: VerbForm;
   /** A finite verb whose form agrees with a subject (is/are, likes/like, ...). */
   agrees: boolean;
@@ -256,6 +262,7 @@ class Realiser {
       number: 'none',
       gender: 'none',
       referentGender: 'none',
+      genderShown: previous?.genderShown ?? 'none',
       verbForm: 'none',
       agrees: false,
       controller: -1,
@@ -277,6 +284,9 @@ class Realiser {
       sentenceStart,
       afterThat: previous !== undefined && previous.lemma === 'that',
     };
+    if (word.gender !== 'none') word.genderShown = word.gender;
+    else if ((word.pos === 'pron' || word.pos === 'poss') && word.number === 'pl')
+      word.genderShown = 'none'; // they / their: no one gender
     this.words.push(word);
     effect?.(index);
     const top = this.open[this.open.length - 1];

@@ -61,6 +61,8 @@ export const WORD_LABELS: Readonly<Record<string, (w: Word) => boolean>> = {
   referent_m: (w) => w.referentGender === 'm',
   referent_f: (w) => w.referentGender === 'f',
   refers_back: (w) => w.antecedent >= 0,
+  shown_m: (w) => w.genderShown === 'm',
+  shown_f: (w) => w.genderShown === 'f',
   // parts of speech
   ...Object.fromEntries(POS.map((p) => [`pos_${p}`, (w: Word) => w.pos === p])),
 };
