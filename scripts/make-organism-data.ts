@@ -1,4 +1,5 @@
 // Writes the model organism's contrastive agreement tasks, data/{simple,nounpp,rc,within_rc}_{train,test}.jsonl,
+// the biographies of the SHIFT task, data/bios/{ambiguous,balanced_train,balanced_test}.jsonl,
 // a held-out text corpus data/corpus.txt (for sae stats, dashboards), and prints statistics of
 // its corpus and tokenizer. Deterministic: the same seeds give the same files.
 //   npx tsx scripts/make-organism-data.ts [--count 300] [--out data] [--tokenizer PATH]
@@ -9,6 +10,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Rng } from '../src/random.ts';
 import { organismTaskFiles } from '../src/organism/agreement-tasks.ts';
+import { biographyFiles } from '../src/organism/biographies.ts';
 import { generateCorpus } from '../src/organism/grammar.ts';
 import { buildOrganismTokenizer } from '../src/organism/tokenizer-builder.ts';
 import { lexiconWords } from '../src/organism/lexicon.ts';
@@ -34,6 +36,14 @@ for (const [name, text] of organismTaskFiles(count)) {
   const file = path.join(values.out, name);
   fs.writeFileSync(file, text);
   console.log(`wrote ${file} (${text.trimEnd().split('\n').length} pairs)`);
+}
+
+const biosDir = path.join(values.out, 'bios');
+fs.mkdirSync(biosDir, { recursive: true });
+for (const [name, text] of biographyFiles()) {
+  const file = path.join(biosDir, name);
+  fs.writeFileSync(file, text);
+  console.log(`wrote ${file} (${text.trimEnd().split('\n').length} biographies)`);
 }
 
 const corpusFile = path.join(values.out, 'corpus.txt');

@@ -69,7 +69,7 @@ export interface LoadTaskOptions {
 }
 
 /** Raw records with their line numbers, from JSONL or a JSON array. */
-function records(text: string, file: string): { line: number; value: unknown }[] {
+export function jsonRecords(text: string, file: string): { line: number; value: unknown }[] {
   if (text.trimStart().startsWith('[')) {
     let array: unknown;
     try {
@@ -109,7 +109,7 @@ export function parseTask(
   const dropped = Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>;
   const droppedLines: { line: number; reason: DropReason }[] = [];
   const examples: TaskExample[] = [];
-  const all = records(text, file);
+  const all = jsonRecords(text, file);
   let answersWithoutSpace = 0;
   const drop = (line: number, reason: DropReason) => {
     dropped[reason]++;
