@@ -8,6 +8,7 @@ import * as modelCommands from './commands/model.ts';
 import * as organismCommands from './commands/organism.ts';
 import * as reportCommands from './commands/report.ts';
 import * as saeCommands from './commands/sae.ts';
+import * as shiftCommand from './commands/shift.ts';
 import * as startCommand from './commands/start.ts';
 import * as taskCommands from './commands/tasks.ts';
 
@@ -29,6 +30,7 @@ for (const group of [
   discoverCommands,
   evaluateCommands,
   reportCommands,
+  shiftCommand,
 ])
   group.register(program);
 

@@ -55,6 +55,7 @@ ${pageFile('style.css')}
 <main>
   <section id="graph-pane"><div id="graph"></div></section>
   <aside>
+    <section id="shift" hidden></section>
     <section id="dashboard" hidden></section>
     <section id="curves"><h2>Faithfulness and completeness</h2><div id="curves-body"></div></section>
     <section id="about">

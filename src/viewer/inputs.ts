@@ -1,5 +1,6 @@
 // What the report shows, gathered from files only (never the model): circuit.json,
-// evaluation.json (+ its SVG plots), dashboards.json and feature labels, which are either the
+// evaluation.json (+ its SVG plots), dashboards.json, shift.json (SHIFT's results and candidate
+// features, from `sfc shift`) and feature labels, which are either the
 // organism's ground truth (labels.jsonl: {"site","feature","label","precision","recall","f1",
 // "frequency"} per line) or annotations as the paper ships them ({"Name":"resid_5/3036",
 // "Annotation":"..."} per line).
@@ -8,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CIRCUIT_FILE, readCircuit, type Circuit } from '../circuit/circuit.ts';
 import { DASHBOARDS_FILE, readDashboards, type DashboardEntry } from '../dashboards/file.ts';
+import { readShift, SHIFT_FILE, type ShiftView } from './shift.ts';
 
 export interface FeatureLabelText {
   label: string;
@@ -40,6 +42,7 @@ export interface ReportData {
     circuit: string;
     evaluation: string | null;
     dashboards: string | null;
+    shift: string | null;
     labels: string[];
   };
   circuit: Circuit;
@@ -53,6 +56,8 @@ export interface ReportData {
     features: Record<string, DashboardEntry>;
   } | null;
   evaluation: EvaluationView | null;
+  /** SHIFT's results and candidate features (shift.json), for the SHIFT panel. */
+  shift: ShiftView | null;
   /** evaluate's own plots, shown when evaluation.json has no usable series. */
   curveSvgs: { faithfulness?: string; completeness?: string };
   warnings: string[];
@@ -66,6 +71,8 @@ export interface ReportOptions {
   dashboards?: string;
   /** Default <dir>/evaluation.json when it exists. */
   evaluation?: string;
+  /** Default <dir>/shift.json when it exists. */
+  shift?: string;
   title?: string;
 }
 
@@ -184,13 +191,26 @@ export function collectReportData(
     circuit.nodes.filter((n) => n.kind === 'feature').map((n) => `${n.site}/${n.feature}`),
   );
 
+  const shiftFile = options.shift ?? path.join(dir, SHIFT_FILE);
+  const shift =
+    options.shift !== undefined || fs.existsSync(shiftFile) ? readShift(shiftFile) : null;
+  if (shift) {
+    const missing = shift.features.filter((f) => !features.has(f.id)).length;
+    if (missing > 0)
+      warnings.push(
+        `${shiftFile}: ${missing} of its ${shift.features.length} features are not in ${circuitFile}`,
+      );
+  }
+  // Labels for the circuit's features and SHIFT's candidates (normally the same features).
+  const labelled = new Set([...features, ...(shift?.features.map((f) => f.id) ?? [])]);
+
   const labelFiles = [
     ...(options.labels ?? defaultLabelFiles(dir, circuit)),
     ...(options.annotations ?? []),
   ];
   const labels: Record<string, FeatureLabelText> = {};
   for (const file of labelFiles)
-    for (const [key, l] of readFeatureLabels(file)) if (features.has(key)) labels[key] = l;
+    for (const [key, l] of readFeatureLabels(file)) if (labelled.has(key)) labels[key] = l;
 
   let dashboards: ReportData['dashboards'] = null;
   const dashFile = options.dashboards ?? path.join(dir, DASHBOARDS_FILE);
@@ -246,12 +266,14 @@ export function collectReportData(
       circuit: circuitFile,
       evaluation: evaluation ? evalFile : null,
       dashboards: dashboards ? dashFile : null,
+      shift: shift ? shiftFile : null,
       labels: labelFiles,
     },
     circuit,
     labels,
     dashboards,
     evaluation,
+    shift,
     curveSvgs,
     warnings,
   };
@@ -263,6 +285,7 @@ export function inputStamp(dir: string, options: ReportOptions = {}): string {
     path.join(dir, CIRCUIT_FILE),
     options.dashboards ?? path.join(dir, DASHBOARDS_FILE),
     options.evaluation ?? path.join(dir, 'evaluation.json'),
+    options.shift ?? path.join(dir, SHIFT_FILE),
     ...(options.labels ?? []),
     ...(options.annotations ?? []),
   ];

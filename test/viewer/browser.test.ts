@@ -15,11 +15,10 @@ import { siteNames } from '../../src/model/sites.ts';
 import { Rng } from '../../src/random.ts';
 import { buildReport } from '../../src/viewer/report.ts';
 import { serveReport } from '../../src/viewer/server.ts';
+import { CHROMIUM, haveChromium, launchChromium, openReport } from '../helpers/chromium.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const FIXTURE = 'test/fixtures/viewer/small';
 const ARTIFACTS = 'test-artifacts';
-const haveChromium = fs.existsSync(CHROMIUM);
 if (!haveChromium)
   process.stderr.write(
     `skipping the viewer's browser tests: ${CHROMIUM} is absent (apt-get install chromium)\n`,
@@ -103,31 +102,10 @@ describe('report in headless Chromium', { skip: !haveChromium && `${CHROMIUM} is
   const effects = circuit.nodes.map((n) => n.effect);
 
   before(async () => {
-    const { chromium } = await import('playwright-core');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     dir = copyFixture();
     const file = buildReport(dir);
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 }, acceptDownloads: true });
-    page.on('console', (m) => {
-      if (m.type() === 'error' || m.type() === 'warning')
-        problems.push(`console ${m.type()}: ${m.text()}`);
-    });
-    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-    page.on('request', (r) => requests.push(r.url()));
-    await page.goto(pathToFileURL(file).href);
-    await page.waitForSelector('body[data-ready="1"]');
+    page = await openReport(browser, file, problems, requests);
   });
 
   after(async () => {

@@ -1,5 +1,6 @@
 // `sfc report`, `sfc view` and `sfc dashboards`: seeing a circuit. The report and the server read
-// files only (circuit.json, evaluation.json, dashboards.json, labels); dashboards run the model.
+// files only (circuit.json, evaluation.json, dashboards.json, shift.json, labels); dashboards run
+// the model.
 
 import type { Command } from 'commander';
 import path from 'node:path';
@@ -15,6 +16,7 @@ interface ReportCliOptions {
   annotations?: string[];
   dashboards?: string;
   evaluation?: string;
+  shift?: string;
   title?: string;
 }
 
@@ -37,6 +39,10 @@ function addReportOptions(cmd: Command): Command {
       '--evaluation <file>',
       'faithfulness/completeness curves (default: DIR/evaluation.json when present)',
     )
+    .option(
+      '--shift <file>',
+      'SHIFT results and candidate features for the SHIFT panel (default: DIR/shift.json when present)',
+    )
     .option('--title <text>', "page title (default: from the circuit's data and method)");
 }
 
@@ -46,8 +52,8 @@ export function register(program: Command): void {
       .command('report')
       .description(
         'Write DIR/report.html: the circuit graph (rows by site, columns by token), threshold\n' +
-          'sliders, search, feature dashboards and the evaluation curves in one self-contained\n' +
-          'page that opens from disk (no server, no network).\n' +
+          'sliders, search, feature dashboards, the evaluation curves and, with shift.json, the\n' +
+          'SHIFT panel in one self-contained page that opens from disk (no server, no network).\n' +
           'Example: sfc report out/ && xdg-open out/report.html',
       )
       .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
@@ -65,7 +71,7 @@ export function register(program: Command): void {
       .command('view')
       .description(
         'Serve the report of DIR on localhost. Files are re-read on every request and an open page\n' +
-          'reloads its data when circuit.json, evaluation.json or dashboards.json change.\n' +
+          'reloads its data when circuit.json, evaluation.json, dashboards.json or shift.json change.\n' +
           'Example: sfc view out/ --port 8642, then open http://127.0.0.1:8642/',
       )
       .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')

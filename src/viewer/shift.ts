@@ -1,0 +1,82 @@
+// shift.json as the report reads it: what `sfc shift --out DIR` writes beside its circuit.json
+// (aggregation sum). The report shows its results table and lets a person judge the candidate
+// features, then download the `{"features": [...]}` file `sfc shift --features FILE` reads.
+//
+//   {"version": 1, "task", "model", "saes", "site", "labels": [...], "genders": [...], "judge",
+//    "features": [{"id": "embed/102", "site", "feature", "effect", "spurious", "note"}],
+//    "rows": [{"name", "description", "ablated", "retrained", "label", "gender", "worst_group"}],
+//    "command", "seconds"}
+//
+// Keys the report does not use are accepted and dropped.
+
+import { z } from 'zod';
+import { readJsonFile } from '../io/text-file.ts';
+
+export const SHIFT_FILE = 'shift.json';
+
+const accuracy = z.number().min(0).max(1).nullable();
+
+const featureSchema = z.object({
+  id: z.string().min(1),
+  site: z.string().min(1),
+  feature: z.number().int().min(0),
+  effect: z.number(),
+  spurious: z.boolean(),
+  note: z.string().nullish(),
+});
+
+const rowSchema = z.object({
+  name: z.string(),
+  description: z.string().nullish(),
+  ablated: z.number().int().min(0),
+  retrained: z.boolean(),
+  label: accuracy,
+  gender: accuracy,
+  worst_group: accuracy,
+});
+
+const shiftSchema = z.object({
+  version: z.literal(1),
+  task: z.string().min(1),
+  model: z.string().optional(),
+  saes: z.string().optional(),
+  site: z.string().optional(),
+  labels: z.array(z.string()).optional(),
+  genders: z.array(z.string()).optional(),
+  judge: z.string().optional(),
+  features: z.array(featureSchema),
+  rows: z.array(rowSchema),
+  command: z.string().optional(),
+  seconds: z.number().optional(),
+});
+
+export type ShiftFeature = z.infer<typeof featureSchema>;
+export type ShiftRow = z.infer<typeof rowSchema>;
+export type ShiftView = z.infer<typeof shiftSchema> & { file: string };
+
+/** Checks a parsed value as a shift file; errors name the file and the first problems. */
+export function validateShift(json: unknown, file: string): ShiftView {
+  const parsed = shiftSchema.safeParse(json);
+  if (!parsed.success) {
+    const problems = parsed.error.issues
+      .slice(0, 5)
+      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
+      .join('; ');
+    throw new Error(`${file}: not a shift results file (${problems})`);
+  }
+  const ids = new Set<string>();
+  parsed.data.features.forEach((f, i) => {
+    if (f.id !== `${f.site}/${f.feature}`)
+      throw new Error(
+        `${file}: features.${i}: id "${f.id}" should be "${f.site}/${f.feature}" (site/feature)`,
+      );
+    if (ids.has(f.id)) throw new Error(`${file}: features.${i}: duplicate feature ${f.id}`);
+    ids.add(f.id);
+  });
+  return { ...parsed.data, file };
+}
+
+/** Reads and validates a shift.json. */
+export function readShift(file: string): ShiftView {
+  return validateShift(readJsonFile(file), file);
+}

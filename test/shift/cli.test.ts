@@ -1,0 +1,95 @@
+// `sfc shift` end to end on the shipped organism: the spurious probe is what the task promises
+// (gender, not the label), the oracle is not, the table has every row, a person's features file is
+// ablated as given, and bad invocations fail with a message.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Command } from 'commander';
+import { register } from '../../src/cli/commands/shift.ts';
+
+const run = async (...args: string[]) => {
+  const program = new Command().exitOverride();
+  register(program);
+  const out: string[] = [];
+  const log = console.log;
+  const write = process.stdout.write;
+  console.log = (...parts: unknown[]) => void out.push(parts.join(' '));
+  process.stdout.write = ((chunk: string) => out.push(chunk) > 0) as typeof write;
+  try {
+    await program.parseAsync(['shift', ...args], { from: 'user' });
+  } finally {
+    console.log = log;
+    process.stdout.write = write;
+  }
+  return out.join('\n');
+};
+
+interface ShiftFile {
+  features: { id: string; spurious: boolean }[];
+  extra_features: string[];
+  rows: { name: string; ablated: number; label: number; gender: number; worst_group: number }[];
+}
+
+const quick = ['--examples', '20', '--steps', '3'];
+
+test('sfc shift --auto --retrain on the organism: every row, and the probe learned the cue', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-shift-'));
+  const table = await run('--auto', '--retrain', ...quick, '--out', out);
+  assert.match(table, /original .*\n.*SHIFT/);
+  const file = JSON.parse(fs.readFileSync(path.join(out, 'shift.json'), 'utf8')) as ShiftFile;
+  const row = (name: string) => file.rows.find((r) => r.name === name)!;
+  assert.deepEqual(
+    file.rows.map((r) => r.name),
+    [
+      'original',
+      ...['SHIFT', 'random', 'SHIFT, embed only', 'feature skyline', 'neuron skyline'].flatMap(
+        (n) => (row(n).ablated > 0 ? [n, `${n} + retrain`] : [n]),
+      ),
+      'oracle',
+    ],
+  );
+  // The ambiguous split teaches gender: the original probe follows it on balanced data.
+  assert.ok(
+    row('original').gender > 0.9 && row('original').worst_group < 0.2,
+    JSON.stringify(row('original')),
+  );
+  // Balanced training data does not.
+  assert.ok(row('oracle').label > 0.95 && Math.abs(row('oracle').gender - 0.5) < 0.05);
+  const spurious = file.features.filter((f) => f.spurious).length;
+  assert.equal(row('SHIFT').ablated, spurious);
+  assert.equal(row('random').ablated, spurious);
+  assert.ok(fs.statSync(path.join(out, 'shift.svg')).size > 1000);
+  assert.ok(fs.existsSync(path.join(out, 'circuit.json')));
+});
+
+test('sfc shift --features: the listed features are ablated, also ones outside the circuit', async () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-shift-'));
+  const list = path.join(out, 'features.json');
+  fs.writeFileSync(list, JSON.stringify({ features: ['embed/0', 'resid_1/1'] }));
+  const json = await run('--features', list, ...quick, '--out', out, '--json');
+  const file = JSON.parse(json) as ShiftFile;
+  assert.equal(file.rows.find((r) => r.name === 'SHIFT')!.ablated, 2);
+  const inCircuit = new Set(file.features.map((f) => f.id));
+  assert.deepEqual(
+    file.extra_features,
+    ['embed/0', 'resid_1/1'].filter((id) => !inCircuit.has(id)),
+  );
+});
+
+test('sfc shift: one judgement is required, and features above the probe are refused', async () => {
+  await assert.rejects(
+    run(...quick),
+    /choose how features are judged: --features FILE .* or --auto/,
+  );
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-shift-'));
+  const list = path.join(dir, 'features.json');
+  fs.writeFileSync(list, JSON.stringify(['resid_3/5']));
+  await assert.rejects(
+    run('--features', list, ...quick),
+    /resid_3\/5 is above the probe's site resid_2 and cannot change it/,
+  );
+  await assert.rejects(run('--auto', '--site', 'mlp_1'), /--site: the probe reads a residual site/);
+});
