@@ -6,9 +6,9 @@ import type * as vegaLite from 'vega-lite';
 import { parseNodeId } from '../circuit/circuit.ts';
 import { readJsonFile } from '../io/text-file.ts';
 import type { FeatureRef } from './ablation.ts';
+import type { ShiftFile } from './file.ts';
 import type { ShiftResult } from './shift.ts';
 
-export const SHIFT_FILE = 'shift.json';
 export const SHIFT_PLOT = 'shift.svg';
 
 export interface ShiftFileInfo {
@@ -24,8 +24,9 @@ export interface ShiftFileInfo {
 }
 
 /** The content of shift.json. */
-export function shiftJson(result: ShiftResult, info: ShiftFileInfo) {
+export function shiftJson(result: ShiftResult, info: ShiftFileInfo): ShiftFile {
   const spurious = new Set(result.spurious.map((f) => f.id));
+  const candidates = new Set(result.features.map((f) => f.id));
   return {
     version: 1,
     task: info.task,
@@ -40,9 +41,7 @@ export function shiftJson(result: ShiftResult, info: ShiftFileInfo) {
       spurious: spurious.has(f.id),
       note: info.notes?.get(f.id) ?? null,
     })),
-    extra_features: result.spurious
-      .filter((f) => !result.features.some((c) => c.id === f.id))
-      .map((f) => f.id),
+    extra_features: result.spurious.filter((f) => !candidates.has(f.id)).map((f) => f.id),
     rows: result.rows.map((r) => ({
       name: r.name,
       description: r.description,

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { CIRCUIT_FILE, readCircuit, type Circuit } from '../circuit/circuit.ts';
 import { DASHBOARDS_FILE, readDashboards, type DashboardEntry } from '../dashboards/file.ts';
-import { readShift, SHIFT_FILE, type ShiftView } from './shift.ts';
+import { readShift, SHIFT_FILE, type ShiftView } from '../shift/file.ts';
 
 export interface FeatureLabelText {
   label: string;

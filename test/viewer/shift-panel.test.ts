@@ -14,7 +14,7 @@ import type { Browser, Page } from 'playwright-core';
 import { register } from '../../src/cli/commands/report.ts';
 import { collectReportData, inputStamp } from '../../src/viewer/inputs.ts';
 import { buildReport } from '../../src/viewer/report.ts';
-import { readShift } from '../../src/viewer/shift.ts';
+import { readShift } from '../../src/shift/file.ts';
 import { serveReport } from '../../src/viewer/server.ts';
 import { CHROMIUM, haveChromium, launchChromium, openReport } from '../helpers/chromium.ts';
 

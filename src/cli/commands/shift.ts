@@ -13,8 +13,8 @@ import { writeCircuit } from '../../circuit/circuit.ts';
 import { renderSvg } from '../../evaluation/plots.ts';
 import { judgeGender } from '../../organism/gender-judge.ts';
 import { defaultProbeSite, runShift, type CircuitFeature } from '../../shift/shift.ts';
+import { SHIFT_FILE } from '../../shift/file.ts';
 import {
-  SHIFT_FILE,
   SHIFT_PLOT,
   formatShiftTable,
   readFeatureList,

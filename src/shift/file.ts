@@ -1,11 +1,13 @@
-// shift.json as the report reads it: what `sfc shift --out DIR` writes beside its circuit.json
-// (aggregation sum). The report shows its results table and lets a person judge the candidate
-// features, then download the `{"features": [...]}` file `sfc shift --features FILE` reads.
+// shift.json, the file format between `sfc shift --out DIR` (which writes it beside its
+// circuit.json, aggregation sum) and the report (which shows its results table and lets a person
+// judge the candidate features, then download the `{"features": [...]}` file `sfc shift
+// --features FILE` reads). Like circuit.json and dashboards.json, the format stands apart from the
+// code that computes it, so the viewer reads it without the engine.
 //
 //   {"version": 1, "task", "model", "saes", "site", "labels": [...], "genders": [...], "judge",
 //    "features": [{"id": "embed/102", "site", "feature", "effect", "spurious", "note"}],
 //    "rows": [{"name", "description", "ablated", "retrained", "label", "gender", "worst_group"}],
-//    "command", "seconds"}
+//    "extra_features": [ids judged spurious outside the circuit], "command", "seconds"}
 //
 // Keys the report does not use are accepted and dropped.
 
@@ -45,6 +47,7 @@ const shiftSchema = z.object({
   genders: z.array(z.string()).optional(),
   judge: z.string().optional(),
   features: z.array(featureSchema),
+  extra_features: z.array(z.string()).optional(),
   rows: z.array(rowSchema),
   command: z.string().optional(),
   seconds: z.number().optional(),
@@ -52,7 +55,9 @@ const shiftSchema = z.object({
 
 export type ShiftFeature = z.infer<typeof featureSchema>;
 export type ShiftRow = z.infer<typeof rowSchema>;
-export type ShiftView = z.infer<typeof shiftSchema> & { file: string };
+/** What shift.json holds. */
+export type ShiftFile = z.infer<typeof shiftSchema>;
+export type ShiftView = ShiftFile & { file: string };
 
 /** Checks a parsed value as a shift file; errors name the file and the first problems. */
 export function validateShift(json: unknown, file: string): ShiftView {
