@@ -15,6 +15,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { readJsonFile } from '../io/text-file.ts';
 import { parseSite } from '../model/sites.ts';
+import { describeIssues } from '../io/validation.ts';
 
 export const CIRCUIT_FILE = 'circuit.json';
 /** The target of the edges from the last residual site to the metric. */
@@ -93,10 +94,7 @@ export function parseNodeId(id: string): {
 export function validateCircuit(json: unknown, file: string): Circuit {
   const parsed = circuitSchema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
+    const problems = describeIssues(parsed.error, { limit: 5 });
     throw new Error(`${file}: not a circuit file (${problems})`);
   }
   const c = parsed.data;

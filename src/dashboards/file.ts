@@ -13,6 +13,7 @@ import { readJsonFile } from '../io/text-file.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { describeIssues } from '../io/validation.ts';
 
 export const DASHBOARDS_FILE = 'dashboards.json';
 export const LOGIT_LENS = 'W_U (γ ⊙ d): decoder row scaled by the final layer norm gain';
@@ -59,10 +60,7 @@ export const round4 = (v: number): number => (v === 0 ? 0 : Number(v.toPrecision
 export function validateDashboards(json: unknown, file: string): DashboardsFile {
   const parsed = fileSchema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
+    const problems = describeIssues(parsed.error, { limit: 5 });
     throw new Error(`${file}: not a dashboards file (${problems})`);
   }
   const data = parsed.data;

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { readTextFile } from '../io/text-file.ts';
 import { jsonRecords, type TaskTokenizer } from './tasks.ts';
+import { describeIssues } from '../io/validation.ts';
 
 const lineSchema = z.object({
   text: z.string().min(1),
@@ -51,7 +52,7 @@ function readSplit(file: string): RawText[] {
     const parsed = lineSchema.safeParse(value);
     if (!parsed.success)
       throw new Error(
-        `${file}:${line}: not a classification example (${parsed.error.issues.map((i) => `${i.path.join('.') || '(line)'}: ${i.message}`).join('; ')}); ` +
+        `${file}:${line}: not a classification example (${describeIssues(parsed.error, { root: '(line)' })}); ` +
           'expected {"text": string, "label": string, "gender": string}',
       );
     return { line, ...parsed.data };

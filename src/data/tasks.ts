@@ -10,6 +10,7 @@ import { readTextFile } from '../io/text-file.ts';
 import { z } from 'zod';
 import type { OnProgress } from '../cli/progress.ts';
 import { makeBatch, type Batch, type GptNeoX } from '../model/gptneox.ts';
+import { describeIssues } from '../io/validation.ts';
 
 /** What loading needs of a tokenizer (src/data/tokenizer.ts's Tokenizer has it). */
 export interface TaskTokenizer {
@@ -121,9 +122,7 @@ export function parseTask(
   for (const { line, value } of all) {
     const parsed = lineSchema.safeParse(value);
     if (!parsed.success) {
-      const problems = parsed.error.issues
-        .map((i) => `${i.path.join('.') || '(line)'}: ${i.message}`)
-        .join('; ');
+      const problems = describeIssues(parsed.error, { root: '(line)' });
       throw new Error(
         `${where(line)}: not a task example (${problems}); expected {"clean_prefix": string, "clean_answer": string, ` +
           `"patch_prefix"?: string, "patch_answer"?: string, "case"?: string}`,

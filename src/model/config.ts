@@ -1,6 +1,7 @@
 // GPT-NeoX hyperparameters as read from a Hugging Face config.json.
 
 import { z } from 'zod';
+import { describeIssues } from '../io/validation.ts';
 
 export interface GptNeoXConfig {
   vocabSize: number;
@@ -48,9 +49,7 @@ const configJson = z.object({
 export function parseConfig(json: unknown, file: string): GptNeoXConfig {
   const parsed = configJson.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
+    const problems = describeIssues(parsed.error);
     throw new Error(`${file}: not a GPT-NeoX config (${problems})`);
   }
   const j = parsed.data;

@@ -13,6 +13,7 @@
 
 import { z } from 'zod';
 import { readJsonFile } from '../io/text-file.ts';
+import { describeIssues } from '../io/validation.ts';
 
 export const SHIFT_FILE = 'shift.json';
 
@@ -63,10 +64,7 @@ export type ShiftView = ShiftFile & { file: string };
 export function validateShift(json: unknown, file: string): ShiftView {
   const parsed = shiftSchema.safeParse(json);
   if (!parsed.success) {
-    const problems = parsed.error.issues
-      .slice(0, 5)
-      .map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`)
-      .join('; ');
+    const problems = describeIssues(parsed.error, { limit: 5 });
     throw new Error(`${file}: not a shift results file (${problems})`);
   }
   const ids = new Set<string>();
