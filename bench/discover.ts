@@ -17,7 +17,7 @@ import type { GptNeoXConfig } from '../src/model/config.ts';
 import { GptNeoX, makeBatch } from '../src/model/gptneox.ts';
 import { parameterLayout, zeroWeights } from '../src/model/weights.ts';
 import { SparseAutoencoder } from '../src/sae/dictionary.ts';
-import type { TaskExample } from '../src/data/tasks.ts';
+import { exampleFromIds, type TaskExample } from '../src/data/tasks.ts';
 import { discover, toCircuit, type DiscoverOptions } from '../src/attribution/discover.ts';
 import { Rng } from '../src/random.ts';
 
@@ -47,18 +47,13 @@ function randomExamples(rng: Rng): TaskExample[] {
     clean[1] = subject;
     const patch = clean.slice();
     patch[1] = subjects;
-    return {
+    return exampleFromIds({
       line: i + 1,
-      case: null,
-      cleanPrefix: '',
-      patchPrefix: '',
-      cleanAnswer: '',
-      patchAnswer: '',
       clean,
       patch,
       cleanAnswerId: answer,
       patchAnswerId: otherAnswer,
-    };
+    });
   });
 }
 

@@ -40,6 +40,35 @@ export interface TaskExample {
   patchAnswerId: number | null;
 }
 
+/**
+ * An example made from token ids rather than read from a task file: synthetic data, or texts a
+ * metric of their own scores (SHIFT's probe, which passes cleanAnswerId -1: no answer). Without
+ * `patch` it is single-input (zero ablation). `text` is kept as the clean prefix.
+ */
+export function exampleFromIds(e: {
+  line: number;
+  clean: number[];
+  cleanAnswerId: number;
+  patch?: number[] | null;
+  patchAnswerId?: number | null;
+  text?: string;
+  case?: string | null;
+}): TaskExample {
+  const patch = e.patch ?? null;
+  return {
+    line: e.line,
+    case: e.case ?? null,
+    cleanPrefix: e.text ?? '',
+    patchPrefix: patch ? '' : null,
+    cleanAnswer: '',
+    patchAnswer: patch ? '' : null,
+    clean: e.clean,
+    patch,
+    cleanAnswerId: e.cleanAnswerId,
+    patchAnswerId: patch ? (e.patchAnswerId ?? null) : null,
+  };
+}
+
 export const DROP_REASONS = [
   'clean_answer_not_one_token',
   'patch_answer_not_one_token',

@@ -11,7 +11,7 @@
 import { discover, toCircuit, type Discovery } from '../attribution/discover.ts';
 import type { Circuit, CircuitNode } from '../circuit/circuit.ts';
 import type { ClassificationTask, ClassifiedText } from '../data/classification.ts';
-import type { TaskExample } from '../data/tasks.ts';
+import { exampleFromIds, type TaskExample } from '../data/tasks.ts';
 import type { GptNeoX, SiteHook } from '../model/gptneox.ts';
 import { Rng } from '../random.ts';
 import type { Dictionary } from '../sae/dictionary.ts';
@@ -107,18 +107,9 @@ export function defaultProbeSite(numLayers: number): string {
 }
 
 function asExamples(texts: ClassifiedText[]): TaskExample[] {
-  return texts.map((t) => ({
-    line: t.line,
-    case: t.label,
-    cleanPrefix: t.text,
-    patchPrefix: null,
-    cleanAnswer: '',
-    patchAnswer: null,
-    clean: t.ids,
-    patch: null,
-    cleanAnswerId: -1,
-    patchAnswerId: null,
-  }));
+  return texts.map((t) =>
+    exampleFromIds({ line: t.line, clean: t.ids, cleanAnswerId: -1, text: t.text, case: t.label }),
+  );
 }
 
 function featuresOf(nodes: CircuitNode[]): CircuitFeature[] {

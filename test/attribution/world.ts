@@ -3,7 +3,7 @@
 
 import type { GptNeoXConfig } from '../../src/model/config.ts';
 import { GptNeoX, makeBatch, type SiteHook } from '../../src/model/gptneox.ts';
-import type { TaskExample } from '../../src/data/tasks.ts';
+import { exampleFromIds, type TaskExample } from '../../src/data/tasks.ts';
 import type { SparseAutoencoder } from '../../src/sae/dictionary.ts';
 import { Rng } from '../../src/random.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
@@ -44,18 +44,13 @@ export function makeWorld(options: {
     patch[rng.int(T)] = rng.int(V); // one token differs, like a singular/plural swap
     const cleanAnswerId = rng.int(V);
     const patchAnswerId = (cleanAnswerId + 1 + rng.int(V - 1)) % V;
-    return {
+    return exampleFromIds({
       line: i + 1,
-      case: null,
-      cleanPrefix: '',
-      patchPrefix: options.single ? null : '',
-      cleanAnswer: '',
-      patchAnswer: options.single ? null : '',
       clean,
       patch: options.single ? null : patch,
       cleanAnswerId,
-      patchAnswerId: options.single ? null : patchAnswerId,
-    };
+      patchAnswerId,
+    });
   });
   return { config, model, saes, examples };
 }

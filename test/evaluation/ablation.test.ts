@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GptNeoX, type SiteHook } from '../../src/model/gptneox.ts';
-import { taskBatches, type TaskBatch, type TaskExample } from '../../src/data/tasks.ts';
+import {
+  exampleFromIds,
+  taskBatches,
+  type TaskBatch,
+  type TaskExample,
+} from '../../src/data/tasks.ts';
 import { AblatedModel, type AblationKind, type KeepMask } from '../../src/evaluation/ablation.ts';
 import type { SparseAutoencoder } from '../../src/sae/dictionary.ts';
 import { Rng } from '../../src/random.ts';
@@ -23,18 +28,7 @@ function makeExamples(seed: number, count: number, T: number): TaskExample[] {
     const patch = Array.from({ length: T }, () => rng.int(V));
     const cleanAnswerId = rng.int(V);
     const patchAnswerId = (cleanAnswerId + 1 + rng.int(V - 1)) % V;
-    return {
-      line: k + 1,
-      case: null,
-      cleanPrefix: '',
-      patchPrefix: '',
-      cleanAnswer: '',
-      patchAnswer: '',
-      clean,
-      patch,
-      cleanAnswerId,
-      patchAnswerId,
-    };
+    return exampleFromIds({ line: k + 1, clean, patch, cleanAnswerId, patchAnswerId });
   });
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GptNeoX } from '../../src/model/gptneox.ts';
-import { taskBatches, type TaskExample } from '../../src/data/tasks.ts';
+import { exampleFromIds, taskBatches, type TaskExample } from '../../src/data/tasks.ts';
 import { AblatedModel } from '../../src/evaluation/ablation.ts';
 import {
   countNodes,
@@ -31,18 +31,13 @@ function makeExamples(seed: number, count: number): TaskExample[] {
   const rng = new Rng(seed);
   return Array.from({ length: count }, (_, k) => {
     const cleanAnswerId = rng.int(V);
-    return {
+    return exampleFromIds({
       line: k + 1,
-      case: null,
-      cleanPrefix: '',
-      patchPrefix: '',
-      cleanAnswer: '',
-      patchAnswer: '',
       clean: Array.from({ length: T }, () => rng.int(V)),
       patch: Array.from({ length: T }, () => rng.int(V)),
       cleanAnswerId,
       patchAnswerId: (cleanAnswerId + 1 + rng.int(V - 1)) % V,
-    };
+    });
   });
 }
 
