@@ -10,12 +10,11 @@
 // SFC_BENCH_DISCOVER=small runs a quick reduced shape (d 128, 2 layers, F 4096, 20 examples);
 // SFC_BENCH_DISCOVER_EXAMPLES=n and SFC_BENCH_DISCOVER_BATCH=b change the examples and batch size.
 
-import { PYTHIA_70M } from './pythia-70m.ts';
+import { PYTHIA_70M, initialWeights } from './pythia-70m.ts';
 import { normalFill } from './normal-fill.ts';
 import os from 'node:os';
 import type { GptNeoXConfig } from '../src/model/config.ts';
 import { GptNeoX, makeBatch } from '../src/model/gptneox.ts';
-import { parameterLayout, zeroWeights } from '../src/model/weights.ts';
 import { SparseAutoencoder } from '../src/sae/dictionary.ts';
 import { exampleFromIds, type TaskExample } from '../src/data/tasks.ts';
 import { discover, toCircuit, type DiscoverOptions } from '../src/attribution/discover.ts';
@@ -116,13 +115,7 @@ function randomSaes(model: GptNeoX, examples: TaskExample[]): Map<string, Sparse
 export function runDiscoverBench(): void {
   const c = CONFIG;
   const t0 = performance.now();
-  const weights = zeroWeights(c);
-  let seed = 7;
-  for (const p of parameterLayout(c)) {
-    const t = p.get(weights);
-    if (p.name.includes('norm') && p.name.endsWith('weight')) t.fill(1);
-    else if (!p.name.endsWith('bias')) normalFill(t, 0.02, seed++);
-  }
+  const weights = initialWeights(c);
   const rng = new Rng(1);
   const examples = randomExamples(rng);
   // Scale embed_out so that m moves by ~DELTA_M logits on average.

@@ -2,7 +2,7 @@
 // forward+backward times (gradient of a last-token logit difference w.r.t. every site), tokens/s,
 // achieved GEMM GFLOP/s against the native sgemm ceiling measured in the same run, and peak RSS.
 
-import { PYTHIA_70M } from './pythia-70m.ts';
+import { PYTHIA_70M, initialWeights } from './pythia-70m.ts';
 import { normalFill } from './normal-fill.ts';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -11,7 +11,6 @@ import { singleNodeModel } from '../src/kernels/onnx-graph.ts';
 import type { GptNeoXConfig } from '../src/model/config.ts';
 import { headSize } from '../src/model/config.ts';
 import { GptNeoX, type Batch } from '../src/model/gptneox.ts';
-import { parameterLayout, zeroWeights } from '../src/model/weights.ts';
 
 const [B, T] = [32, 16];
 const WARMUP = 2;
@@ -106,13 +105,7 @@ async function callOverheads(): Promise<{ sync: number; async: number }> {
 
 export async function runEngineBench(): Promise<void> {
   const c = PYTHIA_70M;
-  const weights = zeroWeights(c);
-  let seed = 7;
-  for (const p of parameterLayout(c)) {
-    const t = p.get(weights);
-    if (p.name.includes('norm') && p.name.endsWith('weight')) t.fill(1);
-    else if (!p.name.endsWith('bias')) normalFill(t, 0.02, seed++);
-  }
+  const weights = initialWeights(c);
   const model = new GptNeoX(c, weights);
   const ids = new Int32Array(B * T);
   for (let i = 0; i < ids.length; i++) ids[i] = (i * 7919 + 13) % c.vocabSize;
