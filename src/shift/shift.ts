@@ -8,7 +8,12 @@
 // retrained on the ablated model's activations of the ambiguous split; the oracle.
 // d model width, K features ablated.
 
-import { discover, toCircuit, type Discovery } from '../attribution/discover.ts';
+import {
+  discover,
+  toCircuit,
+  type DiscoverOptions,
+  type Discovery,
+} from '../attribution/discover.ts';
 import type { Circuit, CircuitNode } from '../circuit/circuit.ts';
 import type { ClassificationTask, ClassifiedText } from '../data/classification.ts';
 import { exampleFromIds, type TaskExample } from '../data/tasks.ts';
@@ -137,24 +142,27 @@ export function runShift(o: ShiftOptions): ShiftResult {
   const probe = trainProbe(site, xAmbiguous, labels(ambiguous), { l2 });
 
   // Node effects of a signed probe logit, IG with zero ablation, summed over positions.
+  const discoverOptions: DiscoverOptions = {
+    method: 'ig',
+    steps: o.steps ?? 10,
+    aggregation: 'sum',
+    nodeThreshold: o.nodeThreshold ?? 0.1,
+    nodesOnly: true,
+    batchSize: o.batchSize ?? 10,
+    onNodes: o.onProgress,
+  };
   const effects = (
     texts: ClassifiedText[],
     signs: number[],
     dictionaries: (s: string) => Dictionary,
   ): Discovery =>
     discover(model, dictionaries, asExamples(texts), {
-      method: 'ig',
-      steps: o.steps ?? 10,
-      aggregation: 'sum',
-      nodeThreshold: o.nodeThreshold ?? 0.1,
-      nodesOnly: true,
-      batchSize: o.batchSize ?? 10,
+      ...discoverOptions,
       metric: probeMetric(
         probe,
         texts.map((t) => t.ids.length),
         signs,
       ),
-      onNodes: o.onProgress,
     });
 
   o.onStage?.('circuit');
@@ -165,14 +173,7 @@ export function runShift(o: ShiftOptions): ShiftResult {
     circuitTexts.map((t) => (t.y === 0 ? 1 : -1)),
     o.dictionaries,
   );
-  const circuitOptions = {
-    method: 'ig' as const,
-    steps: o.steps ?? 10,
-    aggregation: 'sum' as const,
-    nodeThreshold: o.nodeThreshold ?? 0.1,
-    nodesOnly: true,
-  };
-  const circuit = toCircuit(shiftDiscovery, { ...o.circuitInfo, tokens: [] }, circuitOptions);
+  const circuit = toCircuit(shiftDiscovery, { ...o.circuitInfo, tokens: [] }, discoverOptions);
   const features = featuresOf(circuit.nodes);
   const spurious = o.judge(features);
   const K = spurious.length;
