@@ -6,19 +6,11 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { runDashboards } from '../../dashboards/run.ts';
 import { defaultModelDir } from '../../model/load.ts';
+import type { ReportOptions } from '../../viewer/inputs.ts';
 import { buildReport } from '../../viewer/report.ts';
 import { serveReport } from '../../viewer/server.ts';
 import { positiveInt } from '../options.ts';
 import { progressBar } from '../progress.ts';
-
-interface ReportCliOptions {
-  labels?: string[];
-  annotations?: string[];
-  dashboards?: string;
-  evaluation?: string;
-  shift?: string;
-  title?: string;
-}
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -58,7 +50,7 @@ export function register(program: Command): void {
       )
       .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
       .option('--out <file>', 'where to write the page (default: DIR/report.html)'),
-  ).action((dir: string, opts: ReportCliOptions & { out?: string }) => {
+  ).action((dir: string, opts: ReportOptions & { out?: string }) => {
     const file = buildReport(dir, {
       ...opts,
       onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
@@ -77,7 +69,7 @@ export function register(program: Command): void {
       .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
       .option('--port <n>', 'port to listen on (0: any free port)', '8642')
       .option('--host <address>', 'address to listen on (default: this machine only)', '127.0.0.1'),
-  ).action(async (dir: string, opts: ReportCliOptions & { port: string; host: string }) => {
+  ).action(async (dir: string, opts: ReportOptions & { port: string; host: string }) => {
     const port = Number(opts.port);
     if (!(Number.isInteger(port) && port >= 0 && port < 65536))
       throw new Error(`--port: expected an integer in 0..65535, got "${opts.port}"`);
