@@ -4,14 +4,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { Rng } from '../../src/random.ts';
 import { Tokenizer } from '../../src/data/tokenizer.ts';
 import { describeTask, loadTask, parseTask, scoreTask, taskBatches } from '../../src/data/tasks.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
 import { GptNeoX, makeBatch } from '../../src/model/gptneox.ts';
 import { saveModel } from '../../src/model/save.ts';
-import type { GptNeoXConfig } from '../../src/model/config.ts';
-import { parameterLayout, zeroWeights } from '../../src/model/weights.ts';
+import { zeroWeights } from '../../src/model/weights.ts';
+import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
 import { register } from '../../src/cli/commands/tasks.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-tasks-'));
@@ -190,30 +189,8 @@ test('taskBatches: right-padded, pairs and single inputs kept apart', () => {
 // ---------------------------------------------------------------------------------------------
 // Scoring, against logits computed one example at a time
 
-const config: GptNeoXConfig = {
-  vocabSize: built.vocabSize,
-  hiddenSize: 16,
-  numLayers: 2,
-  numHeads: 2,
-  intermediateSize: 32,
-  rotaryPct: 0.25,
-  rotaryEmbBase: 10000,
-  maxPositionEmbeddings: 32,
-  layerNormEps: 1e-5,
-  useParallelResidual: true,
-  attentionBias: true,
-};
-
-function randomModelWeights() {
-  const rng = new Rng(5);
-  const w = zeroWeights(config);
-  for (const p of parameterLayout(config)) {
-    const a = p.get(w);
-    const ones = /layernorm.*weight|final_layer_norm\.weight/.test(p.name);
-    for (let i = 0; i < a.length; i++) a[i] = ones ? 1 + 0.1 * rng.normal() : 0.5 * rng.normal();
-  }
-  return w;
-}
+const config = tinyConfig({ vocabSize: built.vocabSize, rotaryPct: 0.25 });
+const randomModelWeights = () => randomWeights(config, 5);
 
 /** accuracy, mean logit difference and n, one forward per example, no padding. */
 function bruteForce(model: GptNeoX, file: string) {

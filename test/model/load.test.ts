@@ -9,6 +9,7 @@ import { saveModel } from '../../src/model/save.ts';
 import { writeSafetensors } from '../../src/io/safetensors.ts';
 import type { GptNeoXConfig } from '../../src/model/config.ts';
 import { parameterLayout, zeroWeights, type GptNeoXWeights } from '../../src/model/weights.ts';
+import { tinyConfig } from '../helpers/random-model.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-load-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -19,19 +20,7 @@ const sharedTokenizer = fileURLToPath(
   new URL('../../../shared/data/gpt-neox-20b-tokenizer.json', import.meta.url),
 );
 
-const tiny: GptNeoXConfig = {
-  vocabSize: 11,
-  hiddenSize: 8,
-  numLayers: 2,
-  numHeads: 2,
-  intermediateSize: 16,
-  rotaryPct: 0.25,
-  rotaryEmbBase: 10000,
-  maxPositionEmbeddings: 32,
-  layerNormEps: 1e-5,
-  useParallelResidual: true,
-  attentionBias: true,
-};
+const tiny = tinyConfig({ vocabSize: 11, hiddenSize: 8, intermediateSize: 16, rotaryPct: 0.25 });
 
 /** Deterministic weights with values across several magnitudes (so F16 rounding is exercised). */
 function randomWeights(c: GptNeoXConfig, seed = 1): GptNeoXWeights {
