@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { describeIssues } from '../io/validation.ts';
+import { nodeId } from '../circuit/circuit.ts';
 
 export const DASHBOARDS_FILE = 'dashboards.json';
 export const LOGIT_LENS = 'W_U (γ ⊙ d): decoder row scaled by the final layer norm gain';
@@ -65,7 +66,7 @@ export function validateDashboards(json: unknown, file: string): DashboardsFile 
   }
   const data = parsed.data;
   for (const [key, f] of Object.entries(data.features)) {
-    if (key !== `${f.site}/${f.feature}`)
+    if (key !== nodeId(f.site, f.feature, null))
       throw new Error(`${file}: features.${key} describes ${f.site}/${f.feature}`);
     for (const [i, c] of f.contexts.entries()) {
       if (c.ids.length !== c.acts.length || c.at >= c.ids.length)

@@ -12,6 +12,7 @@
 // Keys the report does not use are accepted and dropped.
 
 import { z } from 'zod';
+import { nodeId } from '../circuit/circuit.ts';
 import { readJsonFile } from '../io/text-file.ts';
 import { describeIssues } from '../io/validation.ts';
 
@@ -69,7 +70,7 @@ export function validateShift(json: unknown, file: string): ShiftView {
   }
   const ids = new Set<string>();
   parsed.data.features.forEach((f, i) => {
-    if (f.id !== `${f.site}/${f.feature}`)
+    if (f.id !== nodeId(f.site, f.feature, null))
       throw new Error(
         `${file}: features.${i}: id "${f.id}" should be "${f.site}/${f.feature}" (site/feature)`,
       );

@@ -7,7 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { CIRCUIT_FILE, readCircuit, type Circuit } from '../circuit/circuit.ts';
+import { CIRCUIT_FILE, nodeId, readCircuit, type Circuit } from '../circuit/circuit.ts';
 import { DASHBOARDS_FILE, readDashboards, type DashboardEntry } from '../dashboards/file.ts';
 import { readShift, SHIFT_FILE, type ShiftView } from '../shift/file.ts';
 
@@ -188,7 +188,7 @@ export function collectReportData(
   const circuit = readCircuit(circuitFile);
   const warnings: string[] = [];
   const features = new Set(
-    circuit.nodes.filter((n) => n.kind === 'feature').map((n) => `${n.site}/${n.feature}`),
+    circuit.nodes.filter((n) => n.kind === 'feature').map((n) => nodeId(n.site, n.feature, null)),
   );
 
   const shiftFile = options.shift ?? path.join(dir, SHIFT_FILE);

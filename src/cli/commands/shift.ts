@@ -9,7 +9,7 @@ import { GptNeoX } from '../../model/gptneox.ts';
 import { parseSite } from '../../model/sites.ts';
 import { loadClassificationTask } from '../../data/classification.ts';
 import { NEURONS, openSaes } from '../../sae/library.ts';
-import { writeCircuit } from '../../circuit/circuit.ts';
+import { nodeId, writeCircuit } from '../../circuit/circuit.ts';
 import { renderSvg } from '../../evaluation/plots.ts';
 import { judgeGender } from '../../organism/gender-judge.ts';
 import { defaultProbeSite, runShift, type CircuitFeature } from '../../shift/shift.ts';
@@ -140,7 +140,7 @@ export function register(program: Command): void {
         if (chosen) {
           const byId = new Map(features.map((f) => [f.id, f]));
           return chosen.map((f) => {
-            const id = `${f.site}/${f.feature}`;
+            const id = nodeId(f.site, f.feature, null);
             return byId.get(id) ?? { id, site: f.site, feature: f.feature, effect: 0 };
           });
         }
