@@ -2,9 +2,10 @@
 // The report page: draws a circuit as the paper does (rows by site, columns by token position),
 // prunes it with sliders, highlights a node's edges on hover, searches, opens feature dashboards
 // and exports the current view; with SHIFT's results (shift.json) a panel lets a person judge the
-// candidate features and download their choice for `sfc shift --features`. Plain browser JavaScript, no libraries and no network: the data
-// sits in the page (#report-data). Layout is a deterministic grid, recomputed only when the set
-// of shown nodes changes (a slider moves), never per frame.
+// candidate features and download their choice for `sfc shift --features`. Plain browser
+// JavaScript, no libraries and no network: the data sits in the page (#report-data). Layout is a
+// deterministic grid, recomputed only when the set of shown nodes changes (a slider moves), never
+// per frame.
 'use strict';
 
 (function () {
