@@ -285,7 +285,7 @@ class Realiser {
       afterThat: previous !== undefined && previous.lemma === 'that',
     };
     if (word.gender !== 'none') word.genderShown = word.gender;
-    else if ((word.pos === 'pron' || word.pos === 'poss') && word.number === 'pl')
+    else if (word.lemma === SUBJECT_PRONOUNS.pl || word.lemma === POSSESSIVES.pl)
       word.genderShown = 'none'; // they / their: no one gender
     this.words.push(word);
     effect?.(index);

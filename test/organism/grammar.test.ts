@@ -489,3 +489,50 @@ test('labels of "The teachers that the guard likes smile ." word by word', () =>
     ['pos_comp'],
   );
 });
+
+test('genderShown: the gender the text showed last, reset by they and their', () => {
+  const t = realise([
+    {
+      clause: {
+        subject: { kind: 'np', np: { noun: 'woman', number: 'sg' } },
+        predicate: { kind: 'intransitive', verb: 'smile' },
+      },
+    },
+    {
+      clause: {
+        subject: { kind: 'np', np: { noun: 'teacher', number: 'pl' } },
+        predicate: {
+          kind: 'transitive',
+          verb: 'like',
+          object: { noun: 'dog', number: 'sg', det: 'poss' },
+        },
+      },
+    },
+    {
+      clause: {
+        subject: { kind: 'np', np: { noun: 'man', number: 'sg' } },
+        predicate: { kind: 'intransitive', verb: 'laugh' },
+      },
+    },
+  ]);
+  assert.equal(t.text, 'The woman smiles . The teachers like their dog . The man laughs .');
+  assert.deepEqual(
+    t.words.map((w) => `${w.text}:${w.genderShown}`),
+    [
+      'The:none',
+      'woman:f',
+      'smiles:f',
+      '.:f',
+      'The:f',
+      'teachers:f',
+      'like:f',
+      'their:none',
+      'dog:none',
+      '.:none',
+      'The:none',
+      'man:m',
+      'laughs:m',
+      '.:m',
+    ],
+  );
+});
