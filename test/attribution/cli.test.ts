@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
 import { register } from '../../src/cli/commands/discover.ts';
 import { readCircuit } from '../../src/circuit/circuit.ts';
 import { saveModel } from '../../src/model/save.ts';
@@ -14,6 +13,7 @@ import { saveDictionary } from '../../src/sae/formats.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
 import { randomSaes } from '../helpers/random-saes.ts';
+import { runCommand } from '../helpers/run-command.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-discover-'));
 const config = tinyConfig({ vocabSize: 832, numLayers: 2 });
@@ -32,18 +32,8 @@ const lines = [
 const data = path.join(dir, 'task.jsonl');
 fs.writeFileSync(data, lines.join('\n') + '\n');
 
-async function run(...args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  register(program);
-  const out: string[] = [];
-  const log = console.log;
-  console.log = (...parts: unknown[]) => void out.push(parts.join(' '));
-  try {
-    await program.parseAsync(['node', 'sfc', 'discover', '--model', dir, ...args]);
-  } finally {
-    console.log = log;
-  }
-  return out.join('\n');
+function run(...args: string[]): Promise<string> {
+  return runCommand(register, ['discover', '--model', dir, ...args]);
 }
 
 test('sfc discover writes a valid circuit.json and a summary', async () => {

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
 import { Tokenizer } from '../../src/data/tokenizer.ts';
 import { describeTask, loadTask, parseTask, scoreTask, taskBatches } from '../../src/data/tasks.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
@@ -12,6 +11,7 @@ import { saveModel } from '../../src/model/save.ts';
 import { zeroWeights } from '../../src/model/weights.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
 import { register } from '../../src/cli/commands/tasks.ts';
+import { runCommand } from '../helpers/run-command.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-tasks-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -247,23 +247,17 @@ test('scoreTask and `sfc eval-task --json` match per-example logits', async () =
   const tokenizerFile = path.join(tmp, 'tokenizer.json');
   fs.writeFileSync(tokenizerFile, JSON.stringify(built.json));
   saveModel(modelDir, config, weights, { tokenizer: tokenizerFile });
-  const program = new Command().exitOverride();
-  register(program);
-  const printed: string[] = [];
-  const log = console.log;
-  const writeErr = process.stderr.write;
-  console.log = (s: string) => void printed.push(s);
-  process.stderr.write = () => true;
-  try {
-    await program.parseAsync(
-      ['eval-task', '--data', file, '--model', modelDir, '--json', '--batch-size', '4'],
-      { from: 'user' },
-    );
-  } finally {
-    console.log = log;
-    process.stderr.write = writeErr;
-  }
-  const result = JSON.parse(printed.join('\n'));
+  const printed = await runCommand(register, [
+    'eval-task',
+    '--data',
+    file,
+    '--model',
+    modelDir,
+    '--json',
+    '--batch-size',
+    '4',
+  ]);
+  const result = JSON.parse(printed);
   assert.deepEqual(Object.keys(result), ['accuracy', 'logit_diff', 'n']);
   assert.equal(result.n, expected.n);
   assert.equal(result.accuracy, expected.accuracy);

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
 import { register } from '../../src/cli/commands/evaluate.ts';
 import { parseThresholds, testDataFor } from '../../src/cli/commands/evaluate.ts';
 import { readCircuit, writeCircuit, nodeId, type Circuit } from '../../src/circuit/circuit.ts';
@@ -17,6 +16,7 @@ import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts'
 import { Rng } from '../../src/random.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
 import { randomSaes } from '../helpers/random-saes.ts';
+import { runCommand } from '../helpers/run-command.ts';
 
 // A random 3-layer model with the organism's tokenizer, random SAEs at every site, a slice of the
 // organism's relative-clause task as train/test files, and a hand-made circuit.
@@ -102,21 +102,8 @@ const circuitFile = writeCircuit(path.join(dir, 'out'), circuit(path.join(modelD
 const neuronsFile = writeCircuit(path.join(dir, 'neurons'), circuit('neurons', config.hiddenSize));
 
 /** Runs `sfc evaluate ...` in this process; returns what it printed on stdout. */
-async function sfcEvaluate(...args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  register(program);
-  const printed: string[] = [];
-  const log = console.log;
-  const write = process.stderr.write;
-  console.log = (...parts: unknown[]) => void printed.push(parts.join(' '));
-  process.stderr.write = (() => true) as typeof process.stderr.write;
-  try {
-    await program.parseAsync(['node', 'sfc', 'evaluate', ...args]);
-  } finally {
-    console.log = log;
-    process.stderr.write = write;
-  }
-  return printed.join('\n');
+function sfcEvaluate(...args: string[]): Promise<string> {
+  return runCommand(register, ['evaluate', ...args]);
 }
 
 interface EvaluationJson {

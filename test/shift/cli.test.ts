@@ -7,25 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
 import { register } from '../../src/cli/commands/shift.ts';
+import { runCommand } from '../helpers/run-command.ts';
 
-const run = async (...args: string[]) => {
-  const program = new Command().exitOverride();
-  register(program);
-  const out: string[] = [];
-  const log = console.log;
-  const write = process.stdout.write;
-  console.log = (...parts: unknown[]) => void out.push(parts.join(' '));
-  process.stdout.write = ((chunk: string) => out.push(chunk) > 0) as typeof write;
-  try {
-    await program.parseAsync(['shift', ...args], { from: 'user' });
-  } finally {
-    console.log = log;
-    process.stdout.write = write;
-  }
-  return out.join('\n');
-};
+const run = (...args: string[]) => runCommand(register, ['shift', ...args]);
 
 interface ShiftFile {
   features: { id: string; spurious: boolean }[];

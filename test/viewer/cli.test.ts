@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command } from 'commander';
 import { register } from '../../src/cli/commands/report.ts';
 import { writeCircuit, type Circuit } from '../../src/circuit/circuit.ts';
 import { readDashboards } from '../../src/dashboards/file.ts';
@@ -16,19 +15,10 @@ import { buildTokenizer } from '../../src/organism/tokenizer-builder.ts';
 import { saveDictionary } from '../../src/sae/formats.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
 import { randomSaes } from '../helpers/random-saes.ts';
+import { runCommand } from '../helpers/run-command.ts';
 
-async function sfc(args: string[]): Promise<string> {
-  const program = new Command().exitOverride();
-  register(program);
-  const lines: string[] = [];
-  const log = console.log;
-  console.log = (...a: unknown[]) => void lines.push(a.join(' '));
-  try {
-    await program.parseAsync(args, { from: 'user' });
-  } finally {
-    console.log = log;
-  }
-  return lines.join('\n');
+function sfc(args: string[]): Promise<string> {
+  return runCommand(register, args);
 }
 
 test('sfc dashboards and sfc report on a saved tiny model', async () => {

@@ -9,7 +9,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Command } from 'commander';
 import type { Browser, Page } from 'playwright-core';
 import { register } from '../../src/cli/commands/report.ts';
 import { collectReportData, inputStamp } from '../../src/viewer/inputs.ts';
@@ -17,6 +16,7 @@ import { buildReport } from '../../src/viewer/report.ts';
 import { readShift } from '../../src/shift/file.ts';
 import { serveReport } from '../../src/viewer/server.ts';
 import { CHROMIUM, haveChromium, launchChromium, openReport } from '../helpers/chromium.ts';
+import { runCommand } from '../helpers/run-command.ts';
 
 const FIXTURE = 'test/fixtures/viewer/shift';
 const PLAIN = 'test/fixtures/viewer/small';
@@ -150,19 +150,15 @@ describe('shift.json in the report data', () => {
   test('sfc report --shift FILE reads another file', async () => {
     const dir = copyFixture(PLAIN);
     try {
-      const program = new Command().exitOverride();
-      register(program);
       const out = path.join(dir, 'page.html');
-      const log = console.log;
-      console.log = () => undefined;
-      try {
-        await program.parseAsync(
-          ['report', dir, '--shift', path.join(FIXTURE, 'shift.json'), '--out', out],
-          { from: 'user' },
-        );
-      } finally {
-        console.log = log;
-      }
+      await runCommand(register, [
+        'report',
+        dir,
+        '--shift',
+        path.join(FIXTURE, 'shift.json'),
+        '--out',
+        out,
+      ]);
       assert.match(fs.readFileSync(out, 'utf8'), /"task":"data\/bios"/);
     } finally {
       fs.rmSync(dir, { recursive: true });
