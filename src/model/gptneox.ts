@@ -13,13 +13,17 @@ import { parseSite, siteNames } from './sites.ts';
 import { parameterLayout, type GptNeoXWeights, type LayerWeights } from './weights.ts';
 import {
   attentionBackward,
+  attentionBackwardLast,
   attentionCache,
+  attentionCacheLast,
   attentionForward,
+  attentionForwardLast,
   attentionScratch,
   rotaryTable,
   type AttentionCache,
   type AttentionScratch,
   type AttentionShape,
+  type PastKeysValues,
   type RotaryTable,
 } from './layers/attention.ts';
 import { embeddingBackward, embeddingForward } from './layers/embedding.ts';
@@ -69,6 +73,26 @@ export interface ForwardOptions {
   logits?: 'all' | 'last' | 'none';
   /** Keep what backward needs (default false). */
   forBackward?: boolean;
+  /**
+   * 'last': the top layer computes only what 'last' logits read: K and V at every row, the rest
+   * (its attention output, MLP and residual) at each example's last real token. Requires logits
+   * 'last'. The top layer's attn/mlp/resid sites then have no full activation: hooks and seeds on
+   * them are refused and activation() throws; every gradient backward returns stays exact (the
+   * metric's gradient is zero at the other rows). Default 'all'.
+   */
+  topLayerRows?: 'all' | 'last';
+  /** Earlier positions the batch continues (default none). */
+  past?: Past;
+}
+
+/**
+ * Keys (rotated) and values of P earlier positions at every layer, [B, H, P, S] each (S head
+ * size), as Hugging Face's past_key_values: a batch run with it continues those sequences, its
+ * tokens at positions P..P+T-1. The past is a constant: no gradient flows into it.
+ */
+export interface Past {
+  length: number;
+  layers: PastKeysValues[];
 }
 
 export interface BackwardOptions {
@@ -87,6 +111,8 @@ export interface ForwardPass {
   activation(site: string): Float32Array;
   /** dLogits has the layout of `logits` (null when only seeds drive it). Returns dMetric/d(site output) for every site. */
   backward(dLogits: Float32Array | null, options?: BackwardOptions): Map<string, Float32Array>;
+  /** Keys and values of the first P positions at every layer (a forBackward pass without a past). */
+  past(P: number): Past;
 }
 
 /** What one layer's backward needs from its forward. */
@@ -95,26 +121,35 @@ interface LayerCache {
   ln1Mean: Float64Array; // [N]
   ln1Rstd: Float64Array; // [N]
   attn: AttentionCache;
-  mid: Float32Array; // [N, d] sequential residual only: x + attn, the post_attention_layernorm input
-  ln2Out: Float32Array; // [N, d]
-  ln2Mean: Float64Array; // [N]
-  ln2Rstd: Float64Array; // [N]
+  // The post_attention_layernorm input when it is not x: x + attn (sequential residual), and in a
+  // last-rows top layer x or x + attn at the B last rows.
+  mid: Float32Array; // [M, d]
+  ln2Out: Float32Array; // [M, d]
+  ln2Mean: Float64Array; // [M]
+  ln2Rstd: Float64Array; // [M]
   mlp: MlpCache;
 }
+// M = N, or B in a last-rows top layer (everything after the attention is at the last rows only).
 
-function layerCache(s: AttentionShape, f: number, sequential: boolean): LayerCache {
+function layerCache(
+  s: AttentionShape,
+  f: number,
+  sequential: boolean,
+  lastRows = false,
+): LayerCache {
   const N = s.B * s.T;
-  const Nd = N * s.H * s.S;
+  const d = s.H * s.S;
+  const M = lastRows ? s.B : N;
   return {
-    ln1Out: new Float32Array(Nd),
+    ln1Out: new Float32Array(N * d),
     ln1Mean: new Float64Array(N),
     ln1Rstd: new Float64Array(N),
-    attn: attentionCache(s),
-    mid: new Float32Array(sequential ? Nd : 0),
-    ln2Out: new Float32Array(Nd),
-    ln2Mean: new Float64Array(N),
-    ln2Rstd: new Float64Array(N),
-    mlp: { pre: new Float32Array(N * f), act: new Float32Array(N * f) },
+    attn: lastRows ? attentionCacheLast(s) : attentionCache(s),
+    mid: new Float32Array(sequential || lastRows ? M * d : 0),
+    ln2Out: new Float32Array(M * d),
+    ln2Mean: new Float64Array(M),
+    ln2Rstd: new Float64Array(M),
+    mlp: { pre: new Float32Array(M * f), act: new Float32Array(M * f) },
   };
 }
 
@@ -122,11 +157,13 @@ function layerCache(s: AttentionShape, f: number, sequential: boolean): LayerCac
 interface Workspace {
   B: number;
   T: number;
+  P: number;
   attn: AttentionScratch;
   dLn: Float32Array; // [N, d] gradient at a block's layernorm output
   dAct: Float32Array; // [N, f]
   // Internals of a forward run without forBackward (nothing keeps them afterwards).
   layer: LayerCache;
+  layerLast: LayerCache | null; // a last-rows top layer's, made on first use
 }
 
 const MAX_WORKSPACES = 2;
@@ -162,11 +199,27 @@ export class GptNeoX {
 
   forward(batch: Batch, options: ForwardOptions = {}): ForwardPass {
     const { hooks = {}, logits: mode = 'last', forBackward = false } = options;
-    this.checkBatch(batch);
+    const { topLayerRows = 'all', past = null } = options;
+    const P = past?.length ?? 0;
+    this.checkBatch(batch, P);
+    if (past) this.checkPast(past, batch.batchSize);
     if (mode !== 'all' && mode !== 'last' && mode !== 'none') {
       throw new Error(`forward: logits must be 'all', 'last' or 'none', got ${String(mode)}`);
     }
-    for (const site of Object.keys(hooks)) parseSite(site, this.config.numLayers);
+    if (topLayerRows !== 'all' && topLayerRows !== 'last') {
+      throw new Error(`forward: topLayerRows must be 'all' or 'last', got ${String(topLayerRows)}`);
+    }
+    if (topLayerRows === 'last' && mode !== 'last') {
+      throw new Error(`forward: topLayerRows 'last' needs logits 'last', got '${mode}'`);
+    }
+    // The layer computed at the last rows only (-1: none).
+    const top = topLayerRows === 'last' ? this.config.numLayers - 1 : -1;
+    for (const site of Object.keys(hooks)) {
+      if (parseSite(site, this.config.numLayers).layer === top && top >= 0)
+        throw new Error(
+          `forward: a hook on ${site} needs its full activation, which topLayerRows 'last' does not compute`,
+        );
+    }
     const c = this.config;
     const w = this.weights;
     const { batchSize: B, seqLen: T, ids } = batch;
@@ -176,9 +229,9 @@ export class GptNeoX {
     const V = c.vocabSize;
     const Nd = N * d;
     const eps = c.layerNormEps;
-    const shape = this.shape(B, T);
-    const ws = this.workspace(B, T);
-    const rope = this.rotary(T);
+    const shape = this.shape(B, T, P);
+    const ws = this.workspace(B, T, P);
+    const rope = this.rotary(P + T);
     const acts = new Map<string, Float32Array>();
 
     const runHook = (site: string, act: Float32Array): void => {
@@ -200,12 +253,22 @@ export class GptNeoX {
     runHook('embed', embed);
     let x: Float32Array = embed;
     const caches: LayerCache[] = [];
+    const lastRows = Int32Array.from(batch.lengths, (len, b) => b * T + len - 1);
     for (let L = 0; L < c.numLayers; L++) {
+      if (L === top) {
+        const lc = forBackward
+          ? layerCache(shape, f, !c.useParallelResidual, true)
+          : (ws.layerLast ??= layerCache(shape, f, !c.useParallelResidual, true));
+        const pastL = past?.layers[L] ?? null;
+        x = lastRowsLayerForward(x, lc, w.layers[L], shape, rope, ws, lastRows, f, eps, c, pastL);
+        if (forBackward) caches.push(lc);
+        continue;
+      }
       const lw = w.layers[L];
       const lc = forBackward ? layerCache(shape, f, !c.useParallelResidual) : ws.layer;
       layerNormForward(lc.ln1Out, lc.ln1Mean, lc.ln1Rstd, x, lw.ln1Weight, lw.ln1Bias, N, d, eps);
       const a = new Float32Array(Nd);
-      attentionForward(a, lc.attn, lc.ln1Out, lw, shape, rope, ws.attn);
+      attentionForward(a, lc.attn, lc.ln1Out, lw, shape, rope, ws.attn, past?.layers[L] ?? null);
       runHook(`attn_${L}`, a);
       let ln2In: Float32Array = x;
       if (!c.useParallelResidual) {
@@ -236,36 +299,58 @@ export class GptNeoX {
 
     let logits = new Float32Array(0);
     let head: UnembeddingCache | null = null;
-    if (mode !== 'none') {
-      const rows =
-        mode === 'last'
-          ? Int32Array.from(batch.lengths, (len, b) => b * T + len - 1)
-          : Int32Array.from({ length: N }, (_, n) => n);
+    if (top >= 0) {
+      // x holds the last rows only: read them all, then let the backward scatter to their places.
+      logits = new Float32Array(B * V);
+      head = unembeddingForward(
+        logits,
+        x,
+        Int32Array.from({ length: B }, (_, b) => b),
+        w,
+        eps,
+        d,
+        V,
+      );
+      head.rows = lastRows;
+    } else if (mode !== 'none') {
+      const rows = mode === 'last' ? lastRows : Int32Array.from({ length: N }, (_, n) => n);
       logits = new Float32Array(rows.length * V);
       head = unembeddingForward(logits, x, rows, w, eps, d, V);
     }
-    return new Pass(this, batch, logits, mode, acts, forBackward ? caches : null, head);
+    return new Pass(
+      this,
+      batch,
+      logits,
+      mode,
+      acts,
+      forBackward ? caches : null,
+      head,
+      top >= 0 ? { layer: top, rows: lastRows } : null,
+      P,
+    );
   }
 
   /** @internal dimensions of the attention for a batch shape. */
-  shape(B: number, T: number): AttentionShape {
+  shape(B: number, T: number, P = 0): AttentionShape {
     const c = this.config;
-    return { B, T, H: c.numHeads, S: headSize(c), R: rotaryDims(c) };
+    return { B, T, H: c.numHeads, S: headSize(c), R: rotaryDims(c), P };
   }
 
   /** @internal */
-  workspace(B: number, T: number): Workspace {
-    let ws = this.workspaces.find((x) => x.B === B && x.T === T);
+  workspace(B: number, T: number, P = 0): Workspace {
+    let ws = this.workspaces.find((x) => x.B === B && x.T === T && x.P === P);
     if (!ws) {
-      const s = this.shape(B, T);
+      const s = this.shape(B, T, P);
       const N = B * T;
       ws = {
         B,
         T,
+        P,
         attn: attentionScratch(s),
         dLn: new Float32Array(N * this.config.hiddenSize),
         dAct: new Float32Array(N * this.config.intermediateSize),
         layer: layerCache(s, this.config.intermediateSize, !this.config.useParallelResidual),
+        layerLast: null,
       };
       this.workspaces.unshift(ws);
       this.workspaces.length = Math.min(this.workspaces.length, MAX_WORKSPACES);
@@ -282,15 +367,31 @@ export class GptNeoX {
     return this.rope;
   }
 
-  private checkBatch(batch: Batch): void {
+  private checkPast(past: Past, B: number): void {
+    const c = this.config;
+    const P = past.length;
+    const size = B * c.numHeads * P * headSize(c);
+    if (!Number.isInteger(P) || P < 0 || past.layers.length !== c.numLayers)
+      throw new Error(
+        `forward: past must have an integer length >= 0 and ${c.numLayers} layers, got length ${P} and ${past.layers.length} layers`,
+      );
+    past.layers.forEach(({ keys, values }, L) => {
+      if (keys.length !== size || values.length !== size)
+        throw new Error(
+          `forward: past layer ${L} keys/values have ${keys.length}/${values.length} values, expected B*H*P*S = ${size}`,
+        );
+    });
+  }
+
+  private checkBatch(batch: Batch, P = 0): void {
     const { batchSize: B, seqLen: T, ids, lengths } = batch;
     const V = this.config.vocabSize;
     if (!Number.isInteger(B) || B < 1 || !Number.isInteger(T) || T < 1) {
       throw new Error(`batch: batchSize ${B} and seqLen ${T} must be positive integers`);
     }
-    if (T > this.config.maxPositionEmbeddings) {
+    if (P + T > this.config.maxPositionEmbeddings) {
       throw new Error(
-        `batch: sequence length ${T} exceeds the model's max_position_embeddings ${this.config.maxPositionEmbeddings}`,
+        `batch: sequence length ${P + T}${P ? ` (past ${P} + ${T})` : ''} exceeds the model's max_position_embeddings ${this.config.maxPositionEmbeddings}`,
       );
     }
     if (!(ids instanceof Int32Array) || ids.length !== B * T) {
@@ -313,6 +414,60 @@ export class GptNeoX {
       }
     }
   }
+}
+
+/**
+ * A top layer computed for 'last' logits: x [N, d] (its input) -> resid [B, d] at the last rows
+ * `last` [B] (row indices b*T + lengths[b] - 1). The attention needs K, V of every row; everything
+ * after it is row-local, so it runs on the B last rows only.
+ */
+function lastRowsLayerForward(
+  x: Float32Array,
+  lc: LayerCache,
+  lw: LayerWeights,
+  s: AttentionShape,
+  rope: RotaryTable,
+  ws: Workspace,
+  last: Int32Array,
+  f: number,
+  eps: number,
+  c: GptNeoXConfig,
+  past: PastKeysValues | null,
+): Float32Array {
+  const { B, T } = s;
+  const d = s.H * s.S;
+  layerNormForward(lc.ln1Out, lc.ln1Mean, lc.ln1Rstd, x, lw.ln1Weight, lw.ln1Bias, B * T, d, eps);
+  const a = new Float32Array(B * d);
+  attentionForwardLast(
+    a,
+    lc.attn,
+    lc.ln1Out,
+    lw,
+    s,
+    rope,
+    ws.attn,
+    Int32Array.from(last, (n, b) => n - b * T),
+    past,
+  );
+  const ln2In = lc.mid; // [B, d]: x, or x + attn with a sequential residual
+  for (let b = 0; b < B; b++) {
+    const from = last[b] * d;
+    const to = b * d;
+    if (c.useParallelResidual) ln2In.set(x.subarray(from, from + d), to);
+    else for (let i = 0; i < d; i++) ln2In[to + i] = x[from + i] + a[to + i];
+  }
+  layerNormForward(lc.ln2Out, lc.ln2Mean, lc.ln2Rstd, ln2In, lw.ln2Weight, lw.ln2Bias, B, d, eps);
+  const m = new Float32Array(B * d);
+  mlpForward(m, lc.mlp, lc.ln2Out, lw, B, d, f);
+  const resid = new Float32Array(B * d);
+  for (let b = 0; b < B; b++) {
+    const from = last[b] * d;
+    const to = b * d;
+    if (c.useParallelResidual)
+      for (let i = 0; i < d; i++) resid[to + i] = x[from + i] + a[to + i] + m[to + i];
+    else for (let i = 0; i < d; i++) resid[to + i] = ln2In[to + i] + m[to + i];
+  }
+  return resid;
 }
 
 /** input_layernorm then attention, backward: dOut [N, d] -> dx [N, d] += gradient at x (the LN input). */
@@ -386,26 +541,46 @@ function mlpBranchBackward(
     );
     return;
   }
-  const R = rows.length;
-  if (R === 0) return;
-  const gather = (src: Float32Array, width: number): Float32Array => {
-    const out = new Float32Array(R * width);
-    for (let r = 0; r < R; r++)
-      out.set(src.subarray(rows[r] * width, (rows[r] + 1) * width), r * width);
-    return out;
+  if (rows.length === 0) return;
+  const g = (src: Float32Array, width: number) => gatherRows(src, rows, width);
+  const part: LayerCache = {
+    ...lc,
+    mid: g(x, d),
+    ln2Out: g(lc.ln2Out, d),
+    ln2Mean: Float64Array.from(rows, (n) => lc.ln2Mean[n]),
+    ln2Rstd: Float64Array.from(rows, (n) => lc.ln2Rstd[n]),
+    mlp: { pre: g(lc.mlp.pre, f), act: g(lc.mlp.act, f) },
   };
-  const cache = { pre: gather(lc.mlp.pre, f), act: gather(lc.mlp.act, f) };
+  mlpRowsBackward(dx, grads, g(dOut, d), part, w, rows, d, f, ws);
+}
+
+/**
+ * The MLP branch backward at R rows whose ln2 input (lc.mid) and cache are stored compactly
+ * [R, ..]: dOut [R, d] -> dx row rows[r] += the gradient at the ln2 input's row r.
+ */
+function mlpRowsBackward(
+  dx: Float32Array,
+  grads: LayerWeights | null,
+  dOut: Float32Array,
+  lc: LayerCache,
+  w: LayerWeights,
+  rows: ArrayLike<number>,
+  d: number,
+  f: number,
+  ws: Workspace,
+): void {
+  const R = rows.length;
   const dLn = new Float32Array(R * d);
-  mlpBackward(dLn, grads, gather(dOut, d), gather(lc.ln2Out, d), cache, w, R, d, f, ws.dAct);
+  mlpBackward(dLn, grads, dOut, lc.ln2Out, lc.mlp, w, R, d, f, ws.dAct);
   const dxRows = new Float32Array(R * d);
   layerNormBackward(
     dxRows,
     grads?.ln2Weight ?? null,
     grads?.ln2Bias ?? null,
     dLn,
-    gather(x, d),
-    Float64Array.from(rows, (n) => lc.ln2Mean[n]),
-    Float64Array.from(rows, (n) => lc.ln2Rstd[n]),
+    lc.mid,
+    lc.ln2Mean,
+    lc.ln2Rstd,
     w.ln2Weight,
     R,
     d,
@@ -417,6 +592,60 @@ function mlpBranchBackward(
   }
 }
 
+/** src [.., width] -> [rows.length, width] with row r = src row rows[r]. */
+function gatherRows(src: Float32Array, rows: ArrayLike<number>, width: number): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  for (let r = 0; r < rows.length; r++)
+    out.set(src.subarray(rows[r] * width, (rows[r] + 1) * width), r * width);
+  return out;
+}
+
+/**
+ * attentionBranchBackward for a last-rows top layer: dOut [N, d] is zero but at the `last` rows
+ * (nothing else reads the layer), dx [N, d] += the gradient at every row of x.
+ */
+function attentionBranchBackwardLast(
+  dx: Float32Array,
+  grads: LayerWeights | null,
+  dOut: Float32Array,
+  x: Float32Array,
+  lc: LayerCache,
+  w: LayerWeights,
+  s: AttentionShape,
+  rope: RotaryTable,
+  ws: Workspace,
+  last: Int32Array,
+): void {
+  const N = s.B * s.T;
+  const d = s.H * s.S;
+  const positions = Int32Array.from(last, (n, b) => n - b * s.T);
+  const dOutRows = gatherRows(dOut, last, d);
+  attentionBackwardLast(
+    ws.dLn,
+    grads,
+    dOutRows,
+    lc.ln1Out,
+    lc.attn,
+    w,
+    s,
+    rope,
+    ws.attn,
+    positions,
+  );
+  layerNormBackward(
+    dx,
+    grads?.ln1Weight ?? null,
+    grads?.ln1Bias ?? null,
+    ws.dLn,
+    x,
+    lc.ln1Mean,
+    lc.ln1Rstd,
+    w.ln1Weight,
+    N,
+    d,
+  );
+}
+
 class Pass implements ForwardPass {
   constructor(
     private readonly model: GptNeoX,
@@ -426,12 +655,48 @@ class Pass implements ForwardPass {
     private readonly acts: Map<string, Float32Array>,
     private readonly caches: LayerCache[] | null,
     private readonly head: UnembeddingCache | null,
+    /** topLayerRows 'last': that layer and its last rows [B]. */
+    private readonly lastRows: { layer: number; rows: Int32Array } | null,
+    /** Past positions the batch continues. */
+    private readonly pastLength: number,
   ) {}
+
+  past(P: number): Past {
+    const caches = this.caches;
+    if (!caches) throw new Error('past: this forward pass was run without forBackward: true');
+    if (this.pastLength > 0) throw new Error('past: this forward pass itself continues a past');
+    const { batchSize: B, seqLen: T } = this.batch;
+    const { H, S } = this.model.shape(B, T);
+    if (!Number.isInteger(P) || P < 0 || P > T)
+      throw new Error(`past: length ${P} must be an integer in 0..${T}`);
+    const plane = B * H * T * S;
+    const take = (heads: Float32Array, part: number) => {
+      const out = new Float32Array(B * H * P * S);
+      for (let g = 0; g < B * H; g++)
+        out.set(
+          heads.subarray(part * plane + g * T * S, part * plane + (g * T + P) * S),
+          g * P * S,
+        );
+      return out;
+    };
+    return {
+      length: P,
+      layers: caches.map((lc) => ({
+        keys: take(lc.attn.heads, 1),
+        values: take(lc.attn.heads, 2),
+      })),
+    };
+  }
 
   activation(site: string): Float32Array {
     const act = this.acts.get(site);
-    if (!act) parseSite(site, this.model.config.numLayers); // throws with the valid names
-    return act as Float32Array;
+    if (act) return act;
+    const ref = parseSite(site, this.model.config.numLayers); // throws with the valid names
+    if (ref.layer === this.lastRows?.layer)
+      throw new Error(
+        `activation: ${site} was computed at the last rows only (topLayerRows 'last'); run the forward with topLayerRows 'all' to read it`,
+      );
+    return act as unknown as Float32Array;
   }
 
   backward(dLogits: Float32Array | null, options: BackwardOptions = {}): Map<string, Float32Array> {
@@ -450,8 +715,12 @@ class Pass implements ForwardPass {
     const stop = new Set<string>();
     for (const site of options.stopGradient ?? []) stop.add(parseSite(site, c.numLayers).name);
     const seeds = options.seeds ?? {};
+    const top = this.lastRows?.layer ?? -1;
     for (const [site, seed] of Object.entries(seeds)) {
-      parseSite(site, c.numLayers);
+      if (parseSite(site, c.numLayers).layer === top && top >= 0)
+        throw new Error(
+          `backward: a seed at ${site} needs the layer at every row, which topLayerRows 'last' does not compute`,
+        );
       if (!(seed instanceof Float32Array) || seed.length !== Nd) {
         throw new Error(
           `backward: seed for site ${site} must be a Float32Array of B*T*d = ${Nd} values`,
@@ -469,9 +738,10 @@ class Pass implements ForwardPass {
         `backward: dLogits has ${dLogits.length} values, expected the logits' ${this.logits.length} (forward logits: '${this.mode}')`,
       );
     }
-    const shape = model.shape(B, T);
-    const ws = model.workspace(B, T);
-    const rope = model.rotary(T);
+    const P = this.pastLength;
+    const shape = model.shape(B, T, P);
+    const ws = model.workspace(B, T, P);
+    const rope = model.rotary(P + T);
 
     // Adds a site's seed; returns whether the gradient may now be nonzero.
     const addSeed = (grad: Float32Array, site: string, live: boolean): boolean => {
@@ -481,6 +751,32 @@ class Pass implements ForwardPass {
       return true;
     };
     const out = new Map<string, Float32Array>();
+    // The branches of layer L; a last-rows top layer keeps its row-local cache at the last rows.
+    const last = this.lastRows?.rows ?? new Int32Array(0);
+    const attentionBackwardAt = (
+      L: number,
+      dx: Float32Array,
+      lg: LayerWeights | null,
+      dOut: Float32Array,
+      x: Float32Array,
+      lc: LayerCache,
+      lw: LayerWeights,
+    ) =>
+      L === top
+        ? attentionBranchBackwardLast(dx, lg, dOut, x, lc, lw, shape, rope, ws, last)
+        : attentionBranchBackward(dx, lg, dOut, x, lc, lw, shape, rope, ws);
+    const mlpBackwardAt = (
+      L: number,
+      dx: Float32Array,
+      lg: LayerWeights | null,
+      dOut: Float32Array,
+      x: Float32Array,
+      lc: LayerCache,
+      lw: LayerWeights,
+    ) =>
+      L === top
+        ? mlpRowsBackward(dx, lg, gatherRows(dOut, last, d), lc, lw, last, d, f, ws)
+        : mlpBranchBackward(dx, lg, dOut, x, lc, lw, N, d, f, ws);
 
     // dCur: gradient at the residual entering the head, then at each layer's input.
     let dCur = new Float32Array(Nd);
@@ -509,25 +805,25 @@ class Pass implements ForwardPass {
         if (pass) dX.set(dCur);
         xLive = pass;
         if (aLive && !stop.has(attnSite)) {
-          attentionBranchBackward(dX, lg, dA, x, lc, lw, shape, rope, ws);
+          attentionBackwardAt(L, dX, lg, dA, x, lc, lw);
           xLive = true;
         }
         if (mLive && !stop.has(mlpSite)) {
-          mlpBranchBackward(dX, lg, dM, x, lc, lw, N, d, f, ws);
+          mlpBackwardAt(L, dX, lg, dM, x, lc, lw);
           xLive = true;
         }
       } else {
         // dA first holds the gradient at mid = x + attn (the identity path to x), then the seed.
         let midLive = pass;
         if (mLive && !stop.has(mlpSite)) {
-          mlpBranchBackward(dA, lg, dM, lc.mid, lc, lw, N, d, f, ws);
+          mlpBackwardAt(L, dA, lg, dM, lc.mid, lc, lw);
           midLive = true;
         }
         if (midLive) dX.set(dA);
         xLive = midLive;
         const aLive = addSeed(dA, attnSite, midLive);
         if (aLive && !stop.has(attnSite)) {
-          attentionBranchBackward(dX, lg, dA, x, lc, lw, shape, rope, ws);
+          attentionBackwardAt(L, dX, lg, dA, x, lc, lw);
           xLive = true;
         }
       }

@@ -262,6 +262,109 @@ for (const parallel of [true, false]) {
     for (const site of model.sites) assertClose(gAll.get(site)!, gLast.get(site)!, 1e-6, site);
   });
 
+  test(`${mode}: topLayerRows 'last' gives the full forward's logits and every gradient`, () => {
+    const model = tinyModel(parallel, 5);
+    // three lengths, one of them the full T, so the last rows are at different positions
+    const batch = makeBatch([...sequences, [4, 4, 19, 6, 2]]);
+    const V = model.config.vocabSize;
+    const top = model.config.numLayers - 1;
+    const scale = (a: Float32Array) => 1e-5 * Math.max(1, ...a.map(Math.abs));
+    const full = model.forward(batch, { forBackward: true });
+    const cut = model.forward(batch, { forBackward: true, topLayerRows: 'last' });
+    assertClose(cut.logits, full.logits, scale(full.logits), 'logits');
+    const plain = model.forward(batch, { topLayerRows: 'last' }).logits;
+    assertClose(plain, full.logits, scale(full.logits), 'logits without forBackward');
+    // sites below the top layer are computed as before
+    for (const site of model.sites.filter((s) => !s.endsWith(`_${top}`)))
+      assertClose(cut.activation(site), full.activation(site), 0, site);
+    // gradients: plain, with parameter gradients, with stops inside the top layer and below, with
+    // a seed below the top layer
+    const dLogits = metricGradient(batch.batchSize, V);
+    const next = rng(6);
+    const seed = randn(batch.batchSize * batch.seqLen * model.config.hiddenSize, next);
+    const variants: {
+      label: string;
+      stopGradient?: string[];
+      seeds?: Record<string, Float32Array>;
+    }[] = [
+      { label: 'plain' },
+      { label: `stop attn_${top}`, stopGradient: [`attn_${top}`] },
+      { label: `stop mlp_${top}`, stopGradient: [`mlp_${top}`] },
+      { label: 'stop resid_0', stopGradient: ['resid_0'] },
+      { label: 'seed at mlp_0', seeds: { mlp_0: seed } },
+    ];
+    for (const { label, stopGradient, seeds } of variants) {
+      const [pgFull, pgCut] = [zeroWeights(model.config), zeroWeights(model.config)];
+      const gFull = full.backward(dLogits, { stopGradient, seeds, parameterGradients: pgFull });
+      const gCut = cut.backward(dLogits, { stopGradient, seeds, parameterGradients: pgCut });
+      for (const site of model.sites) {
+        const g = gFull.get(site)!;
+        assertClose(gCut.get(site)!, g, scale(g), `${label}: ${site}`);
+      }
+      for (const p of parameterLayout(model.config))
+        assertClose(p.get(pgCut), p.get(pgFull), scale(p.get(pgFull)), `${label}: ${p.name}`);
+    }
+    // the top layer's sites exist at the last rows only: reading, hooking or seeding them throws
+    for (const site of [`attn_${top}`, `mlp_${top}`, `resid_${top}`]) {
+      assert.throws(() => cut.activation(site), /last rows only/);
+      assert.throws(
+        () => model.forward(batch, { topLayerRows: 'last', hooks: { [site]: () => {} } }),
+        /topLayerRows 'last'/,
+      );
+      assert.throws(() => cut.backward(null, { seeds: { [site]: seed } }), /topLayerRows 'last'/);
+    }
+    assert.throws(
+      () => model.forward(batch, { topLayerRows: 'last', logits: 'all' }),
+      /needs logits 'last'/,
+    );
+  });
+
+  test(`${mode}: a past of P positions continues the sequences exactly as the full forward`, () => {
+    const model = tinyModel(parallel, 7);
+    const full = makeBatch([...sequences, [4, 4, 19, 6, 2]]);
+    const { batchSize: B, seqLen: T } = full;
+    const [V, d] = [model.config.vocabSize, model.config.hiddenSize];
+    const scale = (a: Float32Array) => 1e-5 * Math.max(1, ...a.map(Math.abs));
+    const whole = model.forward(full, { forBackward: true });
+    const gWhole = whole.backward(metricGradient(B, V));
+    for (const P of [1, 3]) {
+      // the batch's positions P.. as their own batch (every example keeps >= 1 real token)
+      const ids = new Int32Array(B * (T - P));
+      for (let b = 0; b < B; b++) ids.set(full.ids.subarray(b * T + P, (b + 1) * T), b * (T - P));
+      const rest: Batch = {
+        ids,
+        batchSize: B,
+        seqLen: T - P,
+        lengths: full.lengths.map((l) => l - P),
+      };
+      const suffix = (a: Float32Array) => {
+        const out = new Float32Array(B * (T - P) * d);
+        for (let b = 0; b < B; b++)
+          out.set(a.subarray((b * T + P) * d, (b + 1) * T * d), b * (T - P) * d);
+        return out;
+      };
+      const past = whole.past(P);
+      for (const topLayerRows of ['all', 'last'] as const) {
+        const label = `P ${P}, topLayerRows ${topLayerRows}`;
+        const pass = model.forward(rest, { past, forBackward: true, topLayerRows });
+        assertClose(pass.logits, whole.logits, scale(whole.logits), `${label}: logits`);
+        const g = pass.backward(metricGradient(B, V));
+        for (const site of model.sites) {
+          const gw = suffix(gWhole.get(site)!);
+          assertClose(g.get(site)!, gw, scale(gw), `${label}: gradient at ${site}`);
+          if (topLayerRows === 'all' || site === 'embed' || site.endsWith('_0')) {
+            const a = suffix(whole.activation(site));
+            assertClose(pass.activation(site), a, scale(a), `${label}: ${site}`);
+          }
+        }
+      }
+    }
+    assert.throws(() => whole.past(T + 1), /past: length/);
+    assert.throws(() => model.forward(full).past(1), /forBackward/);
+    const wrong = { length: 1, layers: whole.past(1).layers.slice(1) };
+    assert.throws(() => model.forward(full, { past: wrong }), /layers/);
+  });
+
   test(`${mode}: stopGradient blocks paths exactly as freezing the site's value does`, () => {
     const model = tinyModel(parallel);
     const batch = makeBatch(sequences);
