@@ -12,7 +12,14 @@
 
 import type { Dictionary, SparseRows } from '../sae/dictionary.ts';
 import type { TaskExample } from '../data/tasks.ts';
-import { makeBatch, type Batch, type ForwardPass, type SiteHook } from '../model/gptneox.ts';
+import {
+  makeBatch,
+  type Batch,
+  type ForwardPass,
+  type Past,
+  type SiteHook,
+} from '../model/gptneox.ts';
+import { parseSite } from '../model/sites.ts';
 import type { Metric } from './metric.ts';
 import { Tails } from './tails.ts';
 
@@ -34,7 +41,11 @@ export interface SiteNodes {
   errorDelta: Float32Array;
   /** Effect of the error node per row [N]. */
   errorEffect: Float32Array;
-  /** ∇_x m at the site [N*d]: the IG mean gradient (ig, and for edges), the clean one (attrib). */
+  /**
+   * ∇_x m at the site [N*d]: the IG mean gradient (ig, and for edges), the clean one (attrib).
+   * IG runs only the positions from the batch's first row with nodes on (the earlier ones are
+   * clean in every run); at those earlier positions grad holds the clean gradient / steps.
+   */
   grad: Float32Array;
 }
 
@@ -71,6 +82,8 @@ interface MetricRun {
 /**
  * Runs tail(start) on `batch` with `hooks` and evaluates the metric on each row (row r is task
  * example exampleOf[r]): from the last-token logits, or from the readout site's activation.
+ * `readsSites`: the caller reads the pass's activations, so every layer runs at every row;
+ * otherwise a logit metric lets the top layer run at the last rows only (topLayerRows 'last').
  */
 function runMetric(
   ctx: NodeContext,
@@ -79,14 +92,21 @@ function runMetric(
   hooks: Record<string, SiteHook>,
   exampleOf: number[],
   withGrad: boolean,
+  readsSites = false,
+  past?: Past,
 ): MetricRun {
   const { tails, metric } = ctx;
   const tail = tails.tail(start);
   const readout = tails.readoutIn(start);
+  const top = tail.config.numLayers - 1;
+  const nl = tail.config.numLayers;
+  const hooksTop = Object.keys(hooks).some((site) => parseSite(site, nl).layer === top);
   const pass = tail.forward(batch, {
     hooks,
     logits: readout ? 'none' : 'last',
     forBackward: withGrad,
+    topLayerRows: readout || readsSites || hooksTop ? 'all' : 'last',
+    past,
   });
   const values = readout ? pass.activation(readout) : pass.logits;
   const R = batch.batchSize;
@@ -112,8 +132,18 @@ function runMetric(
 }
 
 /**
+ * The clean prefix of a batch: its first P positions, where every run from a site is clean, and
+ * the clean run's keys and values there (every layer, the batch's B examples).
+ */
+interface CleanPrefix {
+  P: number;
+  past: Past;
+}
+
+/**
  * Runs the model from `site` on, for R rows: row r is example rows[r] of the batch below the site
- * and has the site's output set to x [R*T*d]. With `withGrad` the run can give gradients.
+ * and has the site's output set to x [R*T*d]. With `withGrad` the run can give gradients. With a
+ * clean prefix the rows run from position P on, continuing the clean keys and values.
  */
 function runFromSite(
   ctx: NodeContext,
@@ -122,27 +152,42 @@ function runFromSite(
   rows: number[],
   x: Float32Array,
   withGrad: boolean,
+  prefix: CleanPrefix | null = null,
 ): MetricRun {
   const { tails } = ctx;
   const loc = tails.locate(site);
-  const T = bn.T;
+  const P = prefix?.P ?? 0;
+  const T = bn.T - P;
   const d = tails.model.config.hiddenSize;
   const batch = Tails.inputBatch(
     rows.length,
     T,
-    rows.map((b) => bn.lengths[b]),
+    rows.map((b) => bn.lengths[b] - P),
   );
+  // [.., bn.T, d] rows of `rows` -> their positions P.. [R, T, d]
+  const pick = (a: Float32Array, pickRows: number[] | null) =>
+    suffixRows(a, pickRows ?? rows.map((_, r) => r), bn.T, P, d);
   const hooks: Record<string, SiteHook> = {};
   if (loc.addedTo) {
     // resid_L = (clean rest) + site: feed resid_L,clean + (x - x_site,clean).
-    const resid = gatherRows(bn.clean.get(loc.addedTo)!, rows, T * d);
-    const own = gatherRows(bn.clean.get(site)!, rows, T * d);
-    for (let i = 0; i < resid.length; i++) resid[i] += x[i] - own[i];
+    const resid = pick(bn.clean.get(loc.addedTo)!, rows);
+    const own = pick(bn.clean.get(site)!, rows);
+    const xs = pick(x, null);
+    for (let i = 0; i < resid.length; i++) resid[i] += xs[i] - own[i];
     hooks.embed = Tails.feed(resid);
-  } else if (loc.inner === 'embed') hooks.embed = Tails.feed(x);
+  } else if (loc.inner === 'embed') hooks.embed = Tails.feed(pick(x, null));
   else {
-    hooks.embed = Tails.feed(gatherRows(bn.clean.get(loc.input!)!, rows, T * d));
-    hooks[loc.inner] = Tails.feed(x);
+    hooks.embed = Tails.feed(pick(bn.clean.get(loc.input!)!, rows));
+    hooks[loc.inner] = Tails.feed(pick(x, null));
+  }
+  let past: Past | undefined;
+  if (prefix) {
+    // keys, values [B, H, P, S]: P*d values per example
+    const layers = prefix.past.layers.slice(loc.start, tails.end).map((kv) => ({
+      keys: gatherRows(kv.keys, rows, P * d),
+      values: gatherRows(kv.values, rows, P * d),
+    }));
+    past = { length: P, layers };
   }
   return runMetric(
     ctx,
@@ -151,7 +196,17 @@ function runFromSite(
     hooks,
     rows.map((b) => bn.examples[b]),
     withGrad,
+    false,
+    past,
   );
+}
+
+/** src [.., T, d] -> [rows.length, T-P, d]: positions P.. of rows `rows`. */
+function suffixRows(src: Float32Array, rows: number[], T: number, P: number, d: number) {
+  if (P === 0) return gatherRows(src, rows, T * d);
+  const out = new Float32Array(rows.length * (T - P) * d);
+  rows.forEach((b, r) => out.set(src.subarray((b * T + P) * d, (b + 1) * T * d), r * (T - P) * d));
+  return out;
 }
 
 /** Sites below which a gradient at `site` needs no further backward (inside its tail). */
@@ -162,16 +217,25 @@ function stopsFor(ctx: NodeContext, site: string): string[] {
   return inner === 'embed' ? ['embed'] : [inner];
 }
 
-/** ∂m/∂x at `site` [R*T*d] for rows set to x. */
+/** ∂m/∂x at `site` [R*T*d] for rows set to x; 0 at a clean prefix's positions. */
 function gradientFromSite(
   ctx: NodeContext,
   bn: BatchNodes,
   site: string,
   rows: number[],
   x: Float32Array,
+  prefix: CleanPrefix | null,
 ): Float32Array {
-  const run = runFromSite(ctx, bn, site, rows, x, true);
-  return run.backward(stopsFor(ctx, site)).get(ctx.tails.locate(site).inner)!;
+  const run = runFromSite(ctx, bn, site, rows, x, true, prefix);
+  const g = run.backward(stopsFor(ctx, site)).get(ctx.tails.locate(site).inner)!;
+  const P = prefix?.P ?? 0;
+  if (P === 0) return g;
+  const { T } = bn;
+  const d = ctx.tails.model.config.hiddenSize;
+  const out = new Float32Array(rows.length * T * d);
+  for (let r = 0; r < rows.length; r++)
+    out.set(g.subarray(r * (T - P) * d, (r + 1) * (T - P) * d), (r * T + P) * d);
+  return out;
 }
 
 /** src [.., width] -> out [rows.length, width] with out row r = src row rows[r]. */
@@ -262,6 +326,7 @@ export function batchNodes(
       { embed: Tails.feed(tails.embed(batch)) },
       indices,
       withGrad,
+      true,
     );
   const cleanRun = fullRun(clean, true);
   bn.mClean.set(cleanRun.m);
@@ -272,6 +337,21 @@ export function batchNodes(
     patchRun = fullRun(makeBatch(batchExamples.map((e) => e.patch!)), false);
     bn.mPatch!.set(patchRun.m);
   }
+
+  // Positions before every example's first row with nodes at a site are clean in every run from
+  // that site, and their gradients are never used: the runs start after them, continuing the
+  // clean keys and values. Not under a readout metric, which reads every position; the last
+  // token, which the metric reads, is always run.
+  const pasts = new Map<number, Past>();
+  const cleanPrefix = (live: number[]): CleanPrefix | null => {
+    if (tails.readout !== undefined) return null;
+    let P = Math.min(...lengths) - 1;
+    for (const n of live) P = Math.min(P, n % T);
+    if (P === 0) return null;
+    let past = pasts.get(P);
+    if (!past) pasts.set(P, (past = cleanRun.pass.past(P)));
+    return { P, past };
+  };
 
   const gradSteps = options.gradSteps ?? (options.method === 'attrib' ? 1 : options.steps);
   for (const site of ctx.sites) {
@@ -323,7 +403,7 @@ export function batchNodes(
         for (let i = 0; i < N * d; i++) x[base + i] = xClean[i] + alpha * (xPatch[i] - xClean[i]);
         rows.push(...all);
       }
-      const g = gradientFromSite(ctx, bn, site, rows, x);
+      const g = gradientFromSite(ctx, bn, site, rows, x, cleanPrefix(live));
       for (let k = 1; k < gradSteps; k++) {
         const base = (k - 1) * N * d;
         for (let i = 0; i < N * d; i++) grad[i] += g[base + i];
