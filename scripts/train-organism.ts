@@ -18,6 +18,7 @@ const { values } = parseArgs({
   options: {
     stage: { type: 'string', default: 'all' },
     quick: { type: 'boolean', default: false },
+    sites: { type: 'string' },
     out: { type: 'string' },
     help: { type: 'boolean', default: false },
   },
@@ -28,6 +29,7 @@ if (values.help) {
       'Usage: npm run organism -- [--stage model|saes|labels|report|all] [--quick] [--out DIR]',
       '  --stage  which stage to run (default all); later stages read what earlier ones wrote',
       '  --quick  a tiny budget (seconds), to check the pipeline end to end',
+      '  --sites  saes stage: retrain only these comma-separated sites (e.g. embed), keep the rest',
       '  --out    output folder (default models/organism)',
       '',
     ].join('\n'),
@@ -39,6 +41,7 @@ try {
   runOrganism({
     stage: values.stage!,
     quick: values.quick!,
+    sites: values.sites?.split(',').map((s) => s.trim()),
     out: values.out ?? path.join(repo, 'models', 'organism'),
     dataDir: path.join(repo, 'data'),
   });

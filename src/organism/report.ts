@@ -144,6 +144,23 @@ export function lineChartSvg(series: Series[], o: ChartOptions): string {
   return parts.join('\n') + '\n';
 }
 
+/** Sites trained differently from the default (SITE_SAE_OVERRIDES), as a clause. */
+function siteOverrides(saes: SaeRecord): string {
+  const parts = saes.sites
+    .filter((s) => s.config)
+    .map(({ site, config: c }) => {
+      const kind =
+        c!.kind === 'topk' ? `TopK with k = ${c!.k}` : `ReLU with λ = ${c!.l1 ?? saes.l1}`;
+      return `${site}: ${kind}, ${c!.steps ?? saes.steps} steps, lr ${c!.lr ?? saes.lr}`;
+    });
+  if (parts.length === 0) return '';
+  return (
+    ` — except ${parts.join('; ')} (the embedding is a lookup table; a TopK code reconstructs each ` +
+    'token almost exactly, where the L1 code left a scaled copy of the token in the error: see ' +
+    '`SITE_SAE_OVERRIDES` in src/organism/train-saes.ts and docs/shift.md)'
+  );
+}
+
 /** How λ and the learning rate were chosen (a one-off sweep, by hand, before the final run). */
 const SAE_SWEEP = [
   'λ and the learning rate come from a brief sweep on an early checkpoint of the model (step 400; 120k training',
@@ -265,7 +282,7 @@ export function writeReport(out: string): string {
       '',
       `One ReLU SAE per site in \`${SAES_DIR}/<site>/\` (SAELens layout), width ${saes.width}, L1 λ = ${saes.l1} in normalised units ` +
         `(inputs scaled to E‖x‖² = d; see docs/sae.md), ${saes.steps} steps of ${saes.batchSize} activations, Adam lr ${saes.lr}, ` +
-        `dead-feature resampling. Activations: ${(saes.tokens / 1e3).toFixed(0)}k tokens from fresh grammar texts (seed 101) ` +
+        `dead-feature resampling${siteOverrides(saes)}. Activations: ${(saes.tokens / 1e3).toFixed(0)}k tokens from fresh grammar texts (seed 101) ` +
         `collected once at all sites in ${minutes(saes.collectSeconds)}; training took ` +
         `${minutes(saes.sites.reduce((s, x) => s + x.seconds, 0))} for all sites. ` +
         `Metrics below are on held-out text (seed 202, ${Math.round(saes.evaluation[0]?.tokens ?? 0)} tokens; evaluated in ${minutes(saes.evalSeconds)}): ` +

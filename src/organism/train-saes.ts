@@ -72,6 +72,26 @@ export function collectActivations(o: CollectOptions): Map<string, Float32Array>
   return out;
 }
 
+/**
+ * Sites whose SAE differs from the stage's ReLU default. The embedding is a lookup table of the
+ * vocabulary's rows: a ReLU/L1 code of it was dense (L0 46) and left 13–27% of a gendered token's
+ * norm in the error, a scaled copy of the token that kept gender readable after SHIFT ablated
+ * every gender feature. A TopK code reconstructs each token almost exactly from k features (no
+ * L1 shrinkage), so the error no longer carries the token (docs/shift.md has the measurements).
+ */
+export const SITE_SAE_OVERRIDES: Readonly<Record<string, SiteSaeConfig>> = {
+  embed: { kind: 'topk', k: 4, steps: 1500, lr: 2e-3 },
+};
+
+/** How one site's SAE is trained; unset fields take the stage's defaults. */
+export interface SiteSaeConfig {
+  kind?: 'relu' | 'topk';
+  k?: number;
+  l1?: number;
+  steps?: number;
+  lr?: number;
+}
+
 export interface SaeStageOptions {
   out: string;
   /** Tokens of activations collected once for all sites (default 400k). */
@@ -99,6 +119,8 @@ export interface SaeRecord {
   collectSeconds: number;
   sites: {
     site: string;
+    /** This site's own settings (SITE_SAE_OVERRIDES), when they differ from the defaults above. */
+    config?: SiteSaeConfig;
     seconds: number;
     train: TrainMetrics;
     /** [step, fve, l0] through training. */
@@ -124,6 +146,11 @@ export function runSaeStage(o: SaeStageOptions): SaeRecord {
   const lr = o.lr ?? 3e-4;
   const tokens = o.tokens ?? 400_000;
   const sites = o.sites ?? model.sites;
+  for (const site of sites)
+    if (!model.sites.includes(site))
+      throw new Error(
+        `SAE stage: ${site} is not a site of the organism (${model.sites.join(', ')})`,
+      );
 
   let t0 = performance.now();
   const acts = collectActivations({
@@ -155,15 +182,22 @@ export function runSaeStage(o: SaeStageOptions): SaeRecord {
     t0 = performance.now();
     const curve: [number, number, number][] = [];
     const bar = progress(`sae ${site}`);
+    const config = SITE_SAE_OVERRIDES[site] ?? {};
+    // A step budget the caller sets (a quick run) wins over the site's own.
+    const siteSteps = o.steps ?? config.steps ?? steps;
+    const siteLr = config.lr ?? lr;
+    const siteL1 = config.l1 ?? l1;
     const result = trainSae(new ArraySource(acts.get(site)!, d, SAE_SEEDS.training), {
       site,
       width,
-      l1,
-      steps,
+      kind: config.kind,
+      k: config.k,
+      l1: siteL1,
+      steps: siteSteps,
       batchSize,
-      lr,
+      lr: siteLr,
       seed: SAE_SEEDS.training,
-      progressEvery: Math.max(1, Math.floor(steps / 50)),
+      progressEvery: Math.max(1, Math.floor(siteSteps / 50)),
       onProgress: (done, total, info) => {
         if (info && typeof info.FVE === 'number' && typeof info.L0 === 'number')
           curve.push([done, info.FVE, info.L0]);
@@ -172,10 +206,24 @@ export function runSaeStage(o: SaeStageOptions): SaeRecord {
     });
     const seconds = (performance.now() - t0) / 1000;
     saveDictionary(root, result.dictionary, {
-      training: { ...result.metrics, l1, steps, batchSize, lr, tokens, scale: result.scale },
+      training: {
+        ...result.metrics,
+        ...(config.kind === 'topk' ? { kind: 'topk', k: config.k } : { l1: siteL1 }),
+        steps: siteSteps,
+        batchSize,
+        lr: siteLr,
+        tokens,
+        scale: result.scale,
+      },
     });
     acts.delete(site);
-    record.sites.push({ site, seconds, train: result.metrics, curve });
+    record.sites.push({
+      site,
+      ...(Object.keys(config).length ? { config } : {}),
+      seconds,
+      train: result.metrics,
+      curve,
+    });
     log(
       `${site}: L0 ${result.metrics.l0.toFixed(1)}, FVE ${result.metrics.fve.toFixed(3)}, dead ${(100 * result.metrics.deadFraction).toFixed(1)}% (${seconds.toFixed(0)} s)`,
     );
@@ -194,10 +242,40 @@ export function runSaeStage(o: SaeStageOptions): SaeRecord {
     onProgress: progress('evaluate'),
   });
   record.evalSeconds = (performance.now() - t0) / 1000;
+  const file = path.join(o.out, TRAINING_DIR, SAE_RECORD);
+  const merged = o.sites && fs.existsSync(file) ? mergeRecord(readSaeRecord(file), record) : record;
   fs.mkdirSync(path.join(o.out, TRAINING_DIR), { recursive: true });
-  fs.writeFileSync(
-    path.join(o.out, TRAINING_DIR, SAE_RECORD),
-    JSON.stringify(record, null, 1) + '\n',
-  );
-  return record;
+  fs.writeFileSync(file, JSON.stringify(merged, null, 1) + '\n');
+  return merged;
+}
+
+function readSaeRecord(file: string): SaeRecord {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as SaeRecord;
+  } catch (err) {
+    throw new Error(`${file}: not a readable SAE record (${(err as Error).message})`, {
+      cause: err,
+    });
+  }
+}
+
+/**
+ * A retrain of some sites replaces their entries and keeps the others', in the model's site
+ * order, so the record (and TRAINING.md) still describes every shipped SAE.
+ */
+function mergeRecord(old: SaeRecord, fresh: SaeRecord): SaeRecord {
+  const known = [...old.sites, ...fresh.sites].map((s) => s.site);
+  const order = (site: string) => known.indexOf(site);
+  const replace = <T extends { site: string }>(a: T[], b: T[]) => {
+    const renewed = new Set(b.map((x) => x.site));
+    return [...a.filter((x) => !renewed.has(x.site)), ...b].sort(
+      (x, y) => order(x.site) - order(y.site),
+    );
+  };
+  return {
+    ...old,
+    sites: replace(old.sites, fresh.sites),
+    evaluation: replace(old.evaluation, fresh.evaluation),
+    collectSeconds: fresh.collectSeconds,
+  };
 }

@@ -15,6 +15,7 @@ import {
   textTokenIds,
 } from '../../src/organism/train-model.ts';
 import { runOrganism } from '../../src/cli/commands/organism.ts';
+import { SITE_SAE_OVERRIDES, type SaeRecord } from '../../src/organism/train-saes.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { siteNames } from '../../src/model/sites.ts';
 import { openSaes } from '../../src/sae/library.ts';
@@ -91,6 +92,34 @@ test('the pipeline runs end to end in --quick mode', () => {
       assert.ok(fs.readFileSync(path.join(out, svg), 'utf8').startsWith('<svg'), svg);
     assert.match(md, /\| within_rc \|/);
     assert.match(md, /\| resid_1 \|/);
+    assert.match(md, /except embed: TopK with k = 4/);
+
+    // Retraining one site keeps every other site's files and record entries.
+    const file = (site: string) => path.join(out, 'saes', site, 'sae_weights.safetensors');
+    const record = () =>
+      JSON.parse(fs.readFileSync(path.join(out, 'training', 'saes.json'), 'utf8')) as SaeRecord;
+    const before = record();
+    const resid0 = fs.readFileSync(file('resid_0'));
+    fs.rmSync(path.join(out, 'saes', 'embed'), { recursive: true });
+    runOrganism({ stage: 'saes', quick: true, out, dataDir: '', sites: ['embed'] });
+    assert.ok(fs.existsSync(file('embed')), 'embed retrained');
+    assert.deepEqual(fs.readFileSync(file('resid_0')), resid0);
+    const after = record();
+    assert.deepEqual(
+      after.sites.map((s) => s.site),
+      sites,
+    );
+    assert.deepEqual(
+      after.evaluation.map((s) => s.site),
+      sites,
+    );
+    assert.deepEqual(after.sites[1], before.sites[1]);
+    assert.deepEqual(after.sites[0].config, SITE_SAE_OVERRIDES.embed);
+    assert.equal(openSaes(path.join(out, 'saes'), config.numLayers).get('embed').kind, 'topk');
+    assert.throws(
+      () => runOrganism({ stage: 'saes', quick: true, out, dataDir: '', sites: ['resid_9'] }),
+      /resid_9 is not a site of the organism/,
+    );
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }

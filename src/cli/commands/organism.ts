@@ -25,6 +25,8 @@ export interface OrganismRunOptions {
   quick: boolean;
   out: string;
   dataDir: string;
+  /** The saes stage retrains only these sites (default all), keeping the others' files. */
+  sites?: string[];
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -86,6 +88,7 @@ export function runOrganism(o: OrganismRunOptions): void {
     try {
       runSaeStage({
         out: o.out,
+        sites: o.sites,
         ...(o.quick ? { tokens: 4096, steps: 30, batchSize: 128, evalTokens: 512 } : {}),
         onProgress: (label): OnProgress => {
           bars.at(-1)?.stop();
@@ -142,14 +145,21 @@ export function register(program: Command): void {
     )
     .option('--stage <stage>', `one of ${STAGES.join(', ')}`, 'all')
     .option('--quick', 'a tiny budget, to check the pipeline end to end', false)
+    .option('--sites <list>', 'saes stage: retrain only these comma-separated sites (e.g. embed)')
     .option('--out <dir>', 'output folder (the shipped organism by default)', defaultModelDir())
     .option(
       '--data <dir>',
       'folder of the agreement task files {simple,nounpp,rc,within_rc}_{train,test}.jsonl',
       path.join(path.dirname(path.dirname(defaultModelDir())), 'data'),
     )
-    .action((opts: { stage: string; quick: boolean; out: string; data: string }) =>
-      runOrganism({ stage: opts.stage, quick: opts.quick, out: opts.out, dataDir: opts.data }),
+    .action((opts: { stage: string; quick: boolean; out: string; data: string; sites?: string }) =>
+      runOrganism({
+        stage: opts.stage,
+        quick: opts.quick,
+        out: opts.out,
+        dataDir: opts.data,
+        sites: opts.sites?.split(',').map((s) => s.trim()),
+      }),
     );
 
   program
