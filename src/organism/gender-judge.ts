@@ -2,9 +2,10 @@
 // the grammar's ground truth rather than by a person. Over a held-out annotated corpus, each token
 // is known to come after the text last showed male or female gender (shown_m / shown_f: he, his,
 // man, ... or she, her, woman, ...). A feature is gender-related when its mean activation on one
-// gender's tokens is most of the sum of both means (default 75%). Activation, not firing, is
+// gender's tokens is most of the sum of both means (default 60%). Activation, not firing, is
 // compared because the organism's SAEs often share one feature between he and she and let its
-// size tell them apart.
+// size tell them apart: such a feature fires on both pronouns but 60/40, and that lean is the
+// gender it carries; even shares (50–55%) are pronoun or word-class features.
 
 import type { OnProgress } from '../cli/progress.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
@@ -15,6 +16,9 @@ import { ORGANISM_MIX } from './train-model.ts';
 
 /** Distinct from the training seeds (1, 101..303), the labels' (404) and the corpus file's (505). */
 export const JUDGE_SEED = 606;
+
+/** A feature whose activation leans at least this much to one gender is gender-related. */
+export const DEFAULT_MIN_SHARE = 0.6;
 
 export interface GenderVerdict {
   site: string;
@@ -29,7 +33,7 @@ export interface GenderJudgeOptions {
   tokenizer: Tokenizer;
   modelDir: string;
   tokens?: number; // default 16384
-  /** Share of one gender from which a feature is gender-related (default 0.75). */
+  /** Share of one gender from which a feature is gender-related (default 0.6). */
   minShare?: number;
   onProgress?: OnProgress;
 }
@@ -41,6 +45,9 @@ export function judgeGender(
   features: readonly { site: string; feature: number }[],
   o: GenderJudgeOptions,
 ): GenderVerdict[] {
+  const minShare = o.minShare ?? DEFAULT_MIN_SHARE;
+  if (!(minShare > 0.5 && minShare <= 1))
+    throw new Error(`gender judge: the share must be in (0.5, 1], got ${minShare}`);
   const { tokenIds, eosId } = grammarTokenIds(o.tokenizer, o.modelDir);
   const T = model.config.maxPositionEmbeddings;
   const corpus = labelCorpus(o.tokens ?? 16384, T, tokenIds, eosId, JUDGE_SEED, ORGANISM_MIX);
@@ -73,7 +80,6 @@ export function judgeGender(
     }
     o.onProgress?.(r0 + n / T, corpus.rows);
   });
-  const minShare = o.minShare ?? 0.75;
   return features.map(({ site, feature }) => {
     const sum = sums.get(site)!;
     const male = sum.m[feature] / counts.m;

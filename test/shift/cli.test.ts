@@ -77,4 +77,8 @@ test('sfc shift: one judgement is required, and features above the probe are ref
     /resid_3\/5 is above the probe's site resid_2 and cannot change it/,
   );
   await assert.rejects(run('--auto', '--site', 'mlp_1'), /--site: the probe reads a residual site/);
+  await assert.rejects(
+    run('--auto', '--min-share', '0.5'),
+    /--min-share: expected a share in \(0\.5, 1\], e\.g\. 0\.6; got "0\.5"/,
+  );
 });

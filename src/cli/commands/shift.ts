@@ -11,7 +11,7 @@ import { loadClassificationTask } from '../../data/classification.ts';
 import { NEURONS, openSaes } from '../../sae/library.ts';
 import { nodeId, writeCircuit } from '../../circuit/circuit.ts';
 import { renderSvg } from '../../evaluation/plots.ts';
-import { judgeGender } from '../../organism/gender-judge.ts';
+import { DEFAULT_MIN_SHARE, judgeGender } from '../../organism/gender-judge.ts';
 import { defaultProbeSite, runShift, type CircuitFeature } from '../../shift/shift.ts';
 import { SHIFT_FILE } from '../../shift/file.ts';
 import {
@@ -38,6 +38,7 @@ interface ShiftCliOptions {
   examples: number;
   nodeThreshold: number;
   l2: number;
+  minShare: number;
   seed: number;
   out: string;
 }
@@ -57,7 +58,8 @@ export function register(program: Command): void {
         '     --node-threshold;',
         '  3. judge which of them are spurious: --features FILE (ids a person chose, e.g.',
         "     with the report's SHIFT panel) or --auto (the organism's ground truth: a",
-        '     feature is gender-related when it leans to one gender);',
+        '     feature is gender-related when its activation leans to one gender by',
+        '     at least --min-share);',
         '  4. zero-ablate them (error terms kept) and, with --retrain, retrain the head on',
         "     the ablated model's ambiguous activations.",
         'Every row of the table is scored on the balanced test split: accuracy on the',
@@ -98,6 +100,17 @@ export function register(program: Command): void {
       'candidate features: |summed effect| above x',
       (v) => positiveNumber('--node-threshold', v, true),
       0.1,
+    )
+    .option(
+      '--min-share <x>',
+      '--auto: gender-related when this share of the activation is on one gender',
+      (v) => {
+        const x = Number(v);
+        if (!(x > 0.5 && x <= 1))
+          throw new Error(`--min-share: expected a share in (0.5, 1], e.g. 0.6; got "${v}"`);
+        return x;
+      },
+      DEFAULT_MIN_SHARE,
     )
     .option('--l2 <x>', 'L2 penalty of the probe', (v) => positiveNumber('--l2', v, true), 1e-4)
     .option('--seed <n>', 'seed of the random-features row', (v) => positiveInt('--seed', v), 1)
@@ -149,6 +162,7 @@ export function register(program: Command): void {
           const verdicts = judgeGender(model, (s) => library.get(s), features, {
             tokenizer,
             modelDir: opts.model,
+            minShare: opts.minShare,
             onProgress: bar.update,
           });
           verdicts.forEach((v, i) => {
@@ -198,7 +212,7 @@ export function register(program: Command): void {
         task: opts.task,
         model: opts.model,
         saes: saesDir,
-        judge: opts.auto ? 'auto' : `file:${opts.features}`,
+        judge: opts.auto ? `auto (min share ${opts.minShare})` : `file:${opts.features}`,
         command: command.join(' '),
         labels: task.labels,
         genders: task.genders,
