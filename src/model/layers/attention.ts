@@ -316,6 +316,31 @@ export function attentionForward(
   linearForward(out, cache.concat, w.denseWeight, w.denseBias, N, d, d);
 }
 
+/** dHeads (dq, dk, dv by head) -> dx [N, d] through the rotation and the qkv projection. */
+function qkvBackward(
+  dx: Float32Array,
+  grads: LayerWeights | null,
+  dHeads: Float32Array,
+  x: Float32Array,
+  w: LayerWeights,
+  s: AttentionShape,
+  rope: RotaryTable,
+  scratch: AttentionScratch,
+): void {
+  const d = s.H * s.S;
+  splitHeadsRotaryBackward(scratch.dQkv, dHeads, s, rope);
+  linearBackward(
+    dx,
+    grads?.qkvWeight ?? null,
+    grads?.qkvBias ?? null,
+    scratch.dQkv,
+    x,
+    w.qkvWeight,
+    s.B * s.T,
+    d,
+    3 * d,
+  );
+}
 /**
  * dOut [N, d], x [N, d] (the forward input), cache from attentionForward:
  * dx [N, d] is overwritten; grads (when given) accumulate the attention's parameter gradients.
@@ -365,18 +390,7 @@ export function attentionBackward(
   matmul(dProbs, k, dq, T, S, W, { batch: G });
   matmul(dProbs, q, P > 0 ? dAll : dk, W, S, T, { batch: G, transA: true });
   if (P > 0) ownRows(dk, dAll, s);
-  splitHeadsRotaryBackward(scratch.dQkv, dHeads, s, rope);
-  linearBackward(
-    dx,
-    grads?.qkvWeight ?? null,
-    grads?.qkvBias ?? null,
-    scratch.dQkv,
-    x,
-    w.qkvWeight,
-    N,
-    d,
-    3 * d,
-  );
+  qkvBackward(dx, grads, dHeads, x, w, s, rope, scratch);
 }
 
 // One query per example: what the top layer computes when only each example's last real token
@@ -530,16 +544,5 @@ export function attentionBackwardLast(
         if (j >= P) for (let e = 0; e < S; e++) dHeads[dk + e] = ds * heads[q + e];
       }
     }
-  splitHeadsRotaryBackward(scratch.dQkv, dHeads, s, rope);
-  linearBackward(
-    dx,
-    grads?.qkvWeight ?? null,
-    grads?.qkvBias ?? null,
-    scratch.dQkv,
-    x,
-    w.qkvWeight,
-    N,
-    d,
-    3 * d,
-  );
+  qkvBackward(dx, grads, dHeads, x, w, s, rope, scratch);
 }
