@@ -10,7 +10,7 @@
 // B examples, T tokens (padded), N = B*T rows, d model dim, F dictionary width, V' metric vocab,
 // R rows of a tail batch (copies of examples with the site set to some value).
 
-import type { Dictionary, SparseRows } from '../sae/dictionary.ts';
+import { SparseAutoencoder, type Dictionary, type SparseRows } from '../sae/dictionary.ts';
 import type { TaskExample } from '../data/tasks.ts';
 import {
   makeBatch,
@@ -245,34 +245,67 @@ function gatherRows(src: Float32Array, rows: number[], width: number): Float32Ar
   return out;
 }
 
-/** CSR over N rows of a dense [rows.length, F] matrix whose row r is row rows[r]; other rows empty. */
-function sparseRows(dense: Float32Array, rows: number[], N: number, F: number): SparseRows {
-  let nnz = 0;
-  for (let i = 0; i < rows.length * F; i++) if (dense[i] !== 0) nnz++;
+/**
+ * Clean and patch features of the live rows (CSR over live.length rows; live[r] is row r's
+ * batch row) -> Δf = f_patch - f_clean where non-zero, and f_clean, as CSR over the N rows.
+ * Merges the two rows' sorted indices: no dense [rows, F] pass.
+ */
+function featureDeltas(
+  clean: SparseRows,
+  patch: SparseRows,
+  live: number[],
+  N: number,
+): { delta: SparseRows; cleanActive: SparseRows } {
+  const cap = clean.index.length + patch.index.length;
+  const index = new Int32Array(cap);
+  const value = new Float32Array(cap);
   const rowStart = new Int32Array(N + 1);
-  const index = new Int32Array(nnz);
-  const value = new Float32Array(nnz);
+  const cleanStart = new Int32Array(N + 1);
+  const END = 0x7fffffff; // past every feature id
   let e = 0;
   let r = 0;
   for (let n = 0; n < N; n++) {
     rowStart[n] = e;
-    if (rows[r] !== n) continue;
-    for (let i = 0; i < F; i++) {
-      const v = dense[r * F + i];
+    cleanStart[n] = clean.rowStart[r];
+    if (live[r] !== n) continue;
+    let i = clean.rowStart[r];
+    let j = patch.rowStart[r];
+    const iEnd = clean.rowStart[r + 1];
+    const jEnd = patch.rowStart[r + 1];
+    while (i < iEnd || j < jEnd) {
+      const ci = i < iEnd ? clean.index[i] : END;
+      const pj = j < jEnd ? patch.index[j] : END;
+      let k: number;
+      let v: number;
+      if (ci === pj) {
+        k = ci;
+        v = Math.fround(patch.value[j++] - clean.value[i++]);
+      } else if (ci < pj) {
+        k = ci;
+        v = -clean.value[i++];
+      } else {
+        k = pj;
+        v = patch.value[j++];
+      }
       if (v !== 0) {
-        index[e] = i;
+        index[e] = k;
         value[e++] = v;
       }
     }
     r++;
   }
   rowStart[N] = e;
-  return { rowStart, index, value };
+  cleanStart[N] = clean.rowStart[r];
+  return {
+    delta: { rowStart, index: index.slice(0, e), value: value.slice(0, e) },
+    cleanActive: { rowStart: cleanStart, index: clean.index, value: clean.value },
+  };
 }
 
-function dotRow(a: Float32Array, b: Float32Array, bOffset: number, d: number): number {
+/** a[aOffset..+d] · b[bOffset..+d] */
+function dotRow(a: Float32Array, aOffset: number, b: Float32Array, bOffset: number, d: number) {
   let s = 0;
-  for (let j = 0; j < d; j++) s += a[j] * b[bOffset + j];
+  for (let j = 0; j < d; j++) s += a[aOffset + j] * b[bOffset + j];
   return s;
 }
 
@@ -378,14 +411,19 @@ export function batchNodes(
         }
     }
     const Nl = live.length;
-    const cleanOut = dict.run(gatherRows(xClean, live, d), Nl); // [Nl, F], [Nl, d]
+    // Features as CSR [Nl rows], errors [Nl, d]
+    const cleanOut = dict.runSparse(gatherRows(xClean, live, d), Nl);
     const patchOut = patchRun
-      ? dict.run(gatherRows(xPatch, live, d), Nl)
-      : { features: new Float32Array(Nl * F), error: new Float32Array(Nl * d) };
-    const dF = patchOut.features; // reused in place: Δf = f_patch - f_clean
-    for (let i = 0; i < Nl * F; i++) dF[i] -= cleanOut.features[i];
-    const delta = sparseRows(dF, live, N, F);
-    const cleanActive = sparseRows(cleanOut.features, live, N, F);
+      ? dict.runSparse(gatherRows(xPatch, live, d), Nl)
+      : {
+          features: {
+            rowStart: new Int32Array(Nl + 1),
+            index: new Int32Array(0),
+            value: new Float32Array(0),
+          },
+          error: new Float32Array(Nl * d),
+        };
+    const { delta, cleanActive } = featureDeltas(cleanOut.features, patchOut.features, live, N);
     const errorDelta = new Float32Array(N * d);
     live.forEach((n, r) => {
       for (let j = 0; j < d; j++)
@@ -423,11 +461,18 @@ export function batchNodes(
     if (options.method === 'exact') exactEffects(ctx, bn, dict, nodes);
     else {
       // effect = (W_Dᵀ ∇m)_i Δf_i, evaluated only where Δf_i ≠ 0; error: ∇m · Δε.
+      // An SAE's decoder rows are read in place: a decoderRow view per entry costs more than
+      // its dot product.
+      const W = dict instanceof SparseAutoencoder ? dict.decoder : null;
       for (let n = 0; n < N; n++) {
-        for (let e = delta.rowStart[n]; e < delta.rowStart[n + 1]; e++)
-          nodes.effect[e] =
-            dotRow(dict.decoderRow(delta.index[e]), grad, n * d, d) * delta.value[e];
-        nodes.errorEffect[n] = dotRow(errorDelta.subarray(n * d, (n + 1) * d), grad, n * d, d);
+        for (let e = delta.rowStart[n]; e < delta.rowStart[n + 1]; e++) {
+          const i = delta.index[e];
+          const dot = W
+            ? dotRow(W, i * d, grad, n * d, d)
+            : dotRow(dict.decoderRow(i), 0, grad, n * d, d);
+          nodes.effect[e] = dot * delta.value[e];
+        }
+        nodes.errorEffect[n] = dotRow(errorDelta, n * d, grad, n * d, d);
       }
     }
     bn.sites.set(site, nodes);

@@ -20,6 +20,12 @@ export interface DictionaryOutput {
   error: Float32Array; // [N*d]
 }
 
+/** run's features (as CSR) and error, without its dense [N, F] and reconstruction outputs. */
+export interface SparseDictionaryOutput {
+  features: SparseRows;
+  error: Float32Array; // [N*d]
+}
+
 /** What every consumer (circuits, attribution, metrics) needs from a dictionary. */
 export interface Dictionary {
   readonly site: string;
@@ -33,6 +39,8 @@ export interface Dictionary {
   /** f [N*F] -> x̂ [N*d]; takes a sparse path when few features are active. */
   decode(f: Float32Array, N: number, out?: Float32Array): Float32Array;
   run(x: Float32Array, N: number): DictionaryOutput;
+  /** Equal to run's features and error; cheaper when few features are active. */
+  runSparse(x: Float32Array, N: number): SparseDictionaryOutput;
   /** g [N*d] (∂m/∂x) -> ∂m/∂f [N*F]: W_Dᵀ g per row, i.e. g times the transposed [F, d] decoder rows. */
   featureGradient(g: Float32Array, N: number, out?: Float32Array): Float32Array;
   /** Feature i's unit decoder direction [d] (a view for SAEs; do not modify). */
@@ -57,6 +65,12 @@ export interface SaeParams {
 // Below this fraction of non-zero features, decoding sums the active rows instead of a dense GEMM
 // (the GEMM runs ~30x faster per multiply-add than a JS loop, so the break-even is a few percent).
 const SPARSE_DECODE_DENSITY = 1 / 32;
+
+// runSparse's scratch, shared by every SAE (used only within one synchronous call): the [N, F]
+// pre-activations and the growing CSR entries.
+let scratchPre = new Float32Array(0);
+let scratchIndex = new Int32Array(0);
+let scratchValue = new Float32Array(0);
 
 export class SparseAutoencoder implements Dictionary {
   readonly site: string;
@@ -105,9 +119,20 @@ export class SparseAutoencoder implements Dictionary {
 
   /** x [N*d] -> pre-activations z = W_E (x - b_D) + b_E, [N*F]. */
   preActivations(x: Float32Array, N: number, out?: Float32Array): Float32Array {
+    const F = this.width;
+    const pre = this.encoderProduct(x, N, out ?? new Float32Array(N * F));
+    const bE = this.encoderBias;
+    for (let n = 0; n < N; n++) {
+      const row = n * F;
+      for (let i = 0; i < F; i++) pre[row + i] += bE[i];
+    }
+    return pre;
+  }
+
+  /** x [N*d] -> W_E (x - b_D) [N*F], without b_E. */
+  private encoderProduct(x: Float32Array, N: number, pre: Float32Array): Float32Array {
     const { dIn: d, width: F } = this;
     checkRows(x, N, d, `${this.site}: encode input`);
-    const pre = out ?? new Float32Array(N * F);
     let input = x;
     if (this.centerInput) {
       if (this.centered.length < N * d) this.centered = new Float32Array(N * d);
@@ -119,11 +144,6 @@ export class SparseAutoencoder implements Dictionary {
       }
     }
     matmul(input, this.encoder, pre, N, F, d, { transB: true });
-    const bE = this.encoderBias;
-    for (let n = 0; n < N; n++) {
-      const row = n * F;
-      for (let i = 0; i < F; i++) pre[row + i] += bE[i];
-    }
     return pre;
   }
 
@@ -184,6 +204,71 @@ export class SparseAutoencoder implements Dictionary {
     const error = new Float32Array(N * this.dIn);
     for (let i = 0; i < error.length; i++) error[i] = x[i] - reconstruction[i];
     return { features, reconstruction, error };
+  }
+
+  runSparse(x: Float32Array, N: number): SparseDictionaryOutput {
+    const { dIn: d, width: F } = this;
+    if (scratchPre.length < N * F) scratchPre = new Float32Array(N * F);
+    const z = scratchPre.subarray(0, N * F);
+    // relu and jumprelu: bias, activation and CSR in one pass over [N, F] (same float32 values
+    // as encode); topk needs whole rows first.
+    const features =
+      this.kind === 'topk'
+        ? toSparseRows(this.encode(x, N, z), N, F)
+        : this.activeFeatures(this.encoderProduct(x, N, z), N);
+    const { rowStart, index, value } = features;
+    const error = new Float32Array(N * d);
+    if (index.length < N * F * SPARSE_DECODE_DENSITY) {
+      // decode's sparse path over the CSR: the same sums in the same order.
+      const W = this.decoder;
+      const xHat = new Float32Array(d);
+      for (let n = 0; n < N; n++) {
+        xHat.set(this.decoderBias);
+        for (let e = rowStart[n]; e < rowStart[n + 1]; e++) {
+          const a = value[e];
+          const r = index[e] * d;
+          for (let j = 0; j < d; j++) xHat[j] += a * W[r + j];
+        }
+        for (let j = 0; j < d; j++) error[n * d + j] = x[n * d + j] - xHat[j];
+      }
+    } else {
+      z.fill(0);
+      for (let n = 0; n < N; n++)
+        for (let e = rowStart[n]; e < rowStart[n + 1]; e++) z[n * F + index[e]] = value[e];
+      const xHat = this.decode(z, N);
+      for (let i = 0; i < N * d; i++) error[i] = x[i] - xHat[i];
+    }
+    return { features, error };
+  }
+
+  /** z = W_E (x - b_D) [N*F] -> CSR of act(z + b_E) (relu or jumprelu). */
+  private activeFeatures(z: Float32Array, N: number): SparseRows {
+    const F = this.width;
+    const bE = this.encoderBias;
+    const th = this.threshold;
+    const rowStart = new Int32Array(N + 1);
+    // Locals, not closures or module variables, in the hot loop: V8 keeps them in registers.
+    let index = scratchIndex;
+    let value = scratchValue;
+    let e = 0;
+    for (let n = 0; n < N; n++) {
+      rowStart[n] = e;
+      const row = n * F;
+      for (let i = 0; i < F; i++) {
+        const v = Math.fround(z[row + i] + bE[i]);
+        if (!(v > 0) || (th !== undefined && !(v > th[i]))) continue;
+        if (e === index.length) {
+          index = grown(index, new Int32Array(Math.max(1024, 2 * e)));
+          value = grown(value, new Float32Array(index.length));
+        }
+        index[e] = i;
+        value[e++] = v;
+      }
+    }
+    rowStart[N] = e;
+    scratchIndex = index;
+    scratchValue = value;
+    return { rowStart, index: index.slice(0, e), value: value.slice(0, e) };
   }
 
   featureGradient(g: Float32Array, N: number, out?: Float32Array): Float32Array {
@@ -262,6 +347,11 @@ export class IdentityDictionary implements Dictionary {
     };
   }
 
+  runSparse(x: Float32Array, N: number): SparseDictionaryOutput {
+    checkRows(x, N, this.dIn, `${this.site}: encode input`);
+    return { features: toSparseRows(x, N, this.dIn), error: new Float32Array(N * this.dIn) };
+  }
+
   featureGradient(g: Float32Array, N: number, out?: Float32Array): Float32Array {
     return this.encode(g, N, out);
   }
@@ -272,6 +362,11 @@ export class IdentityDictionary implements Dictionary {
     e[i] = 1;
     return e;
   }
+}
+
+function grown<A extends Int32Array | Float32Array>(old: A, bigger: A): A {
+  bigger.set(old);
+  return bigger;
 }
 
 /** Compressed sparse rows of a mostly-zero [N, F] feature matrix. */

@@ -79,6 +79,24 @@ test('encode/decode/run match a float64 reference for relu, jumprelu, topk, unce
   }
 });
 
+test('runSparse equals run (features as CSR, error) on the sparse and the dense decode path', () => {
+  const rng = new Rng(5);
+  const x = Float32Array.from({ length: N * d }, () => rng.normal());
+  for (const kind of ['relu', 'jumprelu', 'topk'] as const)
+    for (const shift of [0, 6]) {
+      const sae = randomSae(kind, rng);
+      // A large negative bias leaves few features active (topk too: its ReLU follows the top k):
+      // the sparse decode path.
+      for (let i = 0; i < F; i++) sae.encoderBias[i] -= shift;
+      const want = sae.run(x, N);
+      const got = sae.runSparse(x, N);
+      const sparse = got.features.index.length < (N * F) / 32;
+      assert.equal(sparse, shift > 0, `${kind} ${shift} decode path`);
+      assert.deepEqual(got.features, toSparseRows(want.features, N, F), `${kind} ${shift}`);
+      assert.deepEqual(got.error, want.error, `${kind} ${shift} error`);
+    }
+});
+
 test('normalising decoder rows keeps reconstructions and scales features by the old norms', () => {
   const rng = new Rng(2);
   const x = Float32Array.from({ length: N * d }, () => rng.normal() * 2);
