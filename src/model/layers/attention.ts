@@ -160,21 +160,22 @@ function tokensToHeads(out: Float32Array, x: Float32Array, s: AttentionShape): v
  */
 export function causalSoftmax(p: Float32Array, G: number, T: number, scale: number, P = 0): void {
   const W = P + T;
-  for (let row = 0; row < G * T; row++) {
-    const i = P + (row % T);
-    const o = row * W;
-    let max = -Infinity;
-    for (let j = 0; j <= i; j++) if (p[o + j] > max) max = p[o + j];
-    let sum = 0;
-    for (let j = 0; j <= i; j++) {
-      const e = Math.exp((p[o + j] - max) * scale);
-      p[o + j] = e;
-      sum += e;
-    }
-    const inv = 1 / sum;
-    for (let j = 0; j <= i; j++) p[o + j] *= inv;
-    for (let j = i + 1; j < W; j++) p[o + j] = 0;
+  for (let row = 0; row < G * T; row++) causalSoftmaxRow(p, row * W, P + (row % T), W, scale);
+}
+
+/** One row p[o..o+W) of scores -> softmax over keys 0..i (scaled), zeros after (the mask). */
+function causalSoftmaxRow(p: Float32Array, o: number, i: number, W: number, scale: number): void {
+  let max = -Infinity;
+  for (let j = 0; j <= i; j++) if (p[o + j] > max) max = p[o + j];
+  let sum = 0;
+  for (let j = 0; j <= i; j++) {
+    const e = Math.exp((p[o + j] - max) * scale);
+    p[o + j] = e;
+    sum += e;
   }
+  const inv = 1 / sum;
+  for (let j = 0; j <= i; j++) p[o + j] *= inv;
+  for (let j = i + 1; j < W; j++) p[o + j] = 0;
 }
 
 /** dProbs, probs [G, T, P+T] -> in place dScores = scale * P (dP - sum_j P dP), the raw-score gradient. */
@@ -447,24 +448,13 @@ export function attentionForwardLast(
       const q = ((b * H + h) * T + last[b]) * S;
       const p = (b * H + h) * W;
       // the same float32 scores and softmax as matmul + causalSoftmax on the query's row
-      let max = -Infinity;
       for (let j = 0; j <= i; j++) {
         const k = (g + j) * S;
         let dot = 0;
         for (let e = 0; e < S; e++) dot += heads[q + e] * keys[k + e];
-        const score = Math.fround(dot);
-        probs[p + j] = score;
-        if (score > max) max = score;
+        probs[p + j] = dot;
       }
-      let sum = 0;
-      for (let j = 0; j <= i; j++) {
-        const e = Math.exp((probs[p + j] - max) * scale);
-        probs[p + j] = e;
-        sum += e;
-      }
-      const inv = 1 / sum;
-      for (let j = 0; j <= i; j++) probs[p + j] *= inv;
-      for (let j = i + 1; j < W; j++) probs[p + j] = 0;
+      causalSoftmaxRow(probs, p, i, W, scale);
       const o = b * d + h * S;
       for (let e = 0; e < S; e++) concat[o + e] = 0;
       for (let j = 0; j <= i; j++) {
