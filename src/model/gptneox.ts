@@ -470,7 +470,11 @@ function lastRowsLayerForward(
   return resid;
 }
 
-/** input_layernorm then attention, backward: dOut [N, d] -> dx [N, d] += gradient at x (the LN input). */
+/**
+ * input_layernorm then attention, backward: dOut [N, d] -> dx [N, d] += gradient at x (the LN
+ * input). For a last-rows top layer, `last` lists the rows where dOut is non-zero (nothing else
+ * reads the layer); dx still gets the gradient at every row of x.
+ */
 function attentionBranchBackward(
   dx: Float32Array,
   grads: LayerWeights | null,
@@ -481,10 +485,26 @@ function attentionBranchBackward(
   s: AttentionShape,
   rope: RotaryTable,
   ws: Workspace,
+  last: Int32Array | null = null,
 ): void {
   const N = s.B * s.T;
   const d = s.H * s.S;
-  attentionBackward(ws.dLn, grads, dOut, lc.ln1Out, lc.attn, w, s, rope, ws.attn);
+  if (last) {
+    const positions = Int32Array.from(last, (n, b) => n - b * s.T);
+    const dOutRows = gatherRows(dOut, last, d);
+    attentionBackwardLast(
+      ws.dLn,
+      grads,
+      dOutRows,
+      lc.ln1Out,
+      lc.attn,
+      w,
+      s,
+      rope,
+      ws.attn,
+      positions,
+    );
+  } else attentionBackward(ws.dLn, grads, dOut, lc.ln1Out, lc.attn, w, s, rope, ws.attn);
   layerNormBackward(
     dx,
     grads?.ln1Weight ?? null,
@@ -598,52 +618,6 @@ function gatherRows(src: Float32Array, rows: ArrayLike<number>, width: number): 
   for (let r = 0; r < rows.length; r++)
     out.set(src.subarray(rows[r] * width, (rows[r] + 1) * width), r * width);
   return out;
-}
-
-/**
- * attentionBranchBackward for a last-rows top layer: dOut [N, d] is zero but at the `last` rows
- * (nothing else reads the layer), dx [N, d] += the gradient at every row of x.
- */
-function attentionBranchBackwardLast(
-  dx: Float32Array,
-  grads: LayerWeights | null,
-  dOut: Float32Array,
-  x: Float32Array,
-  lc: LayerCache,
-  w: LayerWeights,
-  s: AttentionShape,
-  rope: RotaryTable,
-  ws: Workspace,
-  last: Int32Array,
-): void {
-  const N = s.B * s.T;
-  const d = s.H * s.S;
-  const positions = Int32Array.from(last, (n, b) => n - b * s.T);
-  const dOutRows = gatherRows(dOut, last, d);
-  attentionBackwardLast(
-    ws.dLn,
-    grads,
-    dOutRows,
-    lc.ln1Out,
-    lc.attn,
-    w,
-    s,
-    rope,
-    ws.attn,
-    positions,
-  );
-  layerNormBackward(
-    dx,
-    grads?.ln1Weight ?? null,
-    grads?.ln1Bias ?? null,
-    ws.dLn,
-    x,
-    lc.ln1Mean,
-    lc.ln1Rstd,
-    w.ln1Weight,
-    N,
-    d,
-  );
 }
 
 class Pass implements ForwardPass {
@@ -761,10 +735,7 @@ class Pass implements ForwardPass {
       x: Float32Array,
       lc: LayerCache,
       lw: LayerWeights,
-    ) =>
-      L === top
-        ? attentionBranchBackwardLast(dx, lg, dOut, x, lc, lw, shape, rope, ws, last)
-        : attentionBranchBackward(dx, lg, dOut, x, lc, lw, shape, rope, ws);
+    ) => attentionBranchBackward(dx, lg, dOut, x, lc, lw, shape, rope, ws, L === top ? last : null);
     const mlpBackwardAt = (
       L: number,
       dx: Float32Array,
