@@ -342,6 +342,7 @@ function qkvBackward(
     3 * d,
   );
 }
+
 /**
  * dOut [N, d], x [N, d] (the forward input), cache from attentionForward:
  * dx [N, d] is overwritten; grads (when given) accumulate the attention's parameter gradients.
