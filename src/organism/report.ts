@@ -155,9 +155,9 @@ function siteOverrides(saes: SaeRecord): string {
     });
   if (parts.length === 0) return '';
   return (
-    ` — except ${parts.join('; ')} (the embedding is a lookup table; a TopK code reconstructs each ` +
-    'token almost exactly, where the L1 code left a scaled copy of the token in the error: see ' +
-    '`SITE_SAE_OVERRIDES` in src/organism/train-saes.ts and docs/shift.md)'
+    ` — except ${parts.join('; ')} (the embedding is a lookup table; a sparse TopK code gives the ` +
+    'gendered words features of their own, where the L1 code was dense and kept gender in its ' +
+    'error: see `SITE_SAE_OVERRIDES` in src/organism/train-saes.ts and docs/shift.md)'
   );
 }
 
