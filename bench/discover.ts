@@ -16,6 +16,7 @@ import os from 'node:os';
 import type { GptNeoXConfig } from '../src/model/config.ts';
 import { GptNeoX, makeBatch } from '../src/model/gptneox.ts';
 import { SparseAutoencoder } from '../src/sae/dictionary.ts';
+import { normalizeRows } from '../src/sae/train.ts';
 import { exampleFromIds, type TaskExample } from '../src/data/tasks.ts';
 import { discover, toCircuit, type DiscoverOptions } from '../src/attribution/discover.ts';
 import { Rng } from '../src/random.ts';
@@ -70,12 +71,7 @@ function randomSaes(model: GptNeoX, examples: TaskExample[]): Map<string, Sparse
   for (const site of model.sites) {
     const decoder = new Float32Array(WIDTH * d);
     normalFill(decoder, 1 / Math.sqrt(d), seed++);
-    for (let i = 0; i < WIDTH; i++) {
-      let n = 0;
-      for (let j = 0; j < d; j++) n += decoder[i * d + j] ** 2;
-      n = Math.sqrt(n);
-      for (let j = 0; j < d; j++) decoder[i * d + j] /= n;
-    }
+    normalizeRows(decoder, d);
     // b_D at the sample mean; b_E at minus the (1 - L0/F) quantile of sampled pre-activations.
     const x = sample.activation(site);
     const rows = x.length / d;

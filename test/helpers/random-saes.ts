@@ -5,6 +5,7 @@
 import type { GptNeoXConfig } from '../../src/model/config.ts';
 import { siteNames } from '../../src/model/sites.ts';
 import { SparseAutoencoder } from '../../src/sae/dictionary.ts';
+import { normalizeRows } from '../../src/sae/train.ts';
 import { Rng } from '../../src/random.ts';
 
 /** One SAE of `width` features per site (embed, attn_L, mlp_L, resid_L), keyed by site. */
@@ -18,16 +19,8 @@ export function randomSaes(
   const saes = new Map<string, SparseAutoencoder>();
   for (const site of siteNames(config.numLayers)) {
     const decoder = new Float32Array(width * d);
-    for (let i = 0; i < width; i++) {
-      let norm = 0;
-      for (let j = 0; j < d; j++) {
-        const v = rng.normal();
-        decoder[i * d + j] = v;
-        norm += v * v;
-      }
-      norm = Math.sqrt(norm);
-      for (let j = 0; j < d; j++) decoder[i * d + j] /= norm;
-    }
+    for (let i = 0; i < width * d; i++) decoder[i] = rng.normal();
+    normalizeRows(decoder, d);
     const encoder = Float32Array.from(decoder, (v) => v * (0.8 + 0.4 * rng.next()));
     const encoderBias = Float32Array.from({ length: width }, () => -0.1 * rng.next());
     const decoderBias = Float32Array.from({ length: d }, () => 0.1 * rng.normal());
