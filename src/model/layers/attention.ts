@@ -221,6 +221,13 @@ function allKeysValues(
   return [cache.keys, cache.values];
 }
 
+/** The keys and values a forward attended over, as allKeysValues gave them, from its cache. */
+function cachedKeysValues(cache: AttentionCache, s: AttentionShape): [Float32Array, Float32Array] {
+  const Nd = s.B * s.T * s.H * s.S;
+  if (s.P) return [cache.keys, cache.values];
+  return [cache.heads.subarray(Nd, 2 * Nd), cache.heads.subarray(2 * Nd, 3 * Nd)];
+}
+
 /** Keys or values [G, P+T, S] -> the gradient of the batch's own rows into [G, T, S]. */
 function ownRows(out: Float32Array, all: Float32Array, s: AttentionShape): void {
   const { B, T, H, S, P = 0 } = s;
@@ -379,8 +386,7 @@ export function attentionBackward(
   );
   tokensToHeads(dHeadsOut, dConcat, s);
   const q = heads.subarray(0, Nd);
-  const k = P > 0 ? cache.keys : heads.subarray(Nd, 2 * Nd);
-  const v = P > 0 ? cache.values : heads.subarray(2 * Nd, 3 * Nd);
+  const [k, v] = cachedKeysValues(cache, s);
   const dq = dHeads.subarray(0, Nd);
   const dk = dHeads.subarray(Nd, 2 * Nd);
   const dv = dHeads.subarray(2 * Nd, 3 * Nd);
@@ -490,8 +496,7 @@ export function attentionBackwardLast(
   const Nd = N * d;
   const W = P + T;
   const { heads, probs } = cache;
-  const keys = P > 0 ? cache.keys : heads.subarray(Nd, 2 * Nd);
-  const values = P > 0 ? cache.values : heads.subarray(2 * Nd, 3 * Nd);
+  const [keys, values] = cachedKeysValues(cache, s);
   const { dConcat, dProbs, dHeads } = scratch;
   const scale = 1 / Math.sqrt(S);
   linearBackward(
