@@ -13,7 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { readJsonFile } from '../io/text-file.ts';
+import { fileInFolder, readJsonFile } from '../io/text-file.ts';
 import { parseSite } from '../model/sites.ts';
 import { describeIssues } from '../io/validation.ts';
 
@@ -140,10 +140,7 @@ export function validateCircuit(json: unknown, file: string): Circuit {
 
 /** Reads and validates `file` (a circuit.json, or a folder holding one). */
 export function readCircuit(file: string): Circuit {
-  const target =
-    fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() === true
-      ? path.join(file, CIRCUIT_FILE)
-      : file;
+  const target = fileInFolder(file, CIRCUIT_FILE);
   const json = readJsonFile(target);
   return validateCircuit(json, target);
 }

@@ -9,7 +9,7 @@
 //       "contexts": [{"ids": [...], "acts": [...], "at": i}],
 //       "promoted": [[id, value], ...], "suppressed": [[id, value], ...]}}}
 
-import { readJsonFile } from '../io/text-file.ts';
+import { fileInFolder, readJsonFile } from '../io/text-file.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -83,9 +83,7 @@ export function validateDashboards(json: unknown, file: string): DashboardsFile 
 
 /** Reads `file` (a dashboards.json or a folder holding one). */
 export function readDashboards(file: string): DashboardsFile {
-  const target = fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()
-    ? path.join(file, DASHBOARDS_FILE)
-    : file;
+  const target = fileInFolder(file, DASHBOARDS_FILE);
   const json = readJsonFile(target);
   return validateDashboards(json, target);
 }

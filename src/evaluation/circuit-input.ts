@@ -2,10 +2,9 @@
 // src/circuit) that evaluation uses: where the model, SAEs and data were, the aggregation, the
 // node threshold and the nodes. Edges are not needed: faithfulness is a property of node sets.
 
-import fs from 'node:fs';
-import path from 'node:path';
 import { CIRCUIT_FILE, readCircuit, type Circuit } from '../circuit/circuit.ts';
 import type { EvalNode } from './faithfulness.ts';
+import { fileInFolder } from '../io/text-file.ts';
 
 export interface CircuitForEvaluation {
   /** The circuit.json path (a folder given on the command line resolves to its circuit.json). */
@@ -26,8 +25,7 @@ export interface CircuitForEvaluation {
 
 /** Reads `file` (a circuit.json or a folder holding one) with src/circuit's validation. */
 export function readCircuitForEvaluation(file: string): CircuitForEvaluation {
-  const isDir = fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() === true;
-  return forEvaluation(readCircuit(file), isDir ? path.join(file, CIRCUIT_FILE) : file);
+  return forEvaluation(readCircuit(file), fileInFolder(file, CIRCUIT_FILE));
 }
 
 /** The evaluation view of a circuit already in memory; `file` is where it lives. */

@@ -1,6 +1,7 @@
 // Reading whole text and JSON files with errors that name the file, for every reader.
 
 import fs from 'node:fs';
+import path from 'node:path';
 
 /** The file's text as UTF-8; a missing or unreadable file is an error naming it. */
 export function readTextFile(file: string): string {
@@ -28,4 +29,11 @@ export function parseJsonText(text: string, file: string): unknown {
 
 export function readJsonFile(file: string): unknown {
   return parseJsonText(readTextFile(file), file);
+}
+
+/** `file` itself, or `file/name` when `file` is a folder (readers take either). */
+export function fileInFolder(file: string, name: string): string {
+  return fs.statSync(file, { throwIfNoEntry: false })?.isDirectory() === true
+    ? path.join(file, name)
+    : file;
 }
