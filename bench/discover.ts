@@ -8,7 +8,9 @@
 // that m moves by ~4 logits between clean and patch (Pythia-70M's agreement logit differences), so
 // that thresholds 0.1 / 0.01 select a realistic number of nodes and edges.
 // SFC_BENCH_DISCOVER=small runs a quick reduced shape (d 128, 2 layers, F 4096, 20 examples);
-// SFC_BENCH_DISCOVER_EXAMPLES=n and SFC_BENCH_DISCOVER_BATCH=b change the examples and batch size.
+// SFC_BENCH_DISCOVER_EXAMPLES=n and SFC_BENCH_DISCOVER_BATCH=b change the examples and batch size;
+// SFC_BENCH_DISCOVER_STAGES=nodes stops after the node stage. The node stage's GEMM time and
+// FLOPs are reported against the machine's sgemm ceiling measured in the same run.
 
 import { PYTHIA_70M, initialWeights } from './pythia-70m.ts';
 import { normalFill } from './normal-fill.ts';
@@ -20,6 +22,8 @@ import { normalizeRows } from '../src/sae/train.ts';
 import { exampleFromIds, type TaskExample } from '../src/data/tasks.ts';
 import { discover, toCircuit, type DiscoverOptions } from '../src/attribution/discover.ts';
 import { Rng } from '../src/random.ts';
+import { gemmTotals, type GemmTotals } from '../src/kernels/gemm.ts';
+import { sgemmCeiling } from './engine.ts';
 
 const SMALL = process.env.SFC_BENCH_DISCOVER === 'small';
 const CONFIG: GptNeoXConfig = {
@@ -108,6 +112,21 @@ function randomSaes(model: GptNeoX, examples: TaskExample[]): Map<string, Sparse
   return saes;
 }
 
+/**
+ * Where a stage's time went: the GEMM kernel's share, its rate against the sgemm ceiling, and the
+ * time the stage would take if every product ran at the ceiling and nothing else took time.
+ */
+function gemmShare(before: GemmTotals, after: GemmTotals, seconds: number, ceiling: number) {
+  const flops = after.flops - before.flops;
+  const kernel = after.seconds - before.seconds;
+  const rate = flops / kernel / 1e9;
+  return (
+    `${kernel.toFixed(1)} s for ${(flops / 1e12).toFixed(2)} TFLOP in ${after.calls - before.calls} products ` +
+    `(${rate.toFixed(0)} GFLOP/s = ${((100 * rate) / ceiling).toFixed(0)}% of the ${ceiling.toFixed(0)} GFLOP/s sgemm ceiling); ` +
+    `${(seconds - kernel).toFixed(1)} s outside it; ${(flops / ceiling / 1e9).toFixed(1)} s at the ceiling`
+  );
+}
+
 export function runDiscoverBench(): void {
   const c = CONFIG;
   const t0 = performance.now();
@@ -148,7 +167,10 @@ export function runDiscoverBench(): void {
     nodesOnly: true,
     batchSize: BATCH,
   };
+  const ceiling = sgemmCeiling().best;
+  const gemmBefore = gemmTotals();
   const nodes = discover(model, dictionaries, examples, nodesOptions);
+  const gemm = gemmShare(gemmBefore, gemmTotals(), nodes.times.nodes, ceiling);
   const nodesCircuit = toCircuit(
     nodes,
     { model: '', saes: '', data: '', tokens: [] },
@@ -158,6 +180,9 @@ export function runDiscoverBench(): void {
     'nodes (ig, 10 steps)',
     `${nodes.times.nodes.toFixed(1)} s; ${nodesCircuit.nodes.length} nodes above 0.1; metric clean ${nodes.metric.clean.toFixed(2)}, patch ${nodes.metric.patch!.toFixed(2)}`,
   );
+
+  line('  of which in the GEMM kernel', gemm);
+  if (process.env.SFC_BENCH_DISCOVER_STAGES === 'nodes') return;
 
   const fullOptions: DiscoverOptions = { method: 'ig', steps: 10, batchSize: BATCH };
   const full = discover(model, dictionaries, examples, fullOptions);

@@ -55,6 +55,7 @@ function gemmFlops(c: GptNeoXConfig): { forward: number; backward: number } {
   };
 }
 
+/** Best GFLOP/s of a native sgemm [m, k]·[k, n] on this machine, now. */
 function ceiling(m: number, n: number, k: number): number {
   const a = new Float32Array(m * k);
   const b = new Float32Array(k * n);
@@ -66,6 +67,13 @@ function ceiling(m: number, n: number, k: number): number {
     for (let r = 0; r < reps; r++) matmul(a, b, c, m, n, k);
   });
   return (2 * m * n * k * reps) / t.best / 1e9;
+}
+
+/** The ceiling at a small (512x512 . 512x2048) and a large (4096x512 . 512x8192) product. */
+export function sgemmCeiling(): { small: number; large: number; best: number } {
+  const small = ceiling(512, 2048, 512);
+  const large = ceiling(4096, 8192, 512);
+  return { small, large, best: Math.max(small, large) };
 }
 
 /** Per-call overhead of a 1x1 product: the synchronous binding vs onnxruntime's public async run. */
@@ -122,9 +130,7 @@ export async function runEngineBench(): Promise<void> {
     model.forward(batch, { forBackward: true }).backward(dLogits),
   );
   const flops = gemmFlops(c);
-  const small = ceiling(512, 2048, 512);
-  const large = ceiling(4096, 8192, 512);
-  const ceilingRate = Math.max(small, large);
+  const { small, large, best: ceilingRate } = sgemmCeiling();
   const overhead = await callOverheads();
   const load = os.loadavg()[0];
   const rssMiB = process.resourceUsage().maxRSS / 1024;

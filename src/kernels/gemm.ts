@@ -104,6 +104,21 @@ export interface GemmOptions {
 
 let scratch = new Float32Array(0);
 
+/** Products run so far in this process: for benchmarks that report their GEMM share. */
+export interface GemmTotals {
+  calls: number;
+  /** 2·m·n·k summed over the products. */
+  flops: number;
+  /** Wall time inside the native kernel. */
+  seconds: number;
+}
+const totals: GemmTotals = { calls: 0, flops: 0, seconds: 0 };
+
+/** A copy of the running totals (subtract two to measure a stretch of work). */
+export function gemmTotals(): GemmTotals {
+  return { ...totals };
+}
+
 /**
  * C = op(A) · op(B), row-major: op(A) is [m, k], op(B) is [k, n], C is [m, n]
  * (each with a leading batch dimension when `batch` is given). Views into larger buffers are fine.
@@ -149,11 +164,15 @@ export function matmul(
       ...(transB ? [n, k] : [k, n]),
     ]),
   };
+  const start = performance.now();
   session(batched, transA, transB).run(
     feeds,
     { C: new Tensor('float32', out, [...lead, m, n]) },
     {},
   );
+  totals.seconds += (performance.now() - start) / 1000;
+  totals.calls++;
+  totals.flops += 2 * batch * m * n * k;
   if (accumulate) {
     for (let i = 0; i < size; i++) c[i] += out[i];
   }
