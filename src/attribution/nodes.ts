@@ -140,45 +140,73 @@ interface CleanPrefix {
   past: Past;
 }
 
+/** Rows of a tail run that set one site: row r is example rows[r] with the site's output x. */
+interface SitePart {
+  site: string;
+  rows: number[];
+  /** The site's output for those rows [R*T*d] (all bn.T positions). */
+  x: Float32Array;
+}
+
 /**
- * Runs the model from `site` on, for R rows: row r is example rows[r] of the batch below the site
- * and has the site's output set to x [R*T*d]. With `withGrad` the run can give gradients. With a
- * clean prefix the rows run from position P on, continuing the clean keys and values.
+ * Runs the model from the parts' sites on: one tail batch holding every part's rows, each row set
+ * to its part's site output, all else below the site clean. Parts share one tail: the same start
+ * layer, and (when more than one) each site enters it through its input (inner 'embed'). With
+ * `withGrad` the run can give gradients. With a clean prefix the rows run from position P on,
+ * continuing the clean keys and values.
  */
-function runFromSite(
+function runFromSites(
   ctx: NodeContext,
   bn: BatchNodes,
-  site: string,
-  rows: number[],
-  x: Float32Array,
+  parts: SitePart[],
   withGrad: boolean,
   prefix: CleanPrefix | null = null,
 ): MetricRun {
   const { tails } = ctx;
-  const loc = tails.locate(site);
+  const locs = parts.map((part) => tails.locate(part.site));
+  const loc = locs[0];
+  if (locs.some((l) => l.start !== loc.start || (parts.length > 1 && l.inner !== 'embed')))
+    throw new Error('attribution: sites run together must enter one tail through its input');
   const P = prefix?.P ?? 0;
   const T = bn.T - P;
   const d = tails.model.config.hiddenSize;
+  const rows = parts.flatMap((part) => part.rows);
   const batch = Tails.inputBatch(
     rows.length,
     T,
     rows.map((b) => bn.lengths[b] - P),
   );
   // [.., bn.T, d] rows of `rows` -> their positions P.. [R, T, d]
-  const pick = (a: Float32Array, pickRows: number[] | null) =>
-    suffixRows(a, pickRows ?? rows.map((_, r) => r), bn.T, P, d);
+  const pick = (a: Float32Array, pickRows: number[]) => suffixRows(a, pickRows, bn.T, P, d);
   const hooks: Record<string, SiteHook> = {};
-  if (loc.addedTo) {
-    // resid_L = (clean rest) + site: feed resid_L,clean + (x - x_site,clean).
-    const resid = pick(bn.clean.get(loc.addedTo)!, rows);
-    const own = pick(bn.clean.get(site)!, rows);
-    const xs = pick(x, null);
-    for (let i = 0; i < resid.length; i++) resid[i] += xs[i] - own[i];
-    hooks.embed = Tails.feed(resid);
-  } else if (loc.inner === 'embed') hooks.embed = Tails.feed(pick(x, null));
-  else {
+  if (loc.inner === 'embed') {
+    const input = new Float32Array(rows.length * T * d);
+    let offset = 0;
+    parts.forEach((part, i) => {
+      const l = locs[i];
+      const xs = pick(
+        part.x,
+        part.rows.map((_, r) => r),
+      );
+      if (l.addedTo)
+        // resid_L = (clean rest) + site: feed resid_L,clean + (x - x_site,clean).
+        addDifference(
+          xs,
+          pick(bn.clean.get(l.addedTo)!, part.rows),
+          pick(bn.clean.get(part.site)!, part.rows),
+        );
+      input.set(xs, offset);
+      offset += xs.length;
+    });
+    hooks.embed = Tails.feed(input);
+  } else {
     hooks.embed = Tails.feed(pick(bn.clean.get(loc.input!)!, rows));
-    hooks[loc.inner] = Tails.feed(pick(x, null));
+    hooks[loc.inner] = Tails.feed(
+      pick(
+        parts[0].x,
+        rows.map((_, r) => r),
+      ),
+    );
   }
   let past: Past | undefined;
   if (prefix) {
@@ -201,6 +229,11 @@ function runFromSite(
   );
 }
 
+/** x += a - b, elementwise. */
+function addDifference(x: Float32Array, a: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < x.length; i++) x[i] += a[i] - b[i];
+}
+
 /** src [.., T, d] -> [rows.length, T-P, d]: positions P.. of rows `rows`. */
 function suffixRows(src: Float32Array, rows: number[], T: number, P: number, d: number) {
   if (P === 0) return gatherRows(src, rows, T * d);
@@ -217,24 +250,36 @@ function stopsFor(ctx: NodeContext, site: string): string[] {
   return inner === 'embed' ? ['embed'] : [inner];
 }
 
-/** ∂m/∂x at `site` [R*T*d] for rows set to x; 0 at a clean prefix's positions. */
-function gradientFromSite(
+/**
+ * ∂m/∂x at each part's site [R*T*d] for its rows set to x (one tail run for all parts); 0 at a
+ * clean prefix's positions.
+ */
+function gradientsFromSites(
   ctx: NodeContext,
   bn: BatchNodes,
-  site: string,
-  rows: number[],
-  x: Float32Array,
+  parts: SitePart[],
   prefix: CleanPrefix | null,
-): Float32Array {
-  const run = runFromSite(ctx, bn, site, rows, x, true, prefix);
-  const g = run.backward(stopsFor(ctx, site)).get(ctx.tails.locate(site).inner)!;
+): Float32Array[] {
+  const run = runFromSites(ctx, bn, parts, true, prefix);
+  const g = run.backward(stopsFor(ctx, parts[0].site)).get(ctx.tails.locate(parts[0].site).inner)!;
   const P = prefix?.P ?? 0;
-  if (P === 0) return g;
   const { T } = bn;
   const d = ctx.tails.model.config.hiddenSize;
-  const out = new Float32Array(rows.length * T * d);
-  for (let r = 0; r < rows.length; r++)
-    out.set(g.subarray(r * (T - P) * d, (r + 1) * (T - P) * d), (r * T + P) * d);
+  let row = 0;
+  return parts.map((part) => {
+    const R = part.rows.length;
+    const out = new Float32Array(R * T * d);
+    for (let r = 0; r < R; r++, row++)
+      out.set(g.subarray(row * (T - P) * d, (row + 1) * (T - P) * d), (r * T + P) * d);
+    return out;
+  });
+}
+
+/** Rows `rows` of a [.., d] and then the same rows of b: [2·rows.length, d]. */
+function concatRows(a: Float32Array, b: Float32Array, rows: number[], d: number): Float32Array {
+  const out = new Float32Array(2 * rows.length * d);
+  out.set(gatherRows(a, rows, d));
+  out.set(gatherRows(b, rows, d), rows.length * d);
   return out;
 }
 
@@ -256,7 +301,8 @@ function featureDeltas(
   live: number[],
   N: number,
 ): { delta: SparseRows; cleanActive: SparseRows } {
-  const cap = clean.index.length + patch.index.length;
+  const R = live.length;
+  const cap = clean.rowStart[R] - clean.rowStart[0] + (patch.rowStart[R] - patch.rowStart[0]);
   const index = new Int32Array(cap);
   const value = new Float32Array(cap);
   const rowStart = new Int32Array(N + 1);
@@ -387,98 +433,162 @@ export function batchNodes(
   };
 
   const gradSteps = options.gradSteps ?? (options.method === 'attrib' ? 1 : options.steps);
-  for (const site of ctx.sites) {
-    const dict = ctx.dictionaries(site);
-    const F = dict.width;
-    const xClean = bn.clean.get(site)!;
-    // Rows with nodes to patch: real positions where the patch state differs from the clean one
-    // (causality makes the positions before the first differing token identical).
-    let xPatch: Float32Array;
-    if (patchRun) xPatch = patchRun.pass.activation(site);
-    else {
-      // Zero ablation: f = 0 and ε = 0, so x = W_D·0 + b_D + 0 = b_D at every position.
-      const bD = dict.decode(new Float32Array(F), 1);
-      xPatch = new Float32Array(N * d);
-      for (let n = 0; n < N; n++) xPatch.set(bD, n * d);
-    }
-    const live: number[] = [];
-    for (let n = 0; n < N; n++) {
-      if (n % T >= lengths[Math.floor(n / T)]) continue;
-      for (let j = n * d; j < (n + 1) * d; j++)
-        if (xClean[j] !== xPatch[j]) {
-          live.push(n);
-          break;
-        }
-    }
-    const Nl = live.length;
-    // Features as CSR [Nl rows], errors [Nl, d]
-    const cleanOut = dict.runSparse(gatherRows(xClean, live, d), Nl);
-    const patchOut = patchRun
-      ? dict.runSparse(gatherRows(xPatch, live, d), Nl)
-      : {
-          features: {
-            rowStart: new Int32Array(Nl + 1),
-            index: new Int32Array(0),
-            value: new Float32Array(0),
-          },
-          error: new Float32Array(Nl * d),
-        };
-    const { delta, cleanActive } = featureDeltas(cleanOut.features, patchOut.features, live, N);
-    const errorDelta = new Float32Array(N * d);
-    live.forEach((n, r) => {
-      for (let j = 0; j < d; j++)
-        errorDelta[n * d + j] = patchOut.error[r * d + j] - cleanOut.error[r * d + j];
-    });
-
-    // ∇m at the site: clean (α = 0) plus α = k/steps for k = 1..steps-1, averaged.
-    const grad = Float32Array.from(cleanGrads.get(site)!);
+  const prepared = ctx.sites.map((site) =>
+    prepareSite(ctx, bn, site, cleanGrads.get(site)!, patchRun?.pass.activation(site) ?? null),
+  );
+  const done = new Map<string, SiteNodes>();
+  for (const group of tailGroups(ctx, prepared)) {
+    // ∇m at the site: clean (α = 0) plus α = k/steps for k = 1..steps-1, averaged. The sites of
+    // a group share their tail, so their steps run as one batch.
     if (gradSteps > 1) {
-      const rows: number[] = [];
-      const x = new Float32Array((gradSteps - 1) * N * d);
-      for (let k = 1; k < gradSteps; k++) {
-        const alpha = k / gradSteps;
-        const base = (k - 1) * N * d;
-        for (let i = 0; i < N * d; i++) x[base + i] = xClean[i] + alpha * (xPatch[i] - xClean[i]);
-        rows.push(...all);
-      }
-      const g = gradientFromSite(ctx, bn, site, rows, x, cleanPrefix(live));
-      for (let k = 1; k < gradSteps; k++) {
-        const base = (k - 1) * N * d;
-        for (let i = 0; i < N * d; i++) grad[i] += g[base + i];
-      }
-      for (let i = 0; i < N * d; i++) grad[i] /= gradSteps;
+      const parts = group.map((sp) => {
+        const x = new Float32Array((gradSteps - 1) * N * d);
+        for (let k = 1; k < gradSteps; k++)
+          interpolate(x.subarray((k - 1) * N * d, k * N * d), sp.xClean, sp.xPatch, k / gradSteps);
+        return { site: sp.site, rows: Array.from({ length: gradSteps - 1 }, () => all).flat(), x };
+      });
+      const prefix = cleanPrefix(group.flatMap((sp) => sp.live));
+      gradientsFromSites(ctx, bn, parts, prefix).forEach((g, i) =>
+        addSteps(group[i].nodes.grad, g, gradSteps - 1, gradSteps),
+      );
     }
-
-    const nodes: SiteNodes = {
-      site,
-      delta,
-      effect: new Float32Array(delta.index.length),
-      cleanActive,
-      errorDelta,
-      errorEffect: new Float32Array(N),
-      grad,
-    };
-    if (options.method === 'exact') exactEffects(ctx, bn, dict, nodes);
-    else {
-      // effect = (W_Dᵀ ∇m)_i Δf_i, evaluated only where Δf_i ≠ 0; error: ∇m · Δε.
-      // An SAE's decoder rows are read in place: a decoderRow view per entry costs more than
-      // its dot product.
-      const W = dict instanceof SparseAutoencoder ? dict.decoder : null;
-      for (let n = 0; n < N; n++) {
-        for (let e = delta.rowStart[n]; e < delta.rowStart[n + 1]; e++) {
-          const i = delta.index[e];
-          const dot = W
-            ? dotRow(W, i * d, grad, n * d, d)
-            : dotRow(dict.decoderRow(i), 0, grad, n * d, d);
-          nodes.effect[e] = dot * delta.value[e];
-        }
-        nodes.errorEffect[n] = dotRow(errorDelta, n * d, grad, n * d, d);
-      }
+    for (const { nodes, dict } of group) {
+      if (options.method === 'exact') exactEffects(ctx, bn, dict, nodes);
+      else gradientEffects(nodes, dict, N, d);
+      done.set(nodes.site, nodes);
+      options.onSite?.(nodes.site);
     }
-    bn.sites.set(site, nodes);
-    options.onSite?.(site);
   }
+  for (const site of ctx.sites) bn.sites.set(site, done.get(site)!);
   return bn;
+}
+
+/** A site's nodes before their effects: what the IG passes and the effects need. */
+interface PreparedSite {
+  site: string;
+  dict: Dictionary;
+  xClean: Float32Array;
+  xPatch: Float32Array;
+  /** Rows where the patch state differs from the clean one. */
+  live: number[];
+  /** Effects still zero; grad holds the clean gradient. */
+  nodes: SiteNodes;
+}
+
+/**
+ * Live rows, Δf and Δε of one site. `xPatchRun` is the site on the patch input, or null under
+ * zero ablation.
+ */
+function prepareSite(
+  ctx: NodeContext,
+  bn: BatchNodes,
+  site: string,
+  cleanGrad: Float32Array,
+  xPatchRun: Float32Array | null,
+): PreparedSite {
+  const d = ctx.tails.model.config.hiddenSize;
+  const { T, lengths } = bn;
+  const N = bn.B * T;
+  const dict = ctx.dictionaries(site);
+  const F = dict.width;
+  const xClean = bn.clean.get(site)!;
+  let xPatch: Float32Array;
+  if (xPatchRun) xPatch = xPatchRun;
+  else {
+    // Zero ablation: f = 0 and ε = 0, so x = W_D·0 + b_D + 0 = b_D at every position.
+    const bD = dict.decode(new Float32Array(F), 1);
+    xPatch = new Float32Array(N * d);
+    for (let n = 0; n < N; n++) xPatch.set(bD, n * d);
+  }
+  // Rows with nodes to patch: real positions where the patch state differs from the clean one
+  // (causality makes the positions before the first differing token identical).
+  const live: number[] = [];
+  for (let n = 0; n < N; n++)
+    if (n % T < lengths[Math.floor(n / T)] && rowsDiffer(xClean, xPatch, n * d, d)) live.push(n);
+  const Nl = live.length;
+  // Features as CSR, errors [rows, d]: clean and patch rows encoded in one product (a wider
+  // product runs nearer the kernel's peak; the SAE weights are streamed once).
+  const both = xPatchRun ? concatRows(xClean, xPatch, live, d) : gatherRows(xClean, live, d);
+  const out = dict.runSparse(both, both.length / d);
+  const { rowStart, index, value } = out.features;
+  const clean = { rowStart: rowStart.subarray(0, Nl + 1), index, value };
+  // Zero ablation: no feature is on and the error is 0.
+  const patch = xPatchRun
+    ? { rowStart: rowStart.subarray(Nl), index, value }
+    : { rowStart: new Int32Array(Nl + 1), index: new Int32Array(0), value: new Float32Array(0) };
+  const { delta, cleanActive } = featureDeltas(clean, patch, live, N);
+  const errorDelta = new Float32Array(N * d);
+  live.forEach((n, r) => {
+    const c = r * d;
+    const p = xPatchRun ? (Nl + r) * d : -1;
+    for (let j = 0; j < d; j++)
+      errorDelta[n * d + j] = (p < 0 ? 0 : out.error[p + j]) - out.error[c + j];
+  });
+  const nodes: SiteNodes = {
+    site,
+    delta,
+    effect: new Float32Array(delta.index.length),
+    cleanActive,
+    errorDelta,
+    errorEffect: new Float32Array(N),
+    grad: Float32Array.from(cleanGrad),
+  };
+  return { site, dict, xClean, xPatch, live, nodes };
+}
+
+/**
+ * Sites in groups that run their IG passes together: those entering the same tail through its
+ * input (a residual, or a branch added straight into one); any other site alone.
+ */
+function tailGroups(ctx: NodeContext, sites: PreparedSite[]): PreparedSite[][] {
+  const groups = new Map<string, PreparedSite[]>();
+  for (const sp of sites) {
+    const loc = ctx.tails.locate(sp.site);
+    const key = loc.inner === 'embed' ? `tail ${loc.start}` : sp.site;
+    const group = groups.get(key);
+    if (group) group.push(sp);
+    else groups.set(key, [sp]);
+  }
+  return [...groups.values()];
+}
+
+/** a[o..o+d) differs from b[o..o+d) somewhere. */
+function rowsDiffer(a: Float32Array, b: Float32Array, o: number, d: number): boolean {
+  for (let j = o; j < o + d; j++) if (a[j] !== b[j]) return true;
+  return false;
+}
+
+/** out = clean + alpha (patch - clean). */
+function interpolate(out: Float32Array, clean: Float32Array, patch: Float32Array, alpha: number) {
+  for (let i = 0; i < out.length; i++) out[i] = clean[i] + alpha * (patch[i] - clean[i]);
+}
+
+/** grad = (grad + the `count` gradients stacked in g) / divisor. */
+function addSteps(grad: Float32Array, g: Float32Array, count: number, divisor: number): void {
+  const size = grad.length;
+  for (let k = 0; k < count; k++) for (let i = 0, o = k * size; i < size; i++, o++) grad[i] += g[o];
+  for (let i = 0; i < size; i++) grad[i] /= divisor;
+}
+
+/**
+ * Effects from the site's gradient: (W_Dᵀ ∇m)_i Δf_i, evaluated only where Δf_i ≠ 0, and the
+ * error's ∇m · Δε.
+ */
+function gradientEffects(nodes: SiteNodes, dict: Dictionary, N: number, d: number): void {
+  const { delta, grad, errorDelta } = nodes;
+  // An SAE's decoder rows are read in place: a decoderRow view per entry costs more than its dot
+  // product.
+  const W = dict instanceof SparseAutoencoder ? dict.decoder : null;
+  for (let n = 0; n < N; n++) {
+    for (let e = delta.rowStart[n]; e < delta.rowStart[n + 1]; e++) {
+      const i = delta.index[e];
+      const dot = W
+        ? dotRow(W, i * d, grad, n * d, d)
+        : dotRow(dict.decoderRow(i), 0, grad, n * d, d);
+      nodes.effect[e] = dot * delta.value[e];
+    }
+    nodes.errorEffect[n] = dotRow(errorDelta, n * d, grad, n * d, d);
+  }
 }
 
 // Tokens per tail batch of exact patching (rows of T tokens each).
@@ -515,7 +625,7 @@ function exactEffects(ctx: NodeContext, bn: BatchNodes, dict: Dictionary, nodes:
         for (let j = 0; j < d; j++) x[o + j] += a * w[j];
       }
     });
-    const { m } = runFromSite(ctx, bn, nodes.site, rows, x, false);
+    const { m } = runFromSites(ctx, bn, [{ site: nodes.site, rows, x }], false);
     chunk.forEach(([n, e], r) => {
       const effect = m[r] - bn.mClean[Math.floor(n / T)];
       if (e < 0) nodes.errorEffect[n] = effect;
