@@ -184,10 +184,7 @@ function runFromSites(
     let offset = 0;
     parts.forEach((part, i) => {
       const l = locs[i];
-      const xs = pick(
-        part.x,
-        part.rows.map((_, r) => r),
-      );
+      const xs = pick(part.x, firstRows(part.rows.length));
       if (l.addedTo)
         // resid_L = (clean rest) + site: feed resid_L,clean + (x - x_site,clean).
         addDifference(
@@ -201,12 +198,7 @@ function runFromSites(
     hooks.embed = Tails.feed(input);
   } else {
     hooks.embed = Tails.feed(pick(bn.clean.get(loc.input!)!, rows));
-    hooks[loc.inner] = Tails.feed(
-      pick(
-        parts[0].x,
-        rows.map((_, r) => r),
-      ),
-    );
+    hooks[loc.inner] = Tails.feed(pick(parts[0].x, firstRows(rows.length)));
   }
   let past: Past | undefined;
   if (prefix) {
@@ -227,6 +219,11 @@ function runFromSites(
     false,
     past,
   );
+}
+
+/** 0, 1, ..., count - 1 */
+function firstRows(count: number): number[] {
+  return Array.from({ length: count }, (_, r) => r);
 }
 
 /** x += a - b, elementwise. */
@@ -291,8 +288,8 @@ function gatherRows(src: Float32Array, rows: number[], width: number): Float32Ar
 }
 
 /**
- * Clean and patch features of the live rows (CSR over live.length rows; live[r] is row r's
- * batch row) -> Δf = f_patch - f_clean where non-zero, and f_clean, as CSR over the N rows.
+ * Clean and patch features of the live rows (CSR over live.length rows, possibly views into
+ * shared entry arrays; live[r] is row r's batch row) -> Δf = f_patch - f_clean where non-zero, and f_clean, as CSR over the N rows.
  * Merges the two rows' sorted indices: no dense [rows, F] pass.
  */
 function featureDeltas(
