@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { matmul } from '../../src/kernels/gemm.ts';
+import { gemmTotals, matmul } from '../../src/kernels/gemm.ts';
 
 // Independent truth: the textbook triple loop in float64.
 function naive(
@@ -90,4 +90,17 @@ test('matmul refuses buffers too small for the stated shape', () => {
     () => matmul(new Float32Array(5), new Float32Array(6), new Float32Array(6), 2, 3, 3),
     /buffers too small/,
   );
+});
+
+test('gemmTotals counts each product run and its 2·batch·m·n·k FLOPs; empty ones are not run', () => {
+  const before = gemmTotals();
+  matmul(new Float32Array(6), new Float32Array(12), new Float32Array(8), 2, 4, 3); // 2·2·4·3 = 48
+  matmul(new Float32Array(24), new Float32Array(60), new Float32Array(40), 2, 5, 3, {
+    batch: 4,
+  }); // 2·4·2·5·3 = 240
+  matmul(new Float32Array(0), new Float32Array(0), new Float32Array(0), 0, 0, 3); // m = 0: no run
+  const after = gemmTotals();
+  assert.equal(after.calls - before.calls, 2);
+  assert.equal(after.flops - before.flops, 48 + 240);
+  assert.ok(after.seconds > before.seconds);
 });
