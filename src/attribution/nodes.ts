@@ -262,12 +262,19 @@ function gradientsFromSites(
   const P = prefix?.P ?? 0;
   const { T } = bn;
   const d = ctx.tails.model.config.hiddenSize;
-  let row = 0;
+  // g holds the parts' rows one after the other, positions P.. [R, T-P, d] each.
+  let next = 0;
   return parts.map((part) => {
     const R = part.rows.length;
+    const first = next;
+    next += R;
+    if (P === 0) return g.subarray(first * T * d, next * T * d);
     const out = new Float32Array(R * T * d);
-    for (let r = 0; r < R; r++, row++)
-      out.set(g.subarray(row * (T - P) * d, (row + 1) * (T - P) * d), (r * T + P) * d);
+    for (let r = 0; r < R; r++)
+      out.set(
+        g.subarray((first + r) * (T - P) * d, (first + r + 1) * (T - P) * d),
+        (r * T + P) * d,
+      );
     return out;
   });
 }
@@ -275,8 +282,10 @@ function gradientsFromSites(
 /** Rows `rows` of a [.., d] and then the same rows of b: [2·rows.length, d]. */
 function concatRows(a: Float32Array, b: Float32Array, rows: number[], d: number): Float32Array {
   const out = new Float32Array(2 * rows.length * d);
-  out.set(gatherRows(a, rows, d));
-  out.set(gatherRows(b, rows, d), rows.length * d);
+  rows.forEach((n, r) => {
+    out.set(a.subarray(n * d, (n + 1) * d), r * d);
+    out.set(b.subarray(n * d, (n + 1) * d), (rows.length + r) * d);
+  });
   return out;
 }
 
@@ -289,8 +298,8 @@ function gatherRows(src: Float32Array, rows: number[], width: number): Float32Ar
 
 /**
  * Clean and patch features of the live rows (CSR over live.length rows, possibly views into
- * shared entry arrays; live[r] is row r's batch row) -> Δf = f_patch - f_clean where non-zero, and f_clean, as CSR over the N rows.
- * Merges the two rows' sorted indices: no dense [rows, F] pass.
+ * shared entry arrays; live[r] is row r's batch row) -> Δf = f_patch - f_clean where non-zero,
+ * and f_clean, as CSR over the N rows. Merges the two rows' sorted indices: no dense [rows, F] pass.
  */
 function featureDeltas(
   clean: SparseRows,

@@ -107,7 +107,7 @@ let scratch = new Float32Array(0);
 /** Products run so far in this process: for benchmarks that report their GEMM share. */
 export interface GemmTotals {
   calls: number;
-  /** 2·m·n·k summed over the products. */
+  /** 2·batch·m·n·k summed over the products. */
   flops: number;
   /** Wall time inside the native kernel. */
   seconds: number;
