@@ -127,7 +127,7 @@ export function evaluatedSites(sites: string[], numLayers: number, startLayer: n
   return sites.filter((s) => parseSite(s, numLayers).layer >= startLayer);
 }
 
-function dictionariesAt(
+export function dictionariesAt(
   dir: string,
   sites: string[],
   numLayers: number,
@@ -405,7 +405,7 @@ function discoverNeurons(
 }
 
 /** The task's usable examples; per-position circuits need examples of their own length. */
-function loadExamples(
+export function loadExamples(
   data: string,
   tokenizer: Tokenizer,
   circuit: CircuitForEvaluation,
