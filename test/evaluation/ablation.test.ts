@@ -242,6 +242,7 @@ test('mean ablation over one example equals patching', () => {
   const b = patch.logits(mask)[0];
   assert.ok(maxAbsDiff(a, b) <= 1e-6 * maxAbs(a));
   assert.ok(maxAbsDiff(a, model.forward(batch.clean).logits) > 1e-2 * maxAbs(a));
+  // Repeatable: the scratch buffers reused between calls carry no state from one to the next.
   assert.equal(mean.metric(mask), mean.metric(mask));
 });
 
