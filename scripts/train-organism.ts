@@ -20,6 +20,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     sites: { type: 'string' },
     out: { type: 'string' },
+    force: { type: 'boolean' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -30,7 +31,10 @@ if (values.help) {
       '  --stage  which stage to run (default all); later stages read what earlier ones wrote',
       '  --quick  a tiny budget (seconds), to check the pipeline end to end',
       '  --sites  saes stage: retrain only these comma-separated sites (e.g. embed), keep the rest',
-      '  --out    output folder (default models/organism)',
+      '  --out    output folder (default models/organism, the shipped organism, which this script',
+      '           retrains and so replaces; another --out that already holds a model, SAEs or',
+      '           labels needs --force)',
+      '  --force  replace what --out already holds',
       '',
     ].join('\n'),
   );
@@ -44,6 +48,8 @@ try {
     sites: values.sites?.split(',').map((s) => s.trim()),
     out: values.out ?? path.join(repo, 'models', 'organism'),
     dataDir: path.join(repo, 'data'),
+    // Retraining the shipped organism is this script's job; elsewhere, only with --force.
+    force: values.force ?? values.out === undefined,
   });
 } catch (err) {
   process.stderr.write(`train-organism: ${err instanceof Error ? err.message : String(err)}\n`);

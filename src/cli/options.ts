@@ -1,4 +1,18 @@
-// Parsing of numeric command-line options, with messages that name the option.
+// Parsing of numeric command-line options, with messages that name the option, and the guard
+// that keeps commands from replacing a model, an SAE or a labels file without --force.
+
+import fs from 'node:fs';
+
+/** Where commands write by default (relative to the working directory), never a shipped model. */
+export const DEFAULT_OUT = 'out';
+
+/** Throws unless `target` is absent or `force` is set; `what` names what it holds. */
+export function refuseOverwrite(target: string, what: string, force: boolean): void {
+  if (force || !fs.existsSync(target)) return;
+  throw new Error(
+    `${target} already holds ${what}; refusing to overwrite it. Pass --force to replace it, or give another --out`,
+  );
+}
 
 export function positiveInt(name: string, text: string): number {
   const v = Number(text);

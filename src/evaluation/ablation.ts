@@ -13,6 +13,7 @@ import type { OnProgress } from '../cli/progress.ts';
 import type { GptNeoX, SiteHook } from '../model/gptneox.ts';
 import { toSparseRows, type Dictionary, type SparseRows } from '../sae/dictionary.ts';
 import type { TaskBatch } from '../data/tasks.ts';
+import { logitDiffMetric, meanOverLogits, type Metric } from '../attribution/metric.ts';
 
 /** What an ablated node is set to. */
 export type AblationKind = 'mean' | 'zero' | 'patch';
@@ -43,6 +44,12 @@ interface PatchState {
 
 export interface AblatedModelOptions {
   ablation?: AblationKind;
+  /**
+   * m per example, indexed by the example's place in the batches (in order). Default: the
+   * paper's logit difference (attribution/metric.ts, the metric discovery uses), which refuses
+   * data that mixes examples with and without patch answers.
+   */
+  metric?: Metric;
   onProgress?: OnProgress;
 }
 
@@ -58,6 +65,8 @@ export class AblatedModel {
   readonly positions: number;
   /** Evaluated sites in model order. */
   readonly sites: string[];
+  /** The metric F averages (see AblatedModelOptions.metric). */
+  readonly metricFn: Metric;
   private readonly means = new Map<string, SiteValues>();
   private readonly patchStates: Map<string, PatchState>[] = []; // per batch
   private readonly scratch = new Map<number, Float32Array[]>();
@@ -72,6 +81,7 @@ export class AblatedModel {
     if (!ABLATION_KINDS.includes(ablation))
       throw new Error(`ablation: expected one of ${ABLATION_KINDS.join(', ')}, got "${ablation}"`);
     if (batches.length === 0) throw new Error('evaluation: no examples to evaluate on');
+    this.metricFn = options.metric ?? logitDiffMetric(batches.flatMap((b) => b.examples));
     const d = model.config.hiddenSize;
     const order = model.sites;
     for (const [site, dict] of dictionaries) {
@@ -137,20 +147,10 @@ export class AblatedModel {
     return mask;
   }
 
-  // Per-example metric logit[clean] - logit[patch] (logit[clean] when there is no patch answer).
+  // Mean of m over every example (one metric module with discovery: attribution/metric.ts).
   private meanMetric(logits: Float32Array[]): number {
-    const V = this.model.config.vocabSize;
-    let sum = 0;
-    let n = 0;
-    this.batches.forEach((batch, i) => {
-      const l = logits[i];
-      for (let b = 0; b < batch.examples.length; b++) {
-        const clean = l[b * V + batch.cleanAnswers[b]];
-        sum += batch.patchAnswers ? clean - l[b * V + batch.patchAnswers[b]] : clean;
-        n++;
-      }
-    });
-    return sum / n;
+    const sizes = this.batches.map((b) => b.examples.length);
+    return meanOverLogits(this.metricFn, logits, sizes, this.model.config.vocabSize);
   }
 
   private checkMask(keep: KeepMask): void {

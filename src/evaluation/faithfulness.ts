@@ -1,12 +1,15 @@
 // Faithfulness and completeness of node circuits, and their curves over node thresholds.
 //
-//   F(C)      mean metric (logit[clean] - logit[patch]) with only the nodes of C kept
+//   F(C)      mean metric m with only the nodes of C kept, m the metric discovery uses
+//             (attribution/metric.ts: logit[patch] - logit[clean], or -logit[clean])
 //   F(M)      the model untouched;   F(∅) everything ablated
 //   faithfulness(C) = (F(C) - F(∅)) / (F(M) - F(∅));   completeness(C) = faithfulness(M \ C)
 //
 // A circuit node is a feature or an error node of a site at a position (position null: every
 // position, as in `sum` circuits). Only sites with a dictionary in the AblatedModel (layers from
-// the start layer on) are evaluated; nodes elsewhere are ignored and not counted.
+// the start layer on) are evaluated; nodes elsewhere are ignored and not counted. The circuit as
+// saved is also scored with every site spliced (`allLayers`), so that nodes below the start layer
+// count too.
 // P positions of the masks, F dictionary width.
 
 import type { OnProgress } from '../cli/progress.ts';
@@ -86,8 +89,12 @@ export interface Evaluation {
   fModel: number;
   /** F(∅) of the circuit as saved (under --errors). */
   fEmpty: number;
-  /** The circuit file's nodes as they are (all listed nodes). */
+  /** The circuit file's nodes as they are (all listed nodes at evaluated sites). */
   circuit: CircuitScore;
+  /** Circuit nodes at sites the evaluation leaves out (below the start layer). */
+  nodesBelowStartLayer: number;
+  /** The circuit as saved with every site spliced and ablated (null when not asked for). */
+  allLayers: { fEmpty: number; circuit: CircuitScore } | null;
   series: Series[];
 }
 
@@ -120,10 +127,18 @@ export function countNodes(
   selected: EvalNode[],
   errorsFor: (site: string) => ErrorMode,
 ): NodeCount {
+  return countAt(selected, errorsFor, (site) => model.dictionaries.has(site));
+}
+
+function countAt(
+  selected: EvalNode[],
+  errorsFor: (site: string) => ErrorMode,
+  evaluated: (site: string) => boolean,
+): NodeCount {
   let featureNodes = 0;
   let errorNodes = 0;
   for (const n of selected) {
-    if (!model.dictionaries.has(n.site)) continue;
+    if (!evaluated(n.site)) continue;
     if (n.kind === 'feature') featureNodes++;
     else if (errorsFor(n.site) === 'default') errorNodes++;
   }
@@ -249,11 +264,16 @@ export interface EvaluateInputs {
   circuit: NodeSource;
   /** A circuit found with identity dictionaries, run through its own AblatedModel (same data). */
   neurons?: { model: AblatedModel; circuit: NodeSource };
+  /**
+   * The same model and data with a dictionary at every site (the embedding included), to score
+   * the circuit as saved with every layer. May be `model` itself when it already has every site.
+   */
+  allLayers?: AblatedModel;
 }
 
 /** Scores the circuit as saved and draws every series over the thresholds. */
 export function evaluate(inputs: EvaluateInputs, options: EvaluateOptions): Evaluation {
-  const { model, circuit, neurons } = inputs;
+  const { model, circuit, neurons, allLayers } = inputs;
   const errors = options.errors ?? 'default';
   if (!ERROR_MODES.includes(errors))
     throw new Error(`errors: expected one of ${ERROR_MODES.join(', ')}, got "${errors}"`);
@@ -266,8 +286,9 @@ export function evaluate(inputs: EvaluateInputs, options: EvaluateOptions): Eval
     throw new Error('series "neurons" needs a circuit found with neurons (identity dictionaries)');
   const rng = new Rng(options.seed ?? 0);
 
-  // Progress in forward passes over the data: 2 per point, 1 per F(∅), plus F(M) and the circuit.
-  const total = 4 + wanted.length * (1 + 2 * thresholds.length);
+  // Progress in forward passes over the data: 2 per point, 1 per F(∅), plus F(M) and the circuit
+  // (and F(∅) and the circuit again with every layer).
+  const total = 4 + (allLayers ? 3 : 0) + wanted.length * (1 + 2 * thresholds.length);
   let done = 0;
   const step = (runs: number) => {
     done += runs;
@@ -279,6 +300,26 @@ export function evaluate(inputs: EvaluateInputs, options: EvaluateOptions): Eval
   step(2);
   const circuitScore = scoreNodes(model, circuit.nodes, () => errors, fEmpty, fModel);
   step(2);
+  let all: Evaluation['allLayers'] = null;
+  if (allLayers) {
+    const missing = allLayers.model.sites.filter((s) => !allLayers.dictionaries.has(s));
+    if (missing.length > 0)
+      throw new Error(`allLayers: no dictionary at ${missing.join(', ')} (every site is needed)`);
+    if (allLayers.batches !== model.batches)
+      throw new Error('allLayers: must run on the same batches as the evaluated model');
+    const fEmptyAll = allLayers === model ? fEmpty : emptyMetric(allLayers, () => errors);
+    const score =
+      allLayers === model
+        ? circuitScore
+        : scoreNodes(allLayers, circuit.nodes, () => errors, fEmptyAll, fModel);
+    all = { fEmpty: fEmptyAll, circuit: score };
+    step(3);
+  }
+  const everySite = countAt(
+    circuit.nodes,
+    () => errors,
+    () => true,
+  );
 
   const series: Series[] = [];
   for (const name of wanted) {
@@ -314,5 +355,12 @@ export function evaluate(inputs: EvaluateInputs, options: EvaluateOptions): Eval
     series.push({ name, label: SERIES_LABELS[name], fEmpty: fEmptySeries, points, skipped });
   }
   options.onProgress?.(total, total);
-  return { fModel, fEmpty, circuit: circuitScore, series };
+  return {
+    fModel,
+    fEmpty,
+    circuit: circuitScore,
+    nodesBelowStartLayer: everySite.nodes - circuitScore.nodes,
+    allLayers: all,
+    series,
+  };
 }

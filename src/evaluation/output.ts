@@ -17,6 +17,11 @@ export interface EvaluationSettings {
   seed: number;
 }
 
+/** What F averages, as evaluation.json states it. */
+export const METRIC_DEFINITION =
+  'mean over examples of m = logit[patch answer] - logit[clean answer] at the last token ' +
+  '(-logit[clean answer] without patch answers), as in discovery';
+
 function scoreJson(s: CircuitScore) {
   return {
     nodes: s.nodes,
@@ -44,8 +49,26 @@ export function evaluationJson(settings: EvaluationSettings, e: Evaluation, node
     errors: settings.errors,
     thresholds: settings.thresholds,
     seed: settings.seed,
-    metric: { model: e.fModel, empty: e.fEmpty },
-    circuit_score: { node_threshold: nodeThreshold, ...scoreJson(e.circuit) },
+    // m as discovery defines it (attribution/metric.ts), so these read like circuit.json's metric.
+    metric: {
+      definition: METRIC_DEFINITION,
+      model: e.fModel,
+      empty: e.fEmpty,
+      empty_all_layers: e.allLayers?.fEmpty ?? null,
+    },
+    circuit_score: {
+      node_threshold: nodeThreshold,
+      ...scoreJson(e.circuit),
+      nodes_below_start_layer: e.nodesBelowStartLayer,
+    },
+    // The same circuit with every site spliced and ablated (start layer -1: embed included).
+    circuit_score_all_layers: e.allLayers
+      ? {
+          node_threshold: nodeThreshold,
+          ...scoreJson(e.allLayers.circuit),
+          nodes_below_start_layer: 0,
+        }
+      : null,
     series: e.series.map((s) => ({
       name: s.name,
       label: s.label,
@@ -66,14 +89,33 @@ function table(header: string[], rows: string[][]): string[] {
 }
 
 /** Human-readable summary: the metric, the circuit as saved, then one block per series. */
-export function formatEvaluation(e: Evaluation, nodeThreshold: number): string {
+export function formatEvaluation(
+  e: Evaluation,
+  nodeThreshold: number,
+  startLayer?: number,
+): string {
   const out: string[] = [];
-  out.push(`F(M) model ${fixed(e.fModel, 4)}   F(∅) empty circuit ${fixed(e.fEmpty, 4)}`);
-  const c = e.circuit;
   out.push(
-    `circuit as saved (|effect| > ${nodeThreshold}): ${c.nodes} nodes (${c.featureNodes} features, ${c.errorNodes} errors)  ` +
+    `F(M) model ${fixed(e.fModel, 4)}   F(∅) empty circuit ${fixed(e.fEmpty, 4)}   ` +
+      `(F = mean of m = logit[patch] - logit[clean], as in discovery)`,
+  );
+  const c = e.circuit;
+  const layers = startLayer === undefined ? '' : `layers >= ${startLayer}: `;
+  out.push(
+    `circuit as saved (|effect| > ${nodeThreshold}), ${layers}${c.nodes} nodes (${c.featureNodes} features, ${c.errorNodes} errors)  ` +
       `faithfulness ${fixed(c.faithfulness)}  completeness ${fixed(c.completeness)}`,
   );
+  if (e.allLayers) {
+    const a = e.allLayers.circuit;
+    out.push(
+      `circuit as saved, every layer (embed included): ${a.nodes} nodes (${a.featureNodes} features, ${a.errorNodes} errors)  ` +
+        `faithfulness ${fixed(a.faithfulness)}  completeness ${fixed(a.completeness)}   F(∅) ${fixed(e.allLayers.fEmpty, 4)}`,
+    );
+  }
+  if (e.nodesBelowStartLayer > 0)
+    out.push(
+      `${e.nodesBelowStartLayer} of the circuit's ${c.nodes + e.nodesBelowStartLayer} nodes are below the start layer${startLayer === undefined ? '' : ` ${startLayer}`}: the first score leaves them out${e.allLayers ? ', the second counts them' : ''}`,
+    );
   const rows: string[][] = [];
   for (const s of e.series) {
     for (const p of s.points)

@@ -31,6 +31,10 @@ export interface EvaluationView {
   ablation: string;
   metric: { model: number; empty: number } | null;
   circuitScore: { nodes: number; faithfulness: number | null; completeness: number | null } | null;
+  /** The circuit as saved scored with every layer spliced (embed included); null in older files. */
+  allLayers: { nodes: number; faithfulness: number | null; completeness: number | null } | null;
+  /** Circuit nodes below the start layer, which circuitScore leaves out (0 in older files). */
+  nodesBelowStart: number;
   series: { name: string; label: string; points: CurvePoint[] }[];
 }
 
@@ -148,6 +152,7 @@ export function readEvaluation(file: string): EvaluationView {
   });
   const metric = j.metric as Record<string, unknown> | undefined;
   const score = j.circuit_score as Record<string, unknown> | undefined;
+  const all = j.circuit_score_all_layers as Record<string, unknown> | null | undefined;
   return {
     file,
     startLayer: num(j.start_layer) ?? 0,
@@ -163,6 +168,14 @@ export function readEvaluation(file: string): EvaluationView {
           completeness: num(score.completeness),
         }
       : null,
+    allLayers: all
+      ? {
+          nodes: num(all.nodes) ?? 0,
+          faithfulness: num(all.faithfulness),
+          completeness: num(all.completeness),
+        }
+      : null,
+    nodesBelowStart: num(score?.nodes_below_start_layer) ?? 0,
     series,
   };
 }

@@ -224,25 +224,38 @@ for (const parallel of [true, false]) {
   });
 }
 
-test('attrib and IG correlate with exact on a random model (printed)', () => {
+test('attrib and IG correlate with exact on random models (printed)', () => {
+  // A random model with random SAEs is far from linear (many features sit at their ReLU kink), so
+  // one world's r spreads widely: over seeds 1-12, both residual modes (24 worlds), r ranged
+  // 0.75-0.97 for attrib and 0.60-0.97 for IG (lowest: IG, seed 5, sequential). What is stable is
+  // the median over a set of worlds: 0.90 (attrib) and 0.90 (IG) over seeds 1-6, 0.92 and 0.89
+  // over seeds 7-12. So this asserts the median over seeds 1-6 at 0.85, under that spread, and
+  // every world above 0.5 (a clear agreement); docs/discover.md has the organism's numbers.
   const rows: string[] = [];
-  for (const parallel of [true, false]) {
-    const w = makeWorld({ parallel, examples: 4, scale: 0.3, seed: 5 });
-    const run = (method: 'ig' | 'attrib' | 'exact') =>
-      allNodes(
-        discover(w.model, dictionaries(w), w.examples, { method, steps: 10, nodesOnly: true }),
-      ).map((n) => n[4]);
-    const [exact, attrib, ig] = [run('exact'), run('attrib'), run('ig')];
-    const rAttrib = pearson(attrib, exact);
-    const rIg = pearson(ig, exact);
-    rows.push(
-      `${parallel ? 'parallel' : 'sequential'}: r(attrib, exact) ${rAttrib.toFixed(3)}, r(ig, exact) ${rIg.toFixed(3)}`,
-    );
-    // A random model with random SAEs is far from linear (many features sit at their ReLU kink),
-    // so this only asserts a clear agreement; docs/discover.md has the organism's numbers.
-    assert.ok(rIg > 0.5 && rAttrib > 0.5, `r(ig, exact) = ${rIg}, r(attrib, exact) = ${rAttrib}`);
-  }
+  const rAttrib: number[] = [];
+  const rIg: number[] = [];
+  for (let seed = 1; seed <= 6; seed++)
+    for (const parallel of [true, false]) {
+      const w = makeWorld({ parallel, examples: 4, scale: 0.3, seed });
+      const run = (method: 'ig' | 'attrib' | 'exact') =>
+        allNodes(
+          discover(w.model, dictionaries(w), w.examples, { method, steps: 10, nodesOnly: true }),
+        ).map((n) => n[4]);
+      const [exact, attrib, ig] = [run('exact'), run('attrib'), run('ig')];
+      rAttrib.push(pearson(attrib, exact));
+      rIg.push(pearson(ig, exact));
+      rows.push(
+        `seed ${seed} ${parallel ? 'parallel' : 'sequential'}: r(attrib, exact) ${rAttrib.at(-1)!.toFixed(3)}, r(ig, exact) ${rIg.at(-1)!.toFixed(3)}`,
+      );
+    }
   console.log(rows.join('\n'));
+  const median = (v: number[]) => {
+    const s = [...v].sort((a, b) => a - b);
+    return (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+  };
+  assert.ok(median(rAttrib) > 0.85, `median r(attrib, exact) ${median(rAttrib)}`);
+  assert.ok(median(rIg) > 0.85, `median r(ig, exact) ${median(rIg)}`);
+  for (const r of [...rAttrib, ...rIg]) assert.ok(r > 0.5, rows.join('\n'));
 });
 
 test('sum aggregation: effects summed over positions, then averaged over examples', () => {
@@ -260,8 +273,9 @@ test('sum aggregation: effects summed over positions, then averaged over example
     batchSize: 2,
   });
   const expected = new Map<string, number>();
-  for (const [, site, t, feature, effect] of allNodes(dsc)) {
-    assert.ok(t < 3 || true);
+  for (const [example, site, t, feature, effect] of allNodes(dsc)) {
+    // The 3-token example has nothing at its padded position 3, at any site.
+    if (example === 1 && t >= 3) assert.equal(effect, 0, `${site}/${feature}@${t}, example 1`);
     const key = `${site}/${feature}`;
     expected.set(key, (expected.get(key) ?? 0) + effect / 3);
   }

@@ -242,18 +242,48 @@ test('mean ablation over one example equals patching', () => {
   const b = patch.logits(mask)[0];
   assert.ok(maxAbsDiff(a, b) <= 1e-6 * maxAbs(a));
   assert.ok(maxAbsDiff(a, model.forward(batch.clean).logits) > 1e-2 * maxAbs(a));
+  // Repeatable: the scratch buffers reused between calls carry no state from one to the next.
   assert.equal(mean.metric(mask), mean.metric(mask));
 });
 
-test('the metric is the mean of logit[clean answer] - logit[patch answer]', () => {
+test("the metric is discovery's: the mean of logit[patch answer] - logit[clean answer]", () => {
   const examples = makeExamples(7, 5, 3);
   const runner = new AblatedModel(model, dictionaries(['resid_1']), taskBatches(examples, 2));
   let sum = 0;
   for (const e of examples) {
     const l = model.forward(taskBatches([e], 1)[0].clean).logits;
-    sum += l[e.cleanAnswerId] - l[e.patchAnswerId!];
+    sum += l[e.patchAnswerId!] - l[e.cleanAnswerId];
   }
   assert.ok(Math.abs(runner.metricModel() - sum / 5) < 1e-5);
+  // Without patch answers (and prefixes): m = -logit[clean answer], as discovery's zero ablation.
+  const single = examples.map((e) => ({
+    ...e,
+    patch: null,
+    patchPrefix: null,
+    patchAnswerId: null,
+  }));
+  const zero = new AblatedModel(model, dictionaries(['resid_1']), taskBatches(single, 2), {
+    ablation: 'zero',
+  });
+  let raw = 0;
+  for (const e of single)
+    raw -= model.forward(taskBatches([e], 1)[0].clean).logits[e.cleanAnswerId];
+  assert.ok(Math.abs(zero.metricModel() - raw / 5) < 1e-5);
+});
+
+test('data mixing examples with and without patch answers is refused, naming the lines', () => {
+  const examples = makeExamples(7, 6, 3);
+  // Two batches of 3: the second lacks patch answers (the old code averaged raw logits with it).
+  const mixed = examples.map((e, i) => (i >= 3 ? { ...e, patchAnswerId: null } : e));
+  assert.throws(
+    () => new AblatedModel(model, dictionaries(['resid_1']), taskBatches(mixed, 3)),
+    /3 of 6 examples have a patch_prefix and a patch_answer .* and 3 do not .*cannot be averaged.*lines 1, 2, 3/,
+  );
+  const oneWithout = examples.map((e, i) => (i === 4 ? { ...e, patchAnswerId: null } : e));
+  assert.throws(
+    () => new AblatedModel(model, dictionaries(['resid_1']), taskBatches(oneWithout, 2)),
+    /5 of 6 examples .* \(without them: line 5\)/,
+  );
 });
 
 test('bad inputs are refused with a clear message', () => {

@@ -110,8 +110,13 @@ interface EvaluationJson {
   data: string;
   examples: number;
   start_layer: number;
-  metric: { model: number; empty: number };
-  circuit_score: { nodes: number; faithfulness: number };
+  metric: { model: number; empty: number; empty_all_layers: number | null };
+  circuit_score: { nodes: number; faithfulness: number; nodes_below_start_layer: number };
+  circuit_score_all_layers: {
+    nodes: number;
+    faithfulness: number;
+    nodes_below_start_layer: number;
+  } | null;
   series: { name: string; skipped_thresholds: number[]; points: { threshold: number }[] }[];
 }
 
@@ -156,15 +161,23 @@ test('sfc evaluate writes evaluation.json and both plots, on the held-out data b
       fs.readFileSync(path.join(dir, 'out', `${kind}.svg`), 'utf8'),
       /^<svg[^]*<\/svg>$/,
     );
-  // F(M) is the task's logit difference on the same examples, as eval-task computes it.
+  // F(M) is discovery's m = logit[patch] - logit[clean] on the same examples: minus the logit
+  // difference eval-task prints (clean - patch).
   const task = loadTask(path.join(dir, 'task_test.jsonl'), tokenizer);
   const same = task.examples.filter((e) => e.clean.length === T);
   assert.equal(written.examples, same.length);
   const score = scoreTask(new GptNeoX(config, weights), same);
-  assert.ok(Math.abs(written.metric.model - score.logitDiff) < 1e-4);
-  // Nodes at layer 0 are not counted (start layer 1).
+  assert.ok(Math.abs(written.metric.model + score.logitDiff) < 1e-4);
+  // Nodes at layer 0 and the embedding are not counted (start layer 1) but are counted as left
+  // out, and the all-layers score counts every node.
   const c = circuit(path.join(modelDir, 'saes'), F);
-  assert.equal(written.circuit_score.nodes, c.nodes.filter((n) => n.layer >= 1).length);
+  const above = c.nodes.filter((n) => n.layer >= 1).length;
+  assert.equal(written.circuit_score.nodes, above);
+  assert.ok(above < c.nodes.length);
+  assert.equal(written.circuit_score.nodes_below_start_layer, c.nodes.length - above);
+  assert.equal(written.circuit_score_all_layers!.nodes, c.nodes.length);
+  assert.equal(written.circuit_score_all_layers!.nodes_below_start_layer, 0);
+  assert.equal(typeof written.metric.empty_all_layers, 'number');
 });
 
 test('sfc evaluate prints a table; the neurons series comes from a circuit found with neurons', async () => {
@@ -180,6 +193,12 @@ test('sfc evaluate prints a table; the neurons series comes from a circuit found
     /series\s+threshold\s+nodes\s+features\s+errors\s+faithfulness\s+completeness/,
   );
   assert.match(stdout, /\nneurons\s+0\.0100\s+\d+/);
+  // Start layer -1 splices every site already: both lines agree and nothing is left out.
+  const saved = /circuit as saved .*layers >= -1: (\d+) nodes.*faithfulness (\S+)/.exec(stdout);
+  const every = /circuit as saved, every layer .*: (\d+) nodes.*faithfulness (\S+)/.exec(stdout);
+  assert.ok(saved && every, stdout);
+  assert.deepEqual(saved.slice(1), every.slice(1));
+  assert.doesNotMatch(stdout, /below the start layer/);
   const written = JSON.parse(
     fs.readFileSync(path.join(out, 'evaluation.json'), 'utf8'),
   ) as EvaluationJson;
@@ -257,6 +276,23 @@ test('bad files and flags get clear errors', async () => {
       /rediscovers the circuit with neurons on its data .*task\.jsonl, which does not exist/,
     ],
   ];
+  // Half the examples without a patch answer: the metric cannot be averaged, the file is named.
+  const mixed = path.join(dir, 'mixed_test.jsonl');
+  fs.writeFileSync(
+    mixed,
+    lines
+      .slice(8, 16)
+      .map((l, i) => {
+        const r = JSON.parse(l) as Record<string, unknown>;
+        if (i % 2 === 1) delete r.patch_answer;
+        return JSON.stringify(r);
+      })
+      .join('\n') + '\n',
+  );
+  cases.push([
+    ['--circuit', circuitFile, '--data', mixed, '--series', 'features'],
+    /mixed_test\.jsonl: metric: \d+ of \d+ examples have a patch_prefix and a patch_answer.*cannot be averaged/,
+  ]);
   for (const [args, message] of cases)
     await assert.rejects(sfcEvaluate(...args), message, args.join(' '));
 });

@@ -268,3 +268,40 @@ test('bad circuits and options are refused with a clear message', () => {
     /errors: expected one of default, remove, keep, got "some"/,
   );
 });
+
+test('the circuit as saved is also scored with every layer; nodes below the start layer are counted', () => {
+  const start = runner(layer1);
+  const every = runner(model.sites);
+  // Nodes at every site: those of layer 0 and the embedding are below start layer 1.
+  const nodes = everyNode(model.sites).filter((n) => Math.abs(n.effect) > 0.1);
+  const below = nodes.filter((n) => !layer1.includes(n.site)).length;
+  assert.ok(below > 0 && below < nodes.length);
+  const e = evaluate(
+    { model: start, circuit: { nodes, nodeThreshold: 0.1 }, allLayers: every },
+    { thresholds: [] },
+  );
+  assert.equal(e.nodesBelowStartLayer, below);
+  assert.equal(e.circuit.nodes, nodes.length - below);
+  assert.ok(e.allLayers);
+  assert.equal(e.allLayers.circuit.nodes, nodes.length);
+  // Independent: the all-layers score is the default score of a run that starts at the embedding.
+  const direct = evaluate(
+    { model: every, circuit: { nodes, nodeThreshold: 0.1 } },
+    { thresholds: [] },
+  );
+  assert.equal(direct.nodesBelowStartLayer, 0);
+  assert.equal(e.allLayers.circuit.faithfulness, direct.circuit.faithfulness);
+  assert.equal(e.allLayers.circuit.completeness, direct.circuit.completeness);
+  assert.equal(e.allLayers.fEmpty, direct.fEmpty);
+  // They differ from the start-layer score: the layer-0 nodes matter on this model.
+  assert.ok(Math.abs(e.allLayers.circuit.faithfulness - e.circuit.faithfulness) > 1e-3);
+  // allLayers must have every site and the same data.
+  assert.throws(
+    () =>
+      evaluate(
+        { model: start, circuit: { nodes, nodeThreshold: 0.1 }, allLayers: start },
+        { thresholds: [] },
+      ),
+    /allLayers: no dictionary at embed/,
+  );
+});

@@ -100,8 +100,12 @@ test('the pipeline runs end to end in --quick mode', () => {
       JSON.parse(fs.readFileSync(path.join(out, 'training', 'saes.json'), 'utf8')) as SaeRecord;
     const before = record();
     const resid0 = fs.readFileSync(file('resid_0'));
-    fs.rmSync(path.join(out, 'saes', 'embed'), { recursive: true });
-    runOrganism({ stage: 'saes', quick: true, out, dataDir: '', sites: ['embed'] });
+    // An SAE already there is replaced only with force (npm run organism passes it).
+    assert.throws(
+      () => runOrganism({ stage: 'saes', quick: true, out, dataDir: '', sites: ['embed'] }),
+      /saes\/embed already holds an SAE; refusing to overwrite it\. Pass --force/,
+    );
+    runOrganism({ stage: 'saes', quick: true, out, dataDir: '', sites: ['embed'], force: true });
     assert.ok(fs.existsSync(file('embed')), 'embed retrained');
     assert.deepEqual(fs.readFileSync(file('resid_0')), resid0);
     const after = record();
@@ -117,7 +121,15 @@ test('the pipeline runs end to end in --quick mode', () => {
     assert.deepEqual(after.sites[0].config, SITE_SAE_OVERRIDES.embed);
     assert.equal(openSaes(path.join(out, 'saes'), config.numLayers).get('embed').kind, 'topk');
     assert.throws(
-      () => runOrganism({ stage: 'saes', quick: true, out, dataDir: '', sites: ['resid_9'] }),
+      () =>
+        runOrganism({
+          stage: 'saes',
+          quick: true,
+          out,
+          dataDir: '',
+          sites: ['resid_9'],
+          force: true,
+        }),
       /resid_9 is not a site of the organism/,
     );
   } finally {

@@ -169,8 +169,11 @@ for (const kind of ['relu', 'topk'] as const) {
       seed: 5,
     });
     const share = recovered(result.dictionary, truth, G);
-    assert.ok(share >= 0.8, `recovered ${(100 * share).toFixed(1)}% of the true directions`);
-    assert.ok(result.metrics.fve > 0.8, `FVE ${result.metrics.fve}`);
+    // Over data seeds 2024-2027 with training seeds 5-8 and both kinds (8 runs), the share
+    // recovered was 96.9-100% and FVE 0.879-0.895 (this run: 100%, 0.888 / 0.891); the bounds
+    // sit under that spread, not under this run alone.
+    assert.ok(share >= 0.95, `recovered ${(100 * share).toFixed(1)}% of the true directions`);
+    assert.ok(result.metrics.fve > 0.87, `FVE ${result.metrics.fve}`);
     console.log(
       `${kind}: recovered ${(100 * share).toFixed(1)}%`,
       result.metrics,

@@ -15,7 +15,7 @@ import { collectReportData, inputStamp } from '../../src/viewer/inputs.ts';
 import { buildReport } from '../../src/viewer/report.ts';
 import { readShift } from '../../src/shift/file.ts';
 import { serveReport } from '../../src/viewer/server.ts';
-import { CHROMIUM, haveChromium, launchChromium, openReport } from '../helpers/chromium.ts';
+import { browserSuiteSkip, launchChromium, openReport } from '../helpers/chromium.ts';
 import { runCommand } from '../helpers/run-command.ts';
 
 const FIXTURE = 'test/fixtures/viewer/shift';
@@ -168,7 +168,7 @@ describe('shift.json in the report data', () => {
 
 describe(
   'the SHIFT panel in headless Chromium',
-  { skip: !haveChromium && `${CHROMIUM} is absent` },
+  { skip: browserSuiteSkip('the SHIFT panel in headless Chromium') },
   () => {
     let browser: Browser;
     let page: Page;

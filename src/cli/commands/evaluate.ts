@@ -17,6 +17,7 @@ import {
   type CircuitForEvaluation,
 } from '../../evaluation/circuit-input.ts';
 import { discover, toCircuit } from '../../attribution/discover.ts';
+import { logitDiffMetric, type Metric } from '../../attribution/metric.ts';
 import { writeCircuit } from '../../circuit/circuit.ts';
 import {
   ERROR_MODES,
@@ -112,12 +113,21 @@ function saesDir(given: string | undefined, circuit: CircuitForEvaluation, model
   return resolveFrom(circuit.file, circuit.saes) ?? path.join(model, 'saes');
 }
 
+/** Discovery's metric over the evaluation examples; mixed data is refused naming the file. */
+function metricOf(data: string, examples: TaskExample[]): Metric {
+  try {
+    return logitDiffMetric(examples);
+  } catch (e) {
+    throw new Error(`${data}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
 /** The sites evaluated from a start layer on (the embedding only when start < 0). */
 export function evaluatedSites(sites: string[], numLayers: number, startLayer: number): string[] {
   return sites.filter((s) => parseSite(s, numLayers).layer >= startLayer);
 }
 
-function dictionariesAt(
+export function dictionariesAt(
   dir: string,
   sites: string[],
   numLayers: number,
@@ -137,10 +147,13 @@ export function register(program: Command): void {
         'inputs run with SAEs spliced in at every site from --start-layer on',
         '(x = decode(f) + error), and every node outside the circuit (features and',
         'error nodes) is replaced by its ablation value; nodes inside are recomputed',
-        'from the already-ablated activations. With the metric',
-        'F = mean(logit[clean answer] - logit[patch answer]) at the last token:',
+        "from the already-ablated activations. F is the mean of discovery's metric",
+        'm = logit[patch answer] - logit[clean answer] at the last token (-logit[clean',
+        'answer] without patch answers; data mixing both is refused):',
         '  faithfulness = (F(C) - F(empty)) / (F(model) - F(empty))',
         '  completeness = the same for the complement (all but C kept)',
+        'The circuit as saved is also scored with every layer spliced (embedding',
+        'included), and the nodes below --start-layer are counted.',
         '',
         'Besides the circuit as saved: curves over node thresholds (the nodes with',
         '|effect| above each) for features; features without error nodes; features',
@@ -263,6 +276,10 @@ export function register(program: Command): void {
         config.maxPositionEmbeddings,
       );
       const batches = taskBatches(examples, flags.batchSize);
+      const metric = metricOf(
+        data,
+        batches.flatMap((b) => b.examples),
+      );
       const sites = evaluatedSites(model.sites, numLayers, startLayer);
       const saes = saesDir(flags.saes, circuit, dir);
       const bar = progressBar('evaluating');
@@ -270,21 +287,31 @@ export function register(program: Command): void {
         model,
         dictionariesAt(saes, sites, numLayers, config.hiddenSize),
         batches,
-        { ablation },
+        { ablation, metric },
       );
+      // Every layer, the embedding included: what the start layer leaves out counts here.
+      const allLayers =
+        sites.length === model.sites.length
+          ? ablated
+          : new AblatedModel(
+              model,
+              dictionariesAt(saes, model.sites, numLayers, config.hiddenSize),
+              batches,
+              { ablation, metric },
+            );
       const neurons = neuronsCircuit
         ? {
             model: new AblatedModel(
               model,
               dictionariesAt(NEURONS, sites, numLayers, config.hiddenSize),
               batches,
-              { ablation },
+              { ablation, metric },
             ),
             circuit: neuronsCircuit,
           }
         : undefined;
       const evaluation = evaluate(
-        { model: ablated, circuit, neurons },
+        { model: ablated, circuit, neurons, allLayers },
         { thresholds, errors, series, seed, onProgress: bar.update },
       );
       bar.stop();
@@ -316,7 +343,7 @@ export function register(program: Command): void {
         );
       if (flags.json) console.log(JSON.stringify(json, null, 2));
       else {
-        console.log(formatEvaluation(evaluation, circuit.nodeThreshold));
+        console.log(formatEvaluation(evaluation, circuit.nodeThreshold, startLayer));
         console.log(
           `\nwrote ${path.join(out, 'evaluation.json')}, faithfulness.svg, completeness.svg`,
         );
@@ -378,7 +405,7 @@ function discoverNeurons(
 }
 
 /** The task's usable examples; per-position circuits need examples of their own length. */
-function loadExamples(
+export function loadExamples(
   data: string,
   tokenizer: Tokenizer,
   circuit: CircuitForEvaluation,

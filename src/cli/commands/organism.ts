@@ -17,6 +17,7 @@ import { writeReport } from '../../organism/report.ts';
 import { runModelStage } from '../../organism/train-model.ts';
 import { runSaeStage } from '../../organism/train-saes.ts';
 import { progressBar, type OnProgress } from '../progress.ts';
+import { DEFAULT_OUT, refuseOverwrite } from '../options.ts';
 
 export const STAGES = ['model', 'saes', 'labels', 'report', 'all'] as const;
 
@@ -27,6 +28,8 @@ export interface OrganismRunOptions {
   dataDir: string;
   /** The saes stage retrains only these sites (default all), keeping the others' files. */
   sites?: string[];
+  /** Replace a model, SAEs or labels already in `out` (otherwise refused before any work). */
+  force?: boolean;
 }
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -45,6 +48,17 @@ export function runOrganism(o: OrganismRunOptions): void {
   if (!(STAGES as readonly string[]).includes(o.stage))
     throw new Error(`--stage: expected one of ${STAGES.join(', ')}, got "${o.stage}"`);
   const all = o.stage === 'all';
+  const force = !!o.force;
+  if (all || o.stage === 'model')
+    refuseOverwrite(path.join(o.out, 'model.safetensors'), 'a model', force);
+  if (all || o.stage === 'saes') {
+    const saes = path.join(o.out, 'saes');
+    if (o.sites)
+      for (const site of o.sites) refuseOverwrite(path.join(saes, site), `an SAE`, force);
+    else if (fs.existsSync(saes) && fs.readdirSync(saes).some((f) => !f.startsWith('.')))
+      refuseOverwrite(saes, 'SAEs', force);
+  }
+  if (all || o.stage === 'labels') refuseOverwrite(path.join(o.out, LABELS_FILE), 'labels', force);
   fs.mkdirSync(o.out, { recursive: true });
   if (all || o.stage === 'model') {
     const record = withBar('model', (bar) =>
@@ -121,7 +135,8 @@ function positiveInt(name: string, text: string): number {
 interface LabelCliOptions {
   model: string;
   saes?: string;
-  out?: string;
+  out: string;
+  force?: boolean;
   tokens: string;
   threshold: string;
   sites?: string;
@@ -138,28 +153,43 @@ export function register(program: Command): void {
         'Retrain the model organism from seeds (as `npm run organism` does): the',
         'GPT-NeoX on the agreement grammar, SAEs at every site, feature labels and',
         'TRAINING.md. Takes about 45 minutes on 2 cores; --quick takes seconds.\nStages: model (GPT-NeoX), saes (needs the model), labels (needs both),\nreport (TRAINING.md from the records in <out>/training/); all runs them in order.',
+        'A model, SAEs or labels already in --out are not replaced without --force.',
         '',
-        'Example:',
-        '  sfc organism train --stage saes --out models/organism',
+        'Examples:',
+        '  sfc organism train --quick --out out/organism-quick',
+        '  sfc organism train --stage saes --sites embed --out models/organism --force',
       ].join('\n'),
     )
     .option('--stage <stage>', `one of ${STAGES.join(', ')}`, 'all')
     .option('--quick', 'a tiny budget, to check the pipeline end to end', false)
     .option('--sites <list>', 'saes stage: retrain only these comma-separated sites (e.g. embed)')
-    .option('--out <dir>', 'output folder (the shipped organism by default)', defaultModelDir())
+    .option('--out <dir>', 'output folder', path.join(DEFAULT_OUT, 'organism'))
+    .option(
+      '--force',
+      'replace the model, SAEs or labels already in --out (e.g. the shipped organism)',
+    )
     .option(
       '--data <dir>',
       'folder of the agreement task files {simple,nounpp,rc,within_rc}_{train,test}.jsonl',
       path.join(path.dirname(path.dirname(defaultModelDir())), 'data'),
     )
-    .action((opts: { stage: string; quick: boolean; out: string; data: string; sites?: string }) =>
-      runOrganism({
-        stage: opts.stage,
-        quick: opts.quick,
-        out: opts.out,
-        dataDir: opts.data,
-        sites: opts.sites?.split(',').map((s) => s.trim()),
-      }),
+    .action(
+      (opts: {
+        stage: string;
+        quick: boolean;
+        out: string;
+        data: string;
+        sites?: string;
+        force?: boolean;
+      }) =>
+        runOrganism({
+          stage: opts.stage,
+          quick: opts.quick,
+          out: opts.out,
+          dataDir: opts.data,
+          sites: opts.sites?.split(',').map((s) => s.trim()),
+          force: opts.force,
+        }),
     );
 
   program
@@ -183,7 +213,8 @@ export function register(program: Command): void {
         'Only the organism (or a model with its tokenizer) can be labelled this way.',
         '',
         'Example:',
-        '  sfc label --out /tmp/labels.jsonl --tokens 32768',
+        '  sfc label --tokens 32768                 (writes out/labels.jsonl)',
+        '  sfc label --out models/organism/labels.jsonl --force   (replaces the shipped labels)',
       ].join('\n'),
     )
     .option(
@@ -194,8 +225,10 @@ export function register(program: Command): void {
     .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
     .option(
       '--out <file>',
-      `output file (default: ${LABELS_FILE} beside the SAE folder, i.e. <saes>/../${LABELS_FILE})`,
+      `output file (sfc report ${DEFAULT_OUT} finds it there)`,
+      path.join(DEFAULT_OUT, LABELS_FILE),
     )
+    .option('--force', 'replace --out if it exists')
     .option('--tokens <n>', 'tokens of held-out annotated text to score on', '65536')
     .option('--threshold <x>', 'a feature is active where its activation exceeds this', '0')
     .option('--sites <list>', 'comma-separated sites (default: every site with an SAE)')
@@ -211,6 +244,7 @@ export function register(program: Command): void {
       const minF1 = Number(opts.minF1);
       if (!(minF1 >= 0 && minF1 <= 1))
         throw new Error(`--min-f1: expected a number in [0, 1], got "${opts.minF1}"`);
+      refuseOverwrite(opts.out, 'feature labels', !!opts.force);
       const bar = progressBar('labelling');
       let result;
       try {

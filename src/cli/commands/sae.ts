@@ -13,7 +13,7 @@ import { saveDictionary } from '../../sae/formats.ts';
 import { openSaes } from '../../sae/library.ts';
 import { evaluateSaes, type SiteStats } from '../../sae/metrics.ts';
 import { trainSae } from '../../sae/train.ts';
-import { positiveInt, positiveNumber } from '../options.ts';
+import { DEFAULT_OUT, positiveInt, positiveNumber, refuseOverwrite } from '../options.ts';
 import { readCorpus } from '../../data/corpus.ts';
 
 const EOS = '<|endoftext|>';
@@ -71,7 +71,8 @@ interface TrainFlags {
   batch: string;
   seed: string;
   ctx: string;
-  out?: string;
+  out: string;
+  force?: boolean;
   resume?: boolean;
   normalize: boolean;
   checkpointEvery?: string;
@@ -100,7 +101,9 @@ export function register(program: Command): void {
       'Train a sparse autoencoder on the activations of one site while the model reads a corpus. ' +
         'Writes <out>/<site>/cfg.json + sae_weights.safetensors (SAELens layout); checkpoints go to ' +
         '<out>/.checkpoints/<site>/ so that an interrupted run continues with --resume.\n\n' +
-        'Example: sfc sae train --site resid_1 --corpus data/corpus.txt --width 2048 --steps 5000',
+        'An existing <out>/<site> (e.g. a shipped SAE) is never replaced without --force.\n\n' +
+        'Example (train.txt: your training text; data/corpus.txt is the held-out text of sae stats):\n' +
+        '  sfc sae train --site resid_1 --corpus train.txt --width 2048 --steps 5000',
     )
     .option(
       '--model <dir>',
@@ -124,7 +127,8 @@ export function register(program: Command): void {
       '0',
     )
     .option('--ctx <tokens>', 'context window the model reads the corpus in', '64')
-    .option('--out <dir>', 'folder of SAEs to write into (default <model>/saes)')
+    .option('--out <dir>', 'folder of SAEs to write into', path.join(DEFAULT_OUT, 'saes'))
+    .option('--force', 'replace <out>/<site> if it exists (e.g. --out <model>/saes)')
     .option(
       '--no-normalize',
       'train on raw activations (then --l1 is in raw units, like the 0.1 of Marks et al. on Pythia-70M)',
@@ -139,6 +143,8 @@ export function register(program: Command): void {
         throw new Error('give --l1 (ReLU SAE) or --topk (TopK SAE), not both');
       const { config, weights, tokenizer } = loadWithTokenizer(o.model);
       parseSite(o.site, config.numLayers);
+      // Before training, so that a refusal costs nothing.
+      refuseOverwrite(path.join(o.out, o.site), `an SAE for ${o.site}`, !!o.force);
       const model = new GptNeoX(config, weights);
       const documents = readTokenisedCorpus(o.corpus, tokenizer);
       const steps = positiveInt('--steps', o.steps);
@@ -146,7 +152,7 @@ export function register(program: Command): void {
       const seed = Number(o.seed);
       if (!Number.isInteger(seed)) throw new Error(`--seed: expected an integer, got "${o.seed}"`);
       const width = o.width ? positiveInt('--width', o.width) : 16 * config.hiddenSize;
-      const out = o.out ?? path.join(o.model, 'saes');
+      const out = o.out;
       const checkpointDir = path.join(out, '.checkpoints', o.site);
       const eosId = tokenizer.tokenId(EOS);
       const source = new ModelActivationSource({

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultModelDir } from '../../model/load.ts';
+import { readEvaluation } from '../../viewer/inputs.ts';
 
 const TASKS = ['simple', 'nounpp', 'rc', 'within_rc'];
 
@@ -59,6 +60,16 @@ export function register(program: Command): void {
       const circuit = path.join(opts.out, 'circuit.json');
       heading('evaluate: faithfulness and completeness on rc_test');
       await run('evaluate', '--circuit', circuit, '--data', data('rc_test.jsonl'));
+      const scores = readEvaluation(path.join(opts.out, 'evaluation.json'));
+      const fmt = (v: number | null, digits: number) => (v === null ? 'n/a' : v.toFixed(digits));
+      if (scores.circuitScore && scores.allLayers)
+        process.stdout.write(
+          `\ncircuit as saved: ${scores.circuitScore.nodes} nodes at layers >= ${scores.startLayer} have ` +
+            `faithfulness ${fmt(scores.circuitScore.faithfulness, 3)}, completeness ${fmt(scores.circuitScore.completeness, 2)} ` +
+            `(${scores.nodesBelowStart} nodes below layer ${scores.startLayer} left out); with every layer ` +
+            `(${scores.allLayers.nodes} nodes, embed included): faithfulness ${fmt(scores.allLayers.faithfulness, 3)}, ` +
+            `completeness ${fmt(scores.allLayers.completeness, 2)}\n`,
+        );
       heading('dashboards for the circuit features');
       await run(
         'dashboards',
