@@ -9,7 +9,7 @@
 // the start layer on) are evaluated; nodes elsewhere are ignored and not counted.
 // P positions of the masks, F dictionary width.
 
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import { Rng } from '../random.ts';
 import type { AblatedModel, KeepMask } from './ablation.ts';
 
