@@ -21,6 +21,8 @@ export interface DashboardRunOptions {
   model?: string;
   /** SAE folder (default <model>/saes). */
   saes?: string;
+  /** The dictionary size to use when the folder holds several per site. */
+  saeWidth?: number;
   /**
    * Text file, one document per line; `organism` (when no such file exists) generates texts of
    * the organism's grammar; with `documents` it only names them.
@@ -128,6 +130,7 @@ export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
   const model = new GptNeoX(loaded.config, loaded.weights);
   const library = openSaes(saesDir, loaded.config.numLayers, {
     modelWidth: loaded.config.hiddenSize,
+    width: o.saeWidth,
   });
 
   let features: FeatureRef[];

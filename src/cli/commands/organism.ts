@@ -17,6 +17,7 @@ import { writeReport } from '../../organism/report.ts';
 import { runModelStage } from '../../organism/train-model.ts';
 import { runSaeStage } from '../../organism/train-saes.ts';
 import { progressBar, type OnProgress } from '../progress.ts';
+import { saeWidthOption } from '../options.ts';
 
 export const STAGES = ['model', 'saes', 'labels', 'report', 'all'] as const;
 
@@ -121,6 +122,7 @@ function positiveInt(name: string, text: string): number {
 interface LabelCliOptions {
   model: string;
   saes?: string;
+  saeWidth?: number;
   out?: string;
   tokens: string;
   threshold: string;
@@ -192,6 +194,7 @@ export function register(program: Command): void {
       defaultModelDir(),
     )
     .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
+    .addOption(saeWidthOption())
     .option(
       '--out <file>',
       `output file (default: ${LABELS_FILE} beside the SAE folder, i.e. <saes>/../${LABELS_FILE})`,
@@ -217,6 +220,7 @@ export function register(program: Command): void {
         result = runLabels({
           model: opts.model,
           saes: opts.saes,
+          saeWidth: opts.saeWidth,
           out: opts.out,
           tokens: positiveInt('--tokens', opts.tokens),
           threshold,

@@ -9,7 +9,7 @@ import { defaultModelDir } from '../../model/load.ts';
 import type { ReportOptions } from '../../viewer/inputs.ts';
 import { buildReport } from '../../viewer/report.ts';
 import { serveReport } from '../../viewer/server.ts';
-import { positiveInt } from '../options.ts';
+import { positiveInt, saeWidthOption } from '../options.ts';
 import { progressBar } from '../progress.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -97,6 +97,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', "folder that receives dashboards.json (usually the circuit's)")
     .option('--model <dir>', 'model folder', defaultModelDir())
     .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
+    .addOption(saeWidthOption())
     .option(
       '--features <which>',
       'a circuit.json (or its folder) whose features to describe, or "all" (default: OUT/circuit.json)',
@@ -113,6 +114,7 @@ export function register(program: Command): void {
         out: string;
         model: string;
         saes?: string;
+        saeWidth?: number;
         features?: string;
         top: string;
         ctx?: string;
@@ -123,6 +125,7 @@ export function register(program: Command): void {
         const summary = runDashboards({
           model: opts.model,
           saes: opts.saes ?? path.join(opts.model, 'saes'),
+          saeWidth: opts.saeWidth,
           corpus: opts.corpus,
           out: opts.out,
           features: opts.features,
