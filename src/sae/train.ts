@@ -21,7 +21,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { matmul } from '../kernels/gemm.ts';
 import { AdamW } from '../model/adamw.ts';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.ts';
+import { writeSafetensors } from '../io/safetensors.ts';
+import { CHECKPOINT_JSON, CHECKPOINT_TENSORS, readTrainingCheckpoint } from './checkpoint-file.ts';
 import type { OnProgress } from '../cli/progress.ts';
 import { SparseAutoencoder, topKRows } from './dictionary.ts';
 import {
@@ -261,8 +262,6 @@ export function normalizeRows(decoder: Float32Array, d: number): void {
 }
 
 const PARAM_NAMES = ['encoder', 'encoderBias', 'decoder', 'decoderBias'] as const;
-const CHECKPOINT_JSON = 'trainer.json';
-const CHECKPOINT_TENSORS = 'trainer.safetensors';
 
 interface Resolved {
   site: string;
@@ -517,16 +516,8 @@ class Trainer {
   }
 
   static load(dir: string, o: Resolved, source: ActivationSource): Trainer {
-    const jsonFile = path.join(dir, CHECKPOINT_JSON);
-    const state = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
-      step: number;
-      resampled: number;
-      scale: number;
-      adamT: number;
-      options: Resolved;
-      dIn: number;
-      source: Record<string, unknown>;
-    };
+    const checkpoint = readTrainingCheckpoint(dir);
+    const { file: jsonFile, state } = checkpoint;
     const was = state.options;
     for (const key of ['width', 'kind', 'k', 'batchSize', 'seed', 'normalize', 'site'] as const)
       if (was[key] !== o[key])
@@ -537,15 +528,7 @@ class Trainer {
       throw new Error(
         `${jsonFile}: the checkpoint has input width ${state.dIn}, the data ${source.dIn}`,
       );
-    const tensors = readSafetensors(path.join(dir, CHECKPOINT_TENSORS));
-    const get = (name: string) => {
-      const t = tensors.get(name);
-      if (!t)
-        throw new Error(
-          `${path.join(dir, CHECKPOINT_TENSORS)}: no tensor ${name}; incomplete checkpoint`,
-        );
-      return t.data;
-    };
+    const get = checkpoint.tensor;
     const sae = new SparseAutoencoder({
       site: o.site,
       kind: o.kind,
@@ -567,10 +550,7 @@ class Trainer {
     t.lastFired.set(get('lastFired'));
     t.step = state.step;
     t.resampled = state.resampled;
-    const arrays: Record<string, Float32Array> = {};
-    for (const [name, data] of tensors)
-      if (name.startsWith('source.')) arrays[name.slice(7)] = data.data;
-    source.loadState({ json: state.source, arrays });
+    source.loadState({ json: state.source, arrays: checkpoint.sourceArrays });
     return t;
   }
 }
