@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { Rng } from '../src/random.ts';
 import { organismTaskFiles } from '../src/organism/agreement-tasks.ts';
 import { biographyFiles } from '../src/organism/biographies.ts';
-import { generateCorpus } from '../src/organism/grammar.ts';
+import { generateCorpus } from '../src/organism/grammar-sampler.ts';
 import { buildOrganismTokenizer } from '../src/organism/tokenizer-builder.ts';
 import { lexiconWords } from '../src/organism/lexicon.ts';
 import { ORGANISM_MIX } from '../src/organism/train-model.ts';

@@ -9,7 +9,7 @@ import type { OnProgress } from '../cli/progress.ts';
 import { CIRCUIT_FILE, readCircuit } from '../circuit/circuit.ts';
 import { GptNeoX } from '../model/gptneox.ts';
 import { defaultModelDir, loadModel } from '../model/load.ts';
-import { generateCorpus } from '../organism/grammar.ts';
+import { generateCorpus } from '../organism/grammar-sampler.ts';
 import { ORGANISM_MIX } from '../organism/train-model.ts';
 import { Rng } from '../random.ts';
 import { openSaes } from '../sae/library.ts';

@@ -5,15 +5,8 @@
 // the grammar would produce next.
 
 import { Rng } from '../random.ts';
-import {
-  realise,
-  type GapVerb,
-  type NounPhrase,
-  type Number2,
-  type Predicate,
-  type Role,
-  type Sentence,
-} from './grammar.ts';
+import type { GapVerb, NounPhrase, Number2, Predicate, Role, Sentence } from './grammar.ts';
+import { realise } from './grammar-realiser.ts';
 import {
   ANIMATE_NOUNS,
   DESTINATION_ADVERBS,

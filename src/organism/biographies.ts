@@ -8,7 +8,8 @@
 // `balanced_test` hold the four combinations in equal numbers.
 
 import { Rng } from '../random.ts';
-import { realise, type AnnotatedText, type Predicate, type Sentence } from './grammar.ts';
+import type { AnnotatedText, Predicate, Sentence } from './grammar.ts';
+import { realise } from './grammar-realiser.ts';
 import {
   INTRANSITIVE_VERBS,
   OBJECT_NOUNS,

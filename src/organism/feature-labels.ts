@@ -15,7 +15,9 @@ import { Rng } from '../random.ts';
 import { openSaes, type SaeLibrary } from '../sae/library.ts';
 import { END_OF_TEXT } from './tokenizer-builder.ts';
 import { tokenForms } from './lexicon.ts';
-import { GrammarSampler, realise, type GrammarMix, type Word } from './grammar.ts';
+import type { Word } from './grammar.ts';
+import { realise } from './grammar-realiser.ts';
+import { GrammarSampler, type GrammarMix } from './grammar-sampler.ts';
 import { WORD_LABELS } from './labels.ts';
 import { ORGANISM_MIX, textTokenIds, TRAINING_DIR } from './train-model.ts';
 

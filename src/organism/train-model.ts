@@ -19,7 +19,9 @@ import { crossEntropy } from '../model/loss.ts';
 import { saveModel } from '../model/save.ts';
 import { parameterLayout, zeroWeights, type GptNeoXWeights } from '../model/weights.ts';
 import { Rng } from '../random.ts';
-import { GrammarSampler, realise, type AnnotatedText, type GrammarMix } from './grammar.ts';
+import type { AnnotatedText } from './grammar.ts';
+import { realise } from './grammar-realiser.ts';
+import { GrammarSampler, type GrammarMix } from './grammar-sampler.ts';
 import { TEMPLATES } from './agreement-tasks.ts';
 import { buildOrganismTokenizer, END_OF_TEXT } from './tokenizer-builder.ts';
 

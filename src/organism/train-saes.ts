@@ -16,7 +16,7 @@ import { saveDictionary } from '../sae/formats.ts';
 import { openSaes } from '../sae/library.ts';
 import { evaluateSaes, type SiteStats } from '../sae/metrics.ts';
 import { trainSae, type TrainMetrics } from '../sae/train.ts';
-import { generateCorpus, GrammarSampler, type GrammarMix } from './grammar.ts';
+import { generateCorpus, GrammarSampler, type GrammarMix } from './grammar-sampler.ts';
 import { buildOrganismTokenizer } from './tokenizer-builder.ts';
 import {
   ORGANISM_MIX,

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { realise, type TextSpec } from '../../src/organism/grammar.ts';
+import type { TextSpec } from '../../src/organism/grammar.ts';
+import { realise } from '../../src/organism/grammar-realiser.ts';
 import { WORD_LABELS } from '../../src/organism/labels.ts';
 import {
   LabelCounter,

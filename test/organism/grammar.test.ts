@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../src/random.ts';
 import {
-  generateCorpus,
-  realise,
   tokens,
   type AnnotatedText,
   type TextSpec,
   type Word,
 } from '../../src/organism/grammar.ts';
+import { realise } from '../../src/organism/grammar-realiser.ts';
+import { generateCorpus } from '../../src/organism/grammar-sampler.ts';
 import {
   AGREEING_AUX,
   ALL_NOUNS,

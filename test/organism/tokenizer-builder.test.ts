@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Rng } from '../../src/random.ts';
 import { Tokenizer } from '../../src/data/tokenizer.ts';
-import { generateCorpus, tokens } from '../../src/organism/grammar.ts';
+import { tokens } from '../../src/organism/grammar.ts';
+import { generateCorpus } from '../../src/organism/grammar-sampler.ts';
 import { tokenForms } from '../../src/organism/lexicon.ts';
 import {
   buildOrganismTokenizer,

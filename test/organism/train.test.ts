@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../../src/random.ts';
-import { GrammarSampler, realise } from '../../src/organism/grammar.ts';
+import { realise } from '../../src/organism/grammar-realiser.ts';
+import { GrammarSampler } from '../../src/organism/grammar-sampler.ts';
 import { buildOrganismTokenizer, END_OF_TEXT } from '../../src/organism/tokenizer-builder.ts';
 import { Tokenizer } from '../../src/data/tokenizer.ts';
 import {
