@@ -12,28 +12,29 @@ import { headSize, rotaryDims } from './config.ts';
 import { parseSite, siteNames } from './sites.ts';
 import { parameterLayout, type GptNeoXWeights, type LayerWeights } from './weights.ts';
 import {
-  attentionBackward,
-  attentionBackwardLast,
-  attentionCache,
-  attentionCacheLast,
   attentionForward,
-  attentionForwardLast,
   attentionScratch,
   rotaryTable,
-  type AttentionCache,
-  type AttentionScratch,
   type AttentionShape,
   type PastKeysValues,
   type RotaryTable,
 } from './layers/attention.ts';
 import { embeddingBackward, embeddingForward } from './layers/embedding.ts';
-import { layerNormBackward, layerNormForward } from './layers/layernorm.ts';
-import { mlpBackward, mlpForward, type MlpCache } from './layers/mlp.ts';
+import { layerNormForward } from './layers/layernorm.ts';
+import { mlpForward } from './layers/mlp.ts';
 import {
   unembeddingBackward,
   unembeddingForward,
   type UnembeddingCache,
 } from './layers/unembedding.ts';
+import { layerCache, type LayerCache, type Workspace } from './workspace.ts';
+import { lastRowsLayerForward } from './last-rows.ts';
+import {
+  attentionBranchBackward,
+  gatherRows,
+  mlpBranchBackward,
+  mlpRowsBackward,
+} from './branch-backward.ts';
 
 export interface Batch {
   /** [B*T] right-padded token ids; padding positions hold any valid id. */
@@ -113,57 +114,6 @@ export interface ForwardPass {
   backward(dLogits: Float32Array | null, options?: BackwardOptions): Map<string, Float32Array>;
   /** Keys and values of the first P positions at every layer (a forBackward pass without a past). */
   past(P: number): Past;
-}
-
-/** What one layer's backward needs from its forward. */
-interface LayerCache {
-  ln1Out: Float32Array; // [N, d]
-  ln1Mean: Float64Array; // [N]
-  ln1Rstd: Float64Array; // [N]
-  attn: AttentionCache;
-  // The post_attention_layernorm input when it is not x: x + attn (sequential residual), and in a
-  // last-rows top layer x or x + attn at the B last rows.
-  mid: Float32Array; // [M, d]
-  ln2Out: Float32Array; // [M, d]
-  ln2Mean: Float64Array; // [M]
-  ln2Rstd: Float64Array; // [M]
-  mlp: MlpCache;
-}
-// M = N, or B in a last-rows top layer (everything after the attention is at the last rows only).
-
-function layerCache(
-  s: AttentionShape,
-  f: number,
-  sequential: boolean,
-  lastRows = false,
-): LayerCache {
-  const N = s.B * s.T;
-  const d = s.H * s.S;
-  const M = lastRows ? s.B : N;
-  return {
-    ln1Out: new Float32Array(N * d),
-    ln1Mean: new Float64Array(N),
-    ln1Rstd: new Float64Array(N),
-    attn: lastRows ? attentionCacheLast(s) : attentionCache(s),
-    mid: new Float32Array(sequential || lastRows ? M * d : 0),
-    ln2Out: new Float32Array(M * d),
-    ln2Mean: new Float64Array(M),
-    ln2Rstd: new Float64Array(M),
-    mlp: { pre: new Float32Array(M * f), act: new Float32Array(M * f) },
-  };
-}
-
-/** Temporaries for one (B, T) shape, reused by every forward and backward of that shape. */
-interface Workspace {
-  B: number;
-  T: number;
-  P: number;
-  attn: AttentionScratch;
-  dLn: Float32Array; // [N, d] gradient at a block's layernorm output
-  dAct: Float32Array; // [N, f]
-  // Internals of a forward run without forBackward (nothing keeps them afterwards).
-  layer: LayerCache;
-  layerLast: LayerCache | null; // a last-rows top layer's, made on first use
 }
 
 const MAX_WORKSPACES = 2;
@@ -414,210 +364,6 @@ export class GptNeoX {
       }
     }
   }
-}
-
-/**
- * A top layer computed for 'last' logits: x [N, d] (its input) -> resid [B, d] at the last rows
- * `last` [B] (row indices b*T + lengths[b] - 1). The attention needs K, V of every row; everything
- * after it is row-local, so it runs on the B last rows only.
- */
-function lastRowsLayerForward(
-  x: Float32Array,
-  lc: LayerCache,
-  lw: LayerWeights,
-  s: AttentionShape,
-  rope: RotaryTable,
-  ws: Workspace,
-  last: Int32Array,
-  f: number,
-  eps: number,
-  c: GptNeoXConfig,
-  past: PastKeysValues | null,
-): Float32Array {
-  const { B, T } = s;
-  const d = s.H * s.S;
-  layerNormForward(lc.ln1Out, lc.ln1Mean, lc.ln1Rstd, x, lw.ln1Weight, lw.ln1Bias, B * T, d, eps);
-  const a = new Float32Array(B * d);
-  attentionForwardLast(
-    a,
-    lc.attn,
-    lc.ln1Out,
-    lw,
-    s,
-    rope,
-    ws.attn,
-    Int32Array.from(last, (n, b) => n - b * T),
-    past,
-  );
-  const ln2In = lc.mid; // [B, d]: x, or x + attn with a sequential residual
-  for (let b = 0; b < B; b++) {
-    const from = last[b] * d;
-    const to = b * d;
-    if (c.useParallelResidual) ln2In.set(x.subarray(from, from + d), to);
-    else for (let i = 0; i < d; i++) ln2In[to + i] = x[from + i] + a[to + i];
-  }
-  layerNormForward(lc.ln2Out, lc.ln2Mean, lc.ln2Rstd, ln2In, lw.ln2Weight, lw.ln2Bias, B, d, eps);
-  const m = new Float32Array(B * d);
-  mlpForward(m, lc.mlp, lc.ln2Out, lw, B, d, f);
-  const resid = new Float32Array(B * d);
-  for (let b = 0; b < B; b++) {
-    const from = last[b] * d;
-    const to = b * d;
-    if (c.useParallelResidual)
-      for (let i = 0; i < d; i++) resid[to + i] = x[from + i] + a[to + i] + m[to + i];
-    else for (let i = 0; i < d; i++) resid[to + i] = ln2In[to + i] + m[to + i];
-  }
-  return resid;
-}
-
-/**
- * input_layernorm then attention, backward: dOut [N, d] -> dx [N, d] += gradient at x (the LN
- * input). For a last-rows top layer, `last` lists the rows where dOut is non-zero (nothing else
- * reads the layer); dx still gets the gradient at every row of x.
- */
-function attentionBranchBackward(
-  dx: Float32Array,
-  grads: LayerWeights | null,
-  dOut: Float32Array,
-  x: Float32Array,
-  lc: LayerCache,
-  w: LayerWeights,
-  s: AttentionShape,
-  rope: RotaryTable,
-  ws: Workspace,
-  last: Int32Array | null = null,
-): void {
-  const N = s.B * s.T;
-  const d = s.H * s.S;
-  if (last) {
-    const positions = Int32Array.from(last, (n, b) => n - b * s.T);
-    const dOutRows = gatherRows(dOut, last, d);
-    attentionBackwardLast(
-      ws.dLn,
-      grads,
-      dOutRows,
-      lc.ln1Out,
-      lc.attn,
-      w,
-      s,
-      rope,
-      ws.attn,
-      positions,
-    );
-  } else attentionBackward(ws.dLn, grads, dOut, lc.ln1Out, lc.attn, w, s, rope, ws.attn);
-  layerNormBackward(
-    dx,
-    grads?.ln1Weight ?? null,
-    grads?.ln1Bias ?? null,
-    ws.dLn,
-    x,
-    lc.ln1Mean,
-    lc.ln1Rstd,
-    w.ln1Weight,
-    N,
-    d,
-  );
-}
-
-/**
- * post_attention_layernorm then MLP, backward: dOut [N, d] -> dx [N, d] += gradient at x (the LN
- * input). Both are row-local, so when few rows of dOut are nonzero (the last layer under a
- * last-token metric) only those rows are gathered and processed.
- */
-function mlpBranchBackward(
-  dx: Float32Array,
-  grads: LayerWeights | null,
-  dOut: Float32Array,
-  x: Float32Array,
-  lc: LayerCache,
-  w: LayerWeights,
-  N: number,
-  d: number,
-  f: number,
-  ws: Workspace,
-): void {
-  const rows: number[] = [];
-  for (let n = 0; n < N && rows.length * 2 < N; n++) {
-    const o = n * d;
-    for (let i = 0; i < d; i++)
-      if (dOut[o + i] !== 0) {
-        rows.push(n);
-        break;
-      }
-  }
-  if (rows.length * 2 >= N) {
-    mlpBackward(ws.dLn, grads, dOut, lc.ln2Out, lc.mlp, w, N, d, f, ws.dAct);
-    layerNormBackward(
-      dx,
-      grads?.ln2Weight ?? null,
-      grads?.ln2Bias ?? null,
-      ws.dLn,
-      x,
-      lc.ln2Mean,
-      lc.ln2Rstd,
-      w.ln2Weight,
-      N,
-      d,
-    );
-    return;
-  }
-  if (rows.length === 0) return;
-  const g = (src: Float32Array, width: number) => gatherRows(src, rows, width);
-  const part: LayerCache = {
-    ...lc,
-    mid: g(x, d),
-    ln2Out: g(lc.ln2Out, d),
-    ln2Mean: Float64Array.from(rows, (n) => lc.ln2Mean[n]),
-    ln2Rstd: Float64Array.from(rows, (n) => lc.ln2Rstd[n]),
-    mlp: { pre: g(lc.mlp.pre, f), act: g(lc.mlp.act, f) },
-  };
-  mlpRowsBackward(dx, grads, g(dOut, d), part, w, rows, d, f, ws);
-}
-
-/**
- * The MLP branch backward at R rows whose ln2 input (lc.mid) and cache are stored compactly
- * [R, ..]: dOut [R, d] -> dx row rows[r] += the gradient at the ln2 input's row r.
- */
-function mlpRowsBackward(
-  dx: Float32Array,
-  grads: LayerWeights | null,
-  dOut: Float32Array,
-  lc: LayerCache,
-  w: LayerWeights,
-  rows: ArrayLike<number>,
-  d: number,
-  f: number,
-  ws: Workspace,
-): void {
-  const R = rows.length;
-  const dLn = new Float32Array(R * d);
-  mlpBackward(dLn, grads, dOut, lc.ln2Out, lc.mlp, w, R, d, f, ws.dAct);
-  const dxRows = new Float32Array(R * d);
-  layerNormBackward(
-    dxRows,
-    grads?.ln2Weight ?? null,
-    grads?.ln2Bias ?? null,
-    dLn,
-    lc.mid,
-    lc.ln2Mean,
-    lc.ln2Rstd,
-    w.ln2Weight,
-    R,
-    d,
-  );
-  for (let r = 0; r < R; r++) {
-    const to = rows[r] * d;
-    const from = r * d;
-    for (let i = 0; i < d; i++) dx[to + i] += dxRows[from + i];
-  }
-}
-
-/** src [.., width] -> [rows.length, width] with row r = src row rows[r]. */
-function gatherRows(src: Float32Array, rows: ArrayLike<number>, width: number): Float32Array {
-  const out = new Float32Array(rows.length * width);
-  for (let r = 0; r < rows.length; r++)
-    out.set(src.subarray(rows[r] * width, (rows[r] + 1) * width), r * width);
-  return out;
 }
 
 class Pass implements ForwardPass {
