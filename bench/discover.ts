@@ -18,7 +18,7 @@ import os from 'node:os';
 import type { GptNeoXConfig } from '../src/model/config.ts';
 import { GptNeoX, makeBatch } from '../src/model/gptneox.ts';
 import { SparseAutoencoder } from '../src/sae/dictionary.ts';
-import { normalizeRows } from '../src/sae/train.ts';
+import { normalizeRows } from '../src/sae/train-loss.ts';
 import { exampleFromIds, type TaskExample } from '../src/data/tasks.ts';
 import { discover, toCircuit, type DiscoverOptions } from '../src/attribution/discover.ts';
 import { Rng } from '../src/random.ts';

@@ -5,7 +5,7 @@
 import type { GptNeoXConfig } from '../../src/model/config.ts';
 import { siteNames } from '../../src/model/sites.ts';
 import { SparseAutoencoder } from '../../src/sae/dictionary.ts';
-import { normalizeRows } from '../../src/sae/train.ts';
+import { normalizeRows } from '../../src/sae/train-loss.ts';
 import { Rng } from '../../src/random.ts';
 
 /** One SAE of `width` features per site (embed, attn_L, mlp_L, resid_L), keyed by site. */

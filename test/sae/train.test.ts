@@ -9,10 +9,10 @@ import { ArraySource } from '../../src/sae/activations.ts';
 import {
   saeLossAndGradients,
   saeWorkspace,
-  trainSae,
   zeroGradients,
   type SaeGradients,
-} from '../../src/sae/train.ts';
+} from '../../src/sae/train-loss.ts';
+import { trainSae } from '../../src/sae/train.ts';
 
 // Dims: B batch, d input width, F dictionary width.
 
