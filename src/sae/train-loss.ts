@@ -6,6 +6,9 @@
 import { matmul } from '../kernels/gemm.ts';
 import { topKRows, type SparseAutoencoder } from './dictionary.ts';
 
+/** The trained parameters of an SAE, in the optimizer's order (also SaeGradients' fields). */
+export const PARAM_NAMES = ['encoder', 'encoderBias', 'decoder', 'decoderBias'] as const;
+
 export interface SaeGradients {
   encoder: Float32Array; // [F, d]
   encoderBias: Float32Array; // [F]

@@ -17,14 +17,12 @@
 //
 // Dims: B batch rows, d input width, F dictionary width, S resampling inputs.
 
-import fs from 'node:fs';
-import path from 'node:path';
 import { AdamW } from '../model/adamw.ts';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import type { OnProgress } from '../cli/progress.ts';
 import { SparseAutoencoder } from './dictionary.ts';
 import {
   normalizeRows,
+  PARAM_NAMES,
   projectDecoderGradient,
   saeLossAndGradients,
   saeWorkspace,
@@ -33,13 +31,14 @@ import {
   type SaeGradients,
   type SaeWorkspace,
 } from './train-loss.ts';
+import { derivedRng, RNG_INIT, RNG_RESAMPLE, type ActivationSource } from './activations.ts';
+import { resampleDeadFeatures } from './resample.ts';
 import {
-  derivedRng,
-  RNG_INIT,
-  RNG_RESAMPLE,
-  type ActivationSource,
-  type SourceState,
-} from './activations.ts';
+  checkpointExists,
+  loadCheckpoint,
+  saveCheckpoint,
+  type TrainerState,
+} from './train-checkpoint.ts';
 
 export interface TrainOptions {
   /** Site the dictionary is for (recorded in it). */
@@ -108,10 +107,6 @@ export interface TrainResult {
   resumedFrom: number;
 }
 
-const PARAM_NAMES = ['encoder', 'encoderBias', 'decoder', 'decoderBias'] as const;
-const CHECKPOINT_JSON = 'trainer.json';
-const CHECKPOINT_TENSORS = 'trainer.safetensors';
-
 interface Resolved {
   site: string;
   width: number;
@@ -170,7 +165,7 @@ function resolveOptions(o: TrainOptions): Resolved {
 }
 
 /** The trainer's whole state; training is a loop of step() with occasional resample(). */
-class Trainer {
+class Trainer implements TrainerState {
   readonly sae: SparseAutoencoder; // in normalised units
   readonly opt: AdamW;
   readonly grads: SaeGradients;
@@ -230,86 +225,16 @@ class Trainer {
     return dead;
   }
 
-  /**
-   * Anthropic's resampling: score S inputs by their squared reconstruction loss, and for each dead
-   * feature pick an input with probability ∝ loss²; its centred direction becomes the decoder row,
-   * and (scaled to 0.2 × the mean alive encoder norm) the encoder row; encoder bias 0; Adam state
-   * of those rows reset. Returns how many features were resampled.
-   */
+  /** Resamples the dead features (see resample.ts); returns how many there were. */
   resample(): number {
     const dead = this.deadFeatures();
     if (dead.length === 0) return 0;
-    const { sae } = this;
-    const { dIn: d, width: F } = sae;
     const S = this.o.resampleSamples;
-    const sample = new Float32Array(S * d);
+    const sample = new Float32Array(S * this.sae.dIn);
     this.draw(sample, S);
-    // Per-input reconstruction loss, in chunks so that [rows, F] stays small.
-    const weight = new Float64Array(S);
-    const rows = Math.max(1, Math.min(S, Math.floor((1 << 22) / F)));
-    const f = new Float32Array(rows * F);
-    const xHat = new Float32Array(rows * d);
-    for (let s0 = 0; s0 < S; s0 += rows) {
-      const n = Math.min(rows, S - s0);
-      const xs = sample.subarray(s0 * d, (s0 + n) * d);
-      sae.encode(xs, n, f);
-      sae.decode(f, n, xHat);
-      for (let r = 0; r < n; r++) {
-        let e = 0;
-        for (let j = 0; j < d; j++) e += (xs[r * d + j] - xHat[r * d + j]) ** 2;
-        weight[s0 + r] = e * e;
-      }
-    }
-    const cumulative = new Float64Array(S);
-    let total = 0;
-    for (let s = 0; s < S; s++) cumulative[s] = total += weight[s];
     const rng = derivedRng(this.o.seed, RNG_RESAMPLE, this.step);
-    const isDead = new Uint8Array(F);
-    for (const i of dead) isDead[i] = 1;
-    let aliveNorm = 0;
-    let alive = 0;
-    for (let i = 0; i < F; i++) {
-      if (isDead[i]) continue;
-      let s = 0;
-      for (let j = 0; j < d; j++) s += sae.encoder[i * d + j] ** 2;
-      aliveNorm += Math.sqrt(s);
-      alive++;
-    }
-    aliveNorm = alive ? aliveNorm / alive : 1;
-    const { m, v } = this.opt;
-    const rowParams = [0, 1, 2]; // encoder, encoderBias, decoder: per-feature rows
-    for (const i of dead) {
-      let pick: number;
-      if (total > 0) {
-        const r = rng.next() * total;
-        let lo = 0;
-        let hi = S - 1;
-        while (lo < hi) {
-          const mid = (lo + hi) >> 1;
-          if (cumulative[mid] > r) hi = mid;
-          else lo = mid + 1;
-        }
-        pick = lo;
-      } else pick = rng.int(S);
-      const dir = new Float64Array(d);
-      let norm = 0;
-      for (let j = 0; j < d; j++) {
-        dir[j] = sample[pick * d + j] - (sae.centerInput ? sae.decoderBias[j] : 0);
-        norm += dir[j] ** 2;
-      }
-      norm = Math.sqrt(norm) || 1;
-      for (let j = 0; j < d; j++) {
-        sae.decoder[i * d + j] = dir[j] / norm;
-        sae.encoder[i * d + j] = (dir[j] / norm) * aliveNorm * 0.2;
-      }
-      sae.encoderBias[i] = 0;
-      for (const p of rowParams) {
-        const width = p === 1 ? 1 : d;
-        m[p].fill(0, i * width, (i + 1) * width);
-        v[p].fill(0, i * width, (i + 1) * width);
-      }
-      this.lastFired[i] = this.step - 1; // a fresh window to prove itself
-    }
+    resampleDeadFeatures(this.sae, this.opt, dead, sample, S, rng);
+    for (const i of dead) this.lastFired[i] = this.step - 1; // a fresh window to prove itself
     this.resampled += dead.length;
     return dead.length;
   }
@@ -331,95 +256,11 @@ class Trainer {
   }
 
   saveCheckpoint(dir: string): void {
-    fs.mkdirSync(dir, { recursive: true });
-    const { sae } = this;
-    const { m, v } = this.opt;
-    const source: SourceState = this.source.saveState();
-    const tensors = PARAM_NAMES.flatMap((p, i) => [
-      { name: p, shape: [sae[p].length], data: sae[p] },
-      { name: `adam.m.${p}`, shape: [m[i].length], data: m[i] },
-      { name: `adam.v.${p}`, shape: [v[i].length], data: v[i] },
-    ]);
-    // Steps fit f32 exactly up to 2^24; lastFired is stored relative to nothing else.
-    tensors.push({
-      name: 'lastFired',
-      shape: [sae.width],
-      data: Float32Array.from(this.lastFired),
-    });
-    for (const [name, data] of Object.entries(source.arrays ?? {}))
-      tensors.push({ name: `source.${name}`, shape: [data.length], data });
-    writeSafetensors(path.join(dir, CHECKPOINT_TENSORS), tensors, { step: String(this.step) });
-    const state = {
-      version: 1,
-      step: this.step,
-      resampled: this.resampled,
-      scale: this.scale,
-      adamT: this.opt.t,
-      options: this.o,
-      dIn: sae.dIn,
-      source: source.json,
-    };
-    const tmp = path.join(dir, `${CHECKPOINT_JSON}.tmp-${process.pid}`);
-    fs.writeFileSync(tmp, `${JSON.stringify(state, null, 2)}\n`);
-    fs.renameSync(tmp, path.join(dir, CHECKPOINT_JSON));
+    saveCheckpoint(dir, this);
   }
 
   static load(dir: string, o: Resolved, source: ActivationSource): Trainer {
-    const jsonFile = path.join(dir, CHECKPOINT_JSON);
-    const state = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
-      step: number;
-      resampled: number;
-      scale: number;
-      adamT: number;
-      options: Resolved;
-      dIn: number;
-      source: Record<string, unknown>;
-    };
-    const was = state.options;
-    for (const key of ['width', 'kind', 'k', 'batchSize', 'seed', 'normalize', 'site'] as const)
-      if (was[key] !== o[key])
-        throw new Error(
-          `${jsonFile}: the checkpoint was trained with ${key} ${JSON.stringify(was[key])}, not ${JSON.stringify(o[key])}; use the same settings or another checkpoint folder`,
-        );
-    if (state.dIn !== source.dIn)
-      throw new Error(
-        `${jsonFile}: the checkpoint has input width ${state.dIn}, the data ${source.dIn}`,
-      );
-    const tensors = readSafetensors(path.join(dir, CHECKPOINT_TENSORS));
-    const get = (name: string) => {
-      const t = tensors.get(name);
-      if (!t)
-        throw new Error(
-          `${path.join(dir, CHECKPOINT_TENSORS)}: no tensor ${name}; incomplete checkpoint`,
-        );
-      return t.data;
-    };
-    const sae = new SparseAutoencoder({
-      site: o.site,
-      kind: o.kind,
-      dIn: state.dIn,
-      width: o.width,
-      encoder: get('encoder'),
-      encoderBias: get('encoderBias'),
-      decoder: get('decoder'),
-      decoderBias: get('decoderBias'),
-      k: o.k,
-    });
-    const t = new Trainer(o, source, state.scale, sae);
-    const { m, v } = t.opt;
-    PARAM_NAMES.forEach((p, i) => {
-      m[i].set(get(`adam.m.${p}`));
-      v[i].set(get(`adam.v.${p}`));
-    });
-    t.opt.t = state.adamT;
-    t.lastFired.set(get('lastFired'));
-    t.step = state.step;
-    t.resampled = state.resampled;
-    const arrays: Record<string, Float32Array> = {};
-    for (const [name, data] of tensors)
-      if (name.startsWith('source.')) arrays[name.slice(7)] = data.data;
-    source.loadState({ json: state.source, arrays });
-    return t;
+    return loadCheckpoint(dir, o, source, (sae, scale) => new Trainer(o, source, scale, sae));
   }
 }
 
@@ -474,10 +315,6 @@ function initialise(o: Resolved, source: ActivationSource): Trainer {
   const c = dot / norm;
   if (Number.isFinite(c) && c > 0) for (let i = 0; i < F * d; i++) sae.encoder[i] *= c;
   return new Trainer(o, source, scale, sae);
-}
-
-function checkpointExists(dir: string | undefined): dir is string {
-  return !!dir && fs.existsSync(path.join(dir, CHECKPOINT_JSON));
 }
 
 /**
