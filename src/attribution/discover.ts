@@ -1,7 +1,7 @@
 // Circuit discovery end to end: node effects for every batch of examples, then edges, summed into
 // EffectSums and turned into a circuit. See docs/discover.md.
 
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import type { TaskExample } from '../data/tasks.ts';
 import type { GptNeoX } from '../model/gptneox.ts';
 import type { Dictionary } from '../sae/dictionary.ts';

@@ -1,14 +1,11 @@
 // Progress bars for long work. Library code reports through a plain callback
-// (`OnProgress`) and never imports this; the CLI turns the callback into a bar on stderr.
+// (`OnProgress`, src/progress.ts) and never imports this; the CLI turns the callback into a bar on
+// stderr.
 
 import cliProgress from 'cli-progress';
+import type { OnProgress } from '../progress.ts';
 
-/** done of total units; `info` is shown after the bar (e.g. loss). */
-export type OnProgress = (
-  done: number,
-  total: number,
-  info?: Record<string, number | string>,
-) => void;
+export type { OnProgress } from '../progress.ts';
 
 export interface ProgressBar {
   update: OnProgress;

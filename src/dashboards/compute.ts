@@ -13,7 +13,7 @@
 // Dims: W windows per forward pass, T tokens per window, N = W*T rows, d model dim, K features
 // wanted at a site, V vocabulary.
 
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import { matmul } from '../kernels/gemm.ts';
 import type { GptNeoX } from '../model/gptneox.ts';
 import { SparseAutoencoder, type Dictionary } from '../sae/dictionary.ts';

@@ -5,7 +5,7 @@
 import { readCorpus } from '../data/corpus.ts';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import { CIRCUIT_FILE, readCircuit } from '../circuit/circuit.ts';
 import { GptNeoX } from '../model/gptneox.ts';
 import { defaultModelDir, loadModel } from '../model/load.ts';

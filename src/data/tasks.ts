@@ -8,7 +8,7 @@
 
 import { readTextFile } from '../io/text-file.ts';
 import { z } from 'zod';
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import { makeBatch, type Batch, type GptNeoX } from '../model/gptneox.ts';
 import { describeIssues } from '../io/validation.ts';
 

@@ -9,7 +9,7 @@
 // B batch, T tokens (of a batch), P positions of the masks (the longest example), N = B*T rows,
 // d model width, F dictionary width, V vocabulary.
 
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import type { GptNeoX, SiteHook } from '../model/gptneox.ts';
 import { toSparseRows, type Dictionary, type SparseRows } from '../sae/dictionary.ts';
 import type { TaskBatch } from '../data/tasks.ts';

@@ -12,7 +12,7 @@
 // count too.
 // P positions of the masks, F dictionary width.
 
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import { Rng } from '../random.ts';
 import type { AblatedModel, KeepMask } from './ablation.ts';
 

@@ -7,7 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import { GptNeoX, type ForwardPass } from '../model/gptneox.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
 import { loadModel } from '../model/load.ts';

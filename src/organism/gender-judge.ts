@@ -7,7 +7,7 @@
 // size tell them apart: such a feature fires on both pronouns but 60/40, and that lean is the
 // gender it carries; even shares (50–55%) are pronoun or word-class features.
 
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import type { Tokenizer } from '../data/tokenizer.ts';
 import type { GptNeoX } from '../model/gptneox.ts';
 import type { Dictionary } from '../sae/dictionary.ts';

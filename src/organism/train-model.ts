@@ -9,7 +9,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import { loadTask, scoreTask, type TaskExample } from '../data/tasks.ts';
 import { Tokenizer } from '../data/tokenizer.ts';
 import { AdamW } from '../model/adamw.ts';

@@ -7,7 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import { GptNeoX } from '../model/gptneox.ts';
 import { loadModel } from '../model/load.ts';
 import { Rng } from '../random.ts';

@@ -10,7 +10,7 @@
 
 import type { GptNeoX, SiteHook } from '../model/gptneox.ts';
 import { crossEntropy } from '../model/loss.ts';
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import type { Dictionary } from './dictionary.ts';
 import type { SaeLibrary } from './library.ts';
 import { WindowStream } from './activations.ts';

@@ -18,7 +18,7 @@
 // Dims: B batch rows, d input width, F dictionary width, S resampling inputs.
 
 import { AdamW } from '../model/adamw.ts';
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 import { SparseAutoencoder } from './dictionary.ts';
 import {
   normalizeRows,

@@ -6,7 +6,7 @@
 
 import { GptNeoX, makeBatch, type SiteHook } from '../model/gptneox.ts';
 import { parseSite } from '../model/sites.ts';
-import type { OnProgress } from '../cli/progress.ts';
+import type { OnProgress } from '../progress.ts';
 
 export interface Probe {
   /** The residual site it reads (mean over real tokens). */
