@@ -9,9 +9,6 @@ import type { OnProgress } from '../progress.ts';
 import { CIRCUIT_FILE, readCircuit } from '../circuit/circuit.ts';
 import { GptNeoX } from '../model/gptneox.ts';
 import { defaultModelDir, loadModel } from '../model/load.ts';
-import { generateCorpus } from '../organism/grammar-sampler.ts';
-import { ORGANISM_MIX } from '../organism/train-model.ts';
-import { Rng } from '../random.ts';
 import { openSaes } from '../sae/library.ts';
 import { computeDashboards, featureKey, type DashboardResult, type FeatureRef } from './compute.ts';
 import { LOGIT_LENS, round4, writeDashboards, type DashboardsFile } from './file.ts';
@@ -21,10 +18,7 @@ export interface DashboardRunOptions {
   model?: string;
   /** SAE folder (default <model>/saes). */
   saes?: string;
-  /**
-   * Text file, one document per line; `organism` (when no such file exists) generates texts of
-   * the organism's grammar; with `documents` it only names them.
-   */
+  /** Text file, one document per line; with `documents` it only names them. */
   corpus: string;
   /** The documents themselves (e.g. generated text), instead of reading `corpus`. */
   documents?: string[];
@@ -44,19 +38,6 @@ export interface DashboardRunSummary {
   features: number;
   windows: number;
   tokens: number;
-}
-
-/** `--corpus organism`: fresh texts of the organism's grammar (a seed no training run used). */
-export const ORGANISM_CORPUS = 'organism';
-export const ORGANISM_CORPUS_SEED = 505;
-export const ORGANISM_CORPUS_TEXTS = 2000;
-
-/** `count` texts of the organism's grammar, one document each (about 25 tokens a text). */
-export function organismCorpus(
-  count = ORGANISM_CORPUS_TEXTS,
-  seed = ORGANISM_CORPUS_SEED,
-): string[] {
-  return generateCorpus(new Rng(seed), count, ORGANISM_MIX).map((t) => t.text);
 }
 
 /** The features of a circuit file (feature nodes, each (site, feature) once, in file order). */
@@ -147,9 +128,7 @@ export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
   }
   const texts = o.documents
     ? o.documents.slice(0, o.maxDocuments)
-    : o.corpus === ORGANISM_CORPUS && !fs.existsSync(o.corpus)
-      ? organismCorpus(o.maxDocuments)
-      : readCorpus(o.corpus, o.maxDocuments);
+    : readCorpus(o.corpus, o.maxDocuments);
   const documents = texts.map((text) => tokenizer.encode(text));
   const top = o.top ?? 20;
   const result = computeDashboards({

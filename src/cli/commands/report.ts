@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import path from 'node:path';
 import { runDashboards } from '../../dashboards/run.ts';
 import { defaultModelDir } from '../../model/load.ts';
+import { organismDocuments } from '../../organism/corpus.ts';
 import type { ReportOptions } from '../../viewer/inputs.ts';
 import { buildReport } from '../../viewer/report.ts';
 import { serveReport } from '../../viewer/server.ts';
@@ -120,18 +121,20 @@ export function register(program: Command): void {
       }) => {
         const bar = progressBar('dashboards');
         const started = Date.now();
+        const maxDocuments =
+          opts.maxDocuments === undefined
+            ? undefined
+            : positiveInt('--max-documents', opts.maxDocuments);
         const summary = runDashboards({
           model: opts.model,
           saes: opts.saes ?? path.join(opts.model, 'saes'),
           corpus: opts.corpus,
+          documents: organismDocuments(opts.corpus, maxDocuments),
           out: opts.out,
           features: opts.features,
           top: positiveInt('--top', opts.top),
           ctx: opts.ctx === undefined ? undefined : positiveInt('--ctx', opts.ctx),
-          maxDocuments:
-            opts.maxDocuments === undefined
-              ? undefined
-              : positiveInt('--max-documents', opts.maxDocuments),
+          maxDocuments,
           onProgress: bar.update,
         });
         bar.stop();
