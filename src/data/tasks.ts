@@ -12,7 +12,7 @@ import type { OnProgress } from '../progress.ts';
 import { makeBatch, type Batch, type GptNeoX } from '../model/gptneox.ts';
 import { describeIssues } from '../io/validation.ts';
 
-/** What loading needs of a tokenizer (src/data/tokenizer.ts's Tokenizer has it). */
+/** What loading needs of a tokenizer (src/model/tokenizer.ts's Tokenizer has it). */
 export interface TaskTokenizer {
   encode(text: string): number[];
 }

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openSafetensors, type SafetensorsFile } from '../io/safetensors.ts';
-import { Tokenizer } from '../data/tokenizer.ts';
+import { Tokenizer } from './tokenizer.ts';
 import { parseConfig, type GptNeoXConfig } from './config.ts';
 import { parameterLayout, type GptNeoXWeights } from './weights.ts';
 

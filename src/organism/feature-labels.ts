@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { OnProgress } from '../progress.ts';
 import { GptNeoX, type ForwardPass } from '../model/gptneox.ts';
-import type { Tokenizer } from '../data/tokenizer.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
 import { loadModel } from '../model/load.ts';
 import { Rng } from '../random.ts';
 import { openSaes, type SaeLibrary } from '../sae/library.ts';

@@ -8,7 +8,7 @@
 // gender it carries; even shares (50–55%) are pronoun or word-class features.
 
 import type { OnProgress } from '../progress.ts';
-import type { Tokenizer } from '../data/tokenizer.ts';
+import type { Tokenizer } from '../model/tokenizer.ts';
 import type { GptNeoX } from '../model/gptneox.ts';
 import type { Dictionary } from '../sae/dictionary.ts';
 import { forEachCorpusBatch, grammarTokenIds, labelCorpus } from './feature-labels.ts';

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { OnProgress } from '../progress.ts';
 import { loadTask, scoreTask, type TaskExample } from '../data/tasks.ts';
-import { Tokenizer } from '../data/tokenizer.ts';
+import { Tokenizer } from '../model/tokenizer.ts';
 import { AdamW } from '../model/adamw.ts';
 import type { GptNeoXConfig } from '../model/config.ts';
 import { GptNeoX, type Batch } from '../model/gptneox.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { GptNeoX, makeBatch } from '../../src/model/gptneox.ts';
 import { saveModel } from '../../src/model/save.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
-import { Tokenizer } from '../../src/data/tokenizer.ts';
+import { Tokenizer } from '../../src/model/tokenizer.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
 
 const cliEntry = new URL('../../src/cli/main.ts', import.meta.url).pathname;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Tokenizer } from '../../src/data/tokenizer.ts';
+import { Tokenizer } from '../../src/model/tokenizer.ts';
 import { describeTask, loadTask, parseTask, scoreTask, taskBatches } from '../../src/data/tasks.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
 import { GptNeoX, makeBatch } from '../../src/model/gptneox.ts';

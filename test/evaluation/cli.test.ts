@@ -10,7 +10,7 @@ import { GptNeoX } from '../../src/model/gptneox.ts';
 import { saveModel } from '../../src/model/save.ts';
 import { parseSite } from '../../src/model/sites.ts';
 import { saveDictionary } from '../../src/sae/formats.ts';
-import { Tokenizer } from '../../src/data/tokenizer.ts';
+import { Tokenizer } from '../../src/model/tokenizer.ts';
 import { loadTask, scoreTask } from '../../src/data/tasks.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
 import { Rng } from '../../src/random.ts';

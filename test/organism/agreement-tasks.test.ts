@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Rng } from '../../src/random.ts';
-import { Tokenizer } from '../../src/data/tokenizer.ts';
+import { Tokenizer } from '../../src/model/tokenizer.ts';
 import { makePairs, organismTaskFiles, TEMPLATES } from '../../src/organism/agreement-tasks.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
 import { ALL_NOUNS, AGREEING_AUX } from '../../src/organism/lexicon.ts';

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { Rng } from '../../src/random.ts';
-import { Tokenizer } from '../../src/data/tokenizer.ts';
+import { Tokenizer } from '../../src/model/tokenizer.ts';
 import { tokens } from '../../src/organism/grammar.ts';
 import { generateCorpus } from '../../src/organism/grammar-sampler.ts';
 import { tokenForms } from '../../src/organism/lexicon.ts';

@@ -8,7 +8,7 @@ import { Rng } from '../../src/random.ts';
 import { realise } from '../../src/organism/grammar-realiser.ts';
 import { GrammarSampler } from '../../src/organism/grammar-sampler.ts';
 import { buildOrganismTokenizer, END_OF_TEXT } from '../../src/organism/tokenizer-builder.ts';
-import { Tokenizer } from '../../src/data/tokenizer.ts';
+import { Tokenizer } from '../../src/model/tokenizer.ts';
 import {
   learningRate,
   organismEosId,

@@ -8,7 +8,7 @@ import { defaultModelDir, loadModel } from '../../model/load.ts';
 import { GptNeoX } from '../../model/gptneox.ts';
 import { parseSite } from '../../model/sites.ts';
 import { describeTask, loadTask, taskBatches, type TaskExample } from '../../data/tasks.ts';
-import type { Tokenizer } from '../../data/tokenizer.ts';
+import type { Tokenizer } from '../../model/tokenizer.ts';
 import { NEURONS, openSaes } from '../../sae/library.ts';
 import type { Dictionary } from '../../sae/dictionary.ts';
 import { ABLATION_KINDS, AblatedModel, type AblationKind } from '../../evaluation/ablation.ts';

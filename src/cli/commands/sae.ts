@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { defaultModelDir, loadModel } from '../../model/load.ts';
 import { GptNeoX } from '../../model/gptneox.ts';
 import { parseSite } from '../../model/sites.ts';
-import type { Tokenizer } from '../../data/tokenizer.ts';
+import type { Tokenizer } from '../../model/tokenizer.ts';
 import { progressBar } from '../progress.ts';
 import { ModelActivationSource } from '../../sae/activations.ts';
 import { saveDictionary } from '../../sae/formats.ts';
