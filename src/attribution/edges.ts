@@ -26,6 +26,7 @@
 // T tokens, d model dim, F a site's dictionary width, K downstream nodes sharing an upstream row.
 
 import { matmul } from '../kernels/gemm.ts';
+import { dotRow } from '../kernels/rows.ts';
 import { parseSite } from '../model/sites.ts';
 import { SparseAutoencoder, type Dictionary } from '../sae/dictionary.ts';
 import type { EffectSums } from '../circuit/build.ts';
@@ -70,12 +71,6 @@ function encoderRow(dict: Dictionary, j: number, d: number): Float32Array {
   throw new Error(`${dict.site}: edges need the encoder of a ${dict.kind} dictionary`);
 }
 
-function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, d: number): number {
-  let s = 0;
-  for (let j = 0; j < d; j++) s += a[ao + j] * b[bo + j];
-  return s;
-}
-
 /** The downstream nodes of a site in one batch, with their seeds at the site's activation. */
 function downstreamNodes(
   sn: SiteNodes,
@@ -101,7 +96,7 @@ function downstreamNodes(
       const j = delta.index[e];
       if (!identity && !active[j]) continue; // ∂f_j/∂x = 0 on the clean input: no edge into it
       if (keep && !keep[sums.node(s, t, j)]) continue;
-      const gradF = dot(dict.decoderRow(j), 0, grad, g, d);
+      const gradF = dotRow(dict.decoderRow(j), 0, grad, g, d);
       const row = encoderRow(dict, j, d);
       const seed = new Float32Array(d);
       for (let k = 0; k < d; k++) seed[k] = gradF * row[k];
@@ -112,7 +107,7 @@ function downstreamNodes(
       const seed = grad.slice(g, g + d);
       for (let a = cleanActive.rowStart[n]; a < cleanActive.rowStart[n + 1]; a++) {
         const j = cleanActive.index[a];
-        const c = dot(dict.decoderRow(j), 0, grad, g, d);
+        const c = dotRow(dict.decoderRow(j), 0, grad, g, d);
         const row = encoderRow(dict, j, d);
         for (let k = 0; k < d; k++) seed[k] -= c * row[k];
       }
@@ -160,7 +155,7 @@ function addUpstream(
     } else {
       entries.forEach((e, a) => {
         const row = dict.decoderRow(index[e]);
-        for (let k = 0; k < K; k++) W[k * A + a] = dot(G, k * d, row, 0, d);
+        for (let k = 0; k < K; k++) W[k * A + a] = dotRow(G, k * d, row, 0, d);
       });
     }
     const from = entries.map((e) => sums.node(source, t, index[e]));
@@ -175,7 +170,7 @@ function addUpstream(
   const from = sums.node(source, t, null);
   if (keep && !keep[from]) return;
   for (let k = 0; k < K; k++) {
-    const w = dot(G, k * d, sn.errorDelta, n * d, d);
+    const w = dotRow(G, k * d, sn.errorDelta, n * d, d);
     if (w !== 0) sums.addEdge(source, from, target, targets[k], w);
   }
 }

@@ -2,7 +2,7 @@
 
 import type { Dictionary } from '../sae/dictionary.ts';
 import type { BatchNodes, NodeContext, SiteNodes } from './nodes.ts';
-import { gatherRows } from './rows.ts';
+import { gatherRows } from '../kernels/rows.ts';
 import { runFromSites } from './tail-runs.ts';
 
 // Tokens per tail batch of exact patching (rows of T tokens each).

@@ -17,7 +17,8 @@ import type { Metric } from './metric.ts';
 import { Tails } from './tails.ts';
 import { exactEffects } from './exact.ts';
 import { featureDeltas } from './feature-deltas.ts';
-import { addSteps, concatRows, dotRow, gatherRows, interpolate, rowsDiffer } from './rows.ts';
+import { dotRow, gatherRows } from '../kernels/rows.ts';
+import { addSteps, concatRows, interpolate, rowsDiffer } from './rows.ts';
 import { gradientsFromSites, runMetric, type CleanPrefix } from './tail-runs.ts';
 
 export type NodeMethod = 'ig' | 'attrib' | 'exact';

@@ -1,4 +1,7 @@
-// Row operations on flat row-major arrays [rows, width], as the node passes use them.
+// Row operations on flat row-major arrays [rows, width], as the node passes use them (the ones the
+// model shares are in kernels/rows.ts).
+
+import { gatherRows } from '../kernels/rows.ts';
 
 /** 0, 1, ..., count - 1 */
 export function firstRows(count: number): number[] {
@@ -31,26 +34,6 @@ export function concatRows(
     out.set(b.subarray(n * d, (n + 1) * d), (rows.length + r) * d);
   });
   return out;
-}
-
-/** src [.., width] -> out [rows.length, width] with out row r = src row rows[r]. */
-export function gatherRows(src: Float32Array, rows: number[], width: number): Float32Array {
-  const out = new Float32Array(rows.length * width);
-  rows.forEach((b, r) => out.set(src.subarray(b * width, (b + 1) * width), r * width));
-  return out;
-}
-
-/** a[aOffset..+d] · b[bOffset..+d] */
-export function dotRow(
-  a: Float32Array,
-  aOffset: number,
-  b: Float32Array,
-  bOffset: number,
-  d: number,
-) {
-  let s = 0;
-  for (let j = 0; j < d; j++) s += a[aOffset + j] * b[bOffset + j];
-  return s;
 }
 
 /** a[o..o+d) differs from b[o..o+d) somewhere. */

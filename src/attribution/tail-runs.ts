@@ -5,7 +5,8 @@
 import type { Batch, ForwardPass, Past, SiteHook } from '../model/gptneox.ts';
 import { parseSite } from '../model/sites.ts';
 import type { BatchNodes, NodeContext } from './nodes.ts';
-import { addDifference, firstRows, gatherRows, suffixRows } from './rows.ts';
+import { gatherRows } from '../kernels/rows.ts';
+import { addDifference, firstRows, suffixRows } from './rows.ts';
 import { Tails } from './tails.ts';
 
 /** A tail pass with m per row and the backward that m's gradient drives. */

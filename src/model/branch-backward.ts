@@ -2,6 +2,7 @@
 // MLP), each from the branch output's gradient to the gradient at the branch input.
 // B batch, T tokens, N = B*T rows, d model dim, f MLP dim.
 
+import { gatherRows } from '../kernels/rows.ts';
 import type { LayerWeights } from './weights.ts';
 import {
   attentionBackward,
@@ -153,16 +154,4 @@ export function mlpRowsBackward(
     const from = r * d;
     for (let i = 0; i < d; i++) dx[to + i] += dxRows[from + i];
   }
-}
-
-/** src [.., width] -> [rows.length, width] with row r = src row rows[r]. */
-export function gatherRows(
-  src: Float32Array,
-  rows: ArrayLike<number>,
-  width: number,
-): Float32Array {
-  const out = new Float32Array(rows.length * width);
-  for (let r = 0; r < rows.length; r++)
-    out.set(src.subarray(rows[r] * width, (rows[r] + 1) * width), r * width);
-  return out;
 }

@@ -29,12 +29,8 @@ import {
 } from './layers/unembedding.ts';
 import { layerCache, type LayerCache, type Workspace } from './workspace.ts';
 import { lastRowsLayerForward } from './last-rows.ts';
-import {
-  attentionBranchBackward,
-  gatherRows,
-  mlpBranchBackward,
-  mlpRowsBackward,
-} from './branch-backward.ts';
+import { attentionBranchBackward, mlpBranchBackward, mlpRowsBackward } from './branch-backward.ts';
+import { gatherRows } from '../kernels/rows.ts';
 
 export interface Batch {
   /** [B*T] right-padded token ids; padding positions hold any valid id. */
