@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openSafetensors, type SafetensorsFile } from '../io/safetensors.ts';
+import { readJsonFile } from '../io/text-file.ts';
 import { Tokenizer } from './tokenizer.ts';
 import { parseConfig, type GptNeoXConfig } from './config.ts';
 import { parameterLayout, type GptNeoXWeights } from './weights.ts';
@@ -33,20 +34,6 @@ const CONVERT_HINT = (dir: string) =>
 const IGNORED_BUFFER = /\.attention\.(bias|masked_bias)$|\.rotary_emb\.inv_freq$/;
 const ATTENTION_BIAS = /\.attention\.(query_key_value|dense)\.bias$/;
 
-function readJson(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`${file}: cannot read (${(e as Error).message})`, { cause: e });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
-}
-
 /** Which file holds each tensor: one model.safetensors, or the shards of an index. */
 function openCheckpoint(dir: string): {
   source: string; // names the checkpoint in errors
@@ -60,7 +47,7 @@ function openCheckpoint(dir: string): {
     return { source: single, files: [file], fileOf: (n) => (file.has(n) ? file : undefined) };
   }
   if (fs.existsSync(index)) {
-    const json = readJson(index) as { weight_map?: unknown };
+    const json = readJsonFile(index) as { weight_map?: unknown };
     const map = json?.weight_map;
     if (typeof map !== 'object' || map === null || Array.isArray(map))
       throw new Error(`${index}: no "weight_map" object (tensor name -> shard file)`);
@@ -126,7 +113,7 @@ export function loadModel(dir: string, options: { tokenizer?: boolean } = {}): L
     throw new Error(
       `${configFile}: missing; a model folder needs the Hugging Face config.json next to its weights`,
     );
-  const config = parseConfig(readJson(configFile), configFile);
+  const config = parseConfig(readJsonFile(configFile), configFile);
 
   const checkpoint = openCheckpoint(dir);
   const weights = {

@@ -15,6 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { openSafetensors, writeSafetensors } from '../io/safetensors.ts';
+import { readJsonFile } from '../io/text-file.ts';
 import { SparseAutoencoder, type ActivationKind } from './dictionary.ts';
 import { readTorchStateDict, type TorchTensor } from './torch-checkpoint.ts';
 
@@ -58,18 +59,7 @@ export function hookNameForSite(site: string): string {
 }
 
 function readJson(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`${file}: cannot read (${(e as Error).message})`, { cause: e });
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${file}: not valid JSON (${(e as Error).message})`, { cause: e });
-  }
+  const json = readJsonFile(file);
   if (typeof json !== 'object' || json === null || Array.isArray(json))
     throw new Error(`${file}: expected a JSON object`);
   return json as Record<string, unknown>;
