@@ -3,6 +3,7 @@
 // N = B*T residual rows, R selected rows, d model dim, V vocab.
 
 import { matmul } from '../../kernels/gemm.ts';
+import { gatherRows } from '../../kernels/rows.ts';
 import type { GptNeoXWeights } from '../weights.ts';
 import { layerNormBackward, layerNormForward } from './layernorm.ts';
 
@@ -28,8 +29,7 @@ export function unembeddingForward(
   V: number,
 ): UnembeddingCache {
   const R = rows.length;
-  const x = new Float32Array(R * d);
-  for (let r = 0; r < R; r++) x.set(resid.subarray(rows[r] * d, rows[r] * d + d), r * d);
+  const x = gatherRows(resid, rows, d);
   const cache = {
     rows,
     x,
