@@ -6,7 +6,7 @@ import { gatherRows } from '../kernels/rows.ts';
 import { runFromSites } from './tail-runs.ts';
 
 // Tokens per tail batch of exact patching (rows of T tokens each).
-export const EXACT_TOKENS = 2048;
+const EXACT_TOKENS = 2048;
 
 /**
  * Exact effects: m with one node patched at one position, minus m clean. Each patched variant is

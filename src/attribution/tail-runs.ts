@@ -161,7 +161,7 @@ export function runFromSites(
 }
 
 /** Sites below which a gradient at `site` needs no further backward (inside its tail). */
-export function stopsFor(ctx: NodeContext, site: string): string[] {
+function stopsFor(ctx: NodeContext, site: string): string[] {
   const { inner } = ctx.tails.locate(site);
   // Only attn_L of a sequential residual sits inside its tail; its gradient includes the path
   // through mlp_L, so mlp_L must flow.

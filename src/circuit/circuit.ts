@@ -20,7 +20,7 @@ import { describeIssues } from '../io/validation.ts';
 export const CIRCUIT_FILE = 'circuit.json';
 /** The target of the edges from the last residual site to the metric. */
 export const METRIC_NODE = 'y';
-export const ERROR_SYMBOL = 'ε';
+const ERROR_SYMBOL = 'ε';
 
 const nodeSchema = z.object({
   id: z.string().min(1),

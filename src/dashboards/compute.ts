@@ -93,7 +93,7 @@ export interface DashboardResult {
 export const featureKey = (site: string, feature: number): string => `${site}/${feature}`;
 
 /** The windows of a corpus: each document cut into consecutive pieces of at most T tokens. */
-export function corpusWindows(documents: number[][], T: number): number[][] {
+function corpusWindows(documents: number[][], T: number): number[][] {
   const windows: number[][] = [];
   for (const doc of documents)
     for (let s = 0; s < doc.length; s += T) windows.push(doc.slice(s, s + T));

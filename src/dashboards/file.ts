@@ -58,7 +58,7 @@ export type DashboardEntry = z.infer<typeof dashboardSchema>;
 export const round4 = (v: number): number => (v === 0 ? 0 : Number(v.toPrecision(4)));
 
 /** Checks a parsed value as a dashboards file; errors name the file and the first problems. */
-export function validateDashboards(json: unknown, file: string): DashboardsFile {
+function validateDashboards(json: unknown, file: string): DashboardsFile {
   const parsed = fileSchema.safeParse(json);
   if (!parsed.success) {
     const problems = describeIssues(parsed.error, { limit: 5 });

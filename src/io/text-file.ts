@@ -19,7 +19,7 @@ export function readTextFile(file: string): string {
 }
 
 /** Parses JSON read from `file`; a syntax error names the file. Validation is the caller's. */
-export function parseJsonText(text: string, file: string): unknown {
+function parseJsonText(text: string, file: string): unknown {
   try {
     return JSON.parse(text);
   } catch (e) {

@@ -29,8 +29,8 @@ export interface ContrastivePair {
 }
 
 /** The agreeing verbs the answers are drawn from. */
-export const ANSWER_VERBS = ['be', 'have', 'do', 'go'] as const;
-export type AnswerVerb = (typeof ANSWER_VERBS)[number];
+const ANSWER_VERBS = ['be', 'have', 'do', 'go'] as const;
+type AnswerVerb = (typeof ANSWER_VERBS)[number];
 
 const TRANSITIVE_ING = TRANSITIVE_VERBS.filter((v) => v.ing);
 const TRANSITIVE_PARTICIPLE = TRANSITIVE_VERBS.filter((v) => v.participle);
@@ -157,7 +157,7 @@ function cut(sentence: Sentence, role: Role): { prefix: string; answer: string }
 }
 
 /** What a pair must be: the verb of its answers and the numbers of its nouns (the clean side). */
-export interface Target {
+interface Target {
   verb: AnswerVerb;
   /** The main subject's number. */
   subject: Number2;
@@ -174,7 +174,7 @@ function randomTarget(rng: Rng): Target {
 }
 
 /** One contrastive pair of the template (random verb and numbers unless `target` says). */
-export function makePair(
+function makePair(
   template: Template,
   rng: Rng,
   target: Target = randomTarget(rng),
@@ -225,7 +225,7 @@ export function makePairs(template: Template, rng: Rng, count: number): Contrast
 }
 
 /** Seeds of the committed task files; train and test differ, and so does each template. */
-export const TASK_SEEDS = { train: 1000, test: 2000 } as const;
+const TASK_SEEDS = { train: 1000, test: 2000 } as const;
 
 /** The committed task files' contents, by file name ('rc_test.jsonl' -> its JSONL text). */
 export function organismTaskFiles(count = 300): Map<string, string> {

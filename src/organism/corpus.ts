@@ -6,16 +6,13 @@ import { Rng } from '../random.ts';
 import { generateCorpus } from './grammar-sampler.ts';
 import { ORGANISM_MIX } from './train-model.ts';
 
-export const ORGANISM_CORPUS = 'organism';
+const ORGANISM_CORPUS = 'organism';
 /** A seed no training run used. */
-export const ORGANISM_CORPUS_SEED = 505;
-export const ORGANISM_CORPUS_TEXTS = 2000;
+const ORGANISM_CORPUS_SEED = 505;
+const ORGANISM_CORPUS_TEXTS = 2000;
 
 /** `count` texts of the organism's grammar, one document each (about 25 tokens a text). */
-export function organismCorpus(
-  count = ORGANISM_CORPUS_TEXTS,
-  seed = ORGANISM_CORPUS_SEED,
-): string[] {
+function organismCorpus(count = ORGANISM_CORPUS_TEXTS, seed = ORGANISM_CORPUS_SEED): string[] {
   return generateCorpus(new Rng(seed), count, ORGANISM_MIX).map((t) => t.text);
 }
 

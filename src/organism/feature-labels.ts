@@ -196,7 +196,7 @@ export function forEachCorpusBatch(
   }
 }
 
-export interface LabelFeaturesOptions {
+interface LabelFeaturesOptions {
   corpus: LabelCorpus;
   sites?: string[];
   /** A feature is active where its activation exceeds this (default 0). */
@@ -206,7 +206,7 @@ export interface LabelFeaturesOptions {
 }
 
 /** Labels of every feature of every site's dictionary, from one pass over the corpus per batch. */
-export function labelFeatures(
+function labelFeatures(
   model: GptNeoX,
   library: SaeLibrary,
   o: LabelFeaturesOptions,

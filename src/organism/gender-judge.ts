@@ -15,7 +15,7 @@ import { forEachCorpusBatch, grammarTokenIds, labelCorpus } from './feature-labe
 import { ORGANISM_MIX } from './train-model.ts';
 
 /** Distinct from the training seeds (1, 101..303), the labels' (404) and the corpus file's (505). */
-export const JUDGE_SEED = 606;
+const JUDGE_SEED = 606;
 
 /** A feature whose activation leans at least this much to one gender is gender-related. */
 export const DEFAULT_MIN_SHARE = 0.6;

@@ -360,11 +360,6 @@ export class GrammarSampler {
   }
 }
 
-/** One random text (1-4 sentences) with its annotations. */
-export function generateText(rng: Rng, mix?: Partial<GrammarMix>): AnnotatedText {
-  return realise(new GrammarSampler(rng, mix).text());
-}
-
 /** `count` texts from one seed; the same seed gives the same corpus. */
 export function generateCorpus(
   rng: Rng,

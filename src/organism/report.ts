@@ -18,12 +18,12 @@ import {
 } from './train-model.ts';
 import { SAE_RECORD, SAES_DIR, type SaeRecord } from './train-saes.ts';
 
-export interface Series {
+interface Series {
   name: string;
   points: [number, number][];
 }
 
-export interface ChartOptions {
+interface ChartOptions {
   title: string;
   xLabel: string;
   yLabel: string;
@@ -70,7 +70,7 @@ const fmt = (v: number) =>
   Math.abs(v) >= 1000 ? `${v / 1000}k` : String(Number(v.toPrecision(4)));
 
 /** A line chart of several series as a standalone SVG document. */
-export function lineChartSvg(series: Series[], o: ChartOptions): string {
+function lineChartSvg(series: Series[], o: ChartOptions): string {
   const W = o.width ?? 640;
   const H = o.height ?? 360;
   const left = 64;

@@ -26,7 +26,7 @@ import { TEMPLATES } from './agreement-tasks.ts';
 import { buildOrganismTokenizer, END_OF_TEXT } from './tokenizer-builder.ts';
 
 /** The organism's default shape (phase 1's proposal; vocabulary 805 padded to a multiple of 64). */
-export const ORGANISM_CONFIG: GptNeoXConfig = {
+const ORGANISM_CONFIG: GptNeoXConfig = {
   vocabSize: 832,
   hiddenSize: 128,
   numLayers: 4,
@@ -52,7 +52,7 @@ export const ORGANISM_MIX: Partial<GrammarMix> = {
   subjectCoord: 0.07,
 };
 
-export interface ModelTrainOptions {
+interface ModelTrainOptions {
   config: GptNeoXConfig;
   /** Token id of every word token (' teachers', 'The', ' .'), from buildOrganismTokenizer().ids. */
   tokenIds: Map<string, number>;
@@ -90,7 +90,7 @@ export interface EvalRecord {
   accuracy: Record<string, number>;
 }
 
-export interface ModelTrainResult {
+interface ModelTrainResult {
   weights: GptNeoXWeights;
   steps: number;
   /** Mean training loss per logged window: [step, loss]. */
@@ -102,7 +102,7 @@ export interface ModelTrainResult {
 }
 
 /** GPT-NeoX-style initialisation: N(0, 0.02) weights, output projections scaled by 1/sqrt(2L). */
-export function initWeights(config: GptNeoXConfig, rng: Rng): GptNeoXWeights {
+function initWeights(config: GptNeoXConfig, rng: Rng): GptNeoXWeights {
   const w = zeroWeights(config);
   const std = 0.02;
   const outStd = std / Math.sqrt(2 * config.numLayers);
@@ -181,7 +181,7 @@ export function learningRate(
 }
 
 /** Trains a fresh model on the grammar; reproducible from `seed`. */
-export function trainOrganismModel(o: ModelTrainOptions): ModelTrainResult {
+function trainOrganismModel(o: ModelTrainOptions): ModelTrainResult {
   const c = o.config;
   const B = o.batchSize ?? 32;
   const T = o.ctx ?? c.maxPositionEmbeddings;

@@ -30,9 +30,9 @@ export const SAES_DIR = 'saes';
 export const SAE_RECORD = 'saes.json';
 
 /** Seeds of the SAE stage's corpora, apart from the model's training stream (seed 1). */
-export const SAE_SEEDS = { activations: 101, evaluation: 202, training: 303 } as const;
+const SAE_SEEDS = { activations: 101, evaluation: 202, training: 303 } as const;
 
-export interface CollectOptions {
+interface CollectOptions {
   model: GptNeoX;
   tokenIds: Map<string, number>;
   eosId: number;
@@ -45,7 +45,7 @@ export interface CollectOptions {
 }
 
 /** Activations at every site over one token set: site -> [N*d]. */
-export function collectActivations(o: CollectOptions): Map<string, Float32Array> {
+function collectActivations(o: CollectOptions): Map<string, Float32Array> {
   const { model } = o;
   const d = model.config.hiddenSize;
   const T = model.config.maxPositionEmbeddings;

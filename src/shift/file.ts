@@ -55,14 +55,12 @@ const shiftSchema = z.object({
   seconds: z.number().optional(),
 });
 
-export type ShiftFeature = z.infer<typeof featureSchema>;
-export type ShiftRow = z.infer<typeof rowSchema>;
 /** What shift.json holds. */
 export type ShiftFile = z.infer<typeof shiftSchema>;
 export type ShiftView = ShiftFile & { file: string };
 
 /** Checks a parsed value as a shift file; errors name the file and the first problems. */
-export function validateShift(json: unknown, file: string): ShiftView {
+function validateShift(json: unknown, file: string): ShiftView {
   const parsed = shiftSchema.safeParse(json);
   if (!parsed.success) {
     const problems = describeIssues(parsed.error, { limit: 5 });

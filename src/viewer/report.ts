@@ -6,7 +6,7 @@ import path from 'node:path';
 import { renderReportHtml } from './html.ts';
 import { collectReportData, type ReportOptions } from './inputs.ts';
 
-export const REPORT_FILE = 'report.html';
+const REPORT_FILE = 'report.html';
 
 export interface BuildReportOptions extends ReportOptions {
   /** Where to write the page (default <dir>/report.html). */

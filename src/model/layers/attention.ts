@@ -95,7 +95,7 @@ export function splitHeadsRotary(
 }
 
 /** Backward of splitHeadsRotary: dHeads [3, B, H, T, S] -> dQkv [N, H, 3, S] (overwritten). */
-export function splitHeadsRotaryBackward(
+function splitHeadsRotaryBackward(
   dQkv: Float32Array,
   dHeads: Float32Array,
   s: AttentionShape,
@@ -158,7 +158,7 @@ function tokensToHeads(out: Float32Array, x: Float32Array, s: AttentionShape): v
  * scores [G, T, P+T] (G = B*H) -> in place softmax(scale * scores) over keys j <= P + i (query i
  * at position P + i); 0 above.
  */
-export function causalSoftmax(p: Float32Array, G: number, T: number, scale: number, P = 0): void {
+function causalSoftmax(p: Float32Array, G: number, T: number, scale: number, P = 0): void {
   const W = P + T;
   for (let row = 0; row < G * T; row++) causalSoftmaxRow(p, row * W, P + (row % T), W, scale);
 }
@@ -179,7 +179,7 @@ function causalSoftmaxRow(p: Float32Array, o: number, i: number, W: number, scal
 }
 
 /** dProbs, probs [G, T, P+T] -> in place dScores = scale * P (dP - sum_j P dP), the raw-score gradient. */
-export function causalSoftmaxBackward(
+function causalSoftmaxBackward(
   dp: Float32Array,
   probs: Float32Array,
   G: number,
