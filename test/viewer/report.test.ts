@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { collectReportData, readFeatureLabels } from '../../src/viewer/inputs.ts';
 import { buildReport } from '../../src/viewer/report.ts';
-import { serveReport } from '../../src/viewer/server.ts';
+import http from 'node:http';
+import { isLoopbackHost, serveReport } from '../../src/viewer/server.ts';
 
 const FIXTURE = 'test/fixtures/viewer/small';
 
@@ -118,4 +119,98 @@ test('sfc view serves the page, its data and a stamp that follows the files', as
     await server.close();
     fs.rmSync(dir, { recursive: true });
   }
+});
+
+/** GET `pathname` from 127.0.0.1:port with a Host header of our choosing (fetch forbids setting it). */
+function getWithHost(
+  port: number,
+  pathname: string,
+  host: string | undefined,
+  address = '127.0.0.1',
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: address,
+        port,
+        path: pathname,
+        method: 'GET',
+        // undefined: no Host header at all
+        ...(host === undefined ? { setHost: false } : { headers: { host } }),
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('sfc view answers only its own loopback host and port (no DNS rebinding)', async () => {
+  const dir = copyFixture();
+  const server = await serveReport(dir, { port: 0 });
+  const port = Number(new URL(server.url).port);
+  try {
+    for (const host of [
+      `127.0.0.1:${port}`,
+      `localhost:${port}`,
+      `[::1]:${port}`,
+      `LOCALHOST:${port}`,
+    ]) {
+      const ok = await getWithHost(port, '/data.json', host);
+      assert.equal(ok.status, 200, host);
+      assert.match(ok.body, /"nodes"/);
+      assert.equal(ok.headers['access-control-allow-origin'], undefined);
+    }
+    for (const host of [
+      `evil.example:${port}`, // a rebinding page keeps its own name
+      'evil.example',
+      `127.0.0.1:${port + 1}`, // another port
+      '127.0.0.1',
+      `localhost.evil.example:${port}`,
+      `127.0.0.1:${port}.evil.example`,
+    ]) {
+      for (const pathname of ['/data.json', '/', '/version']) {
+        const refused = await getWithHost(port, pathname, host);
+        assert.equal(refused.status, 421, `${host} ${pathname}`);
+        assert.match(refused.body, /^sfc view: refusing a request for host/);
+        assert.doesNotMatch(refused.body, /"nodes"/);
+      }
+    }
+    const noHost = await getWithHost(port, '/data.json', undefined);
+    assert.ok(noHost.status >= 400 && noHost.status < 500, `no Host header: ${noHost.status}`);
+  } finally {
+    await server.close();
+    fs.rmSync(dir, { recursive: true });
+  }
+});
+
+test('sfc view with --host answers that host too; non-loopback hosts are recognised', async () => {
+  const dir = copyFixture();
+  const server = await serveReport(dir, { port: 0, host: '127.0.0.2' });
+  const port = Number(new URL(server.url).port);
+  try {
+    const get = (host: string) => getWithHost(port, '/version', host, '127.0.0.2');
+    assert.equal((await get(`127.0.0.2:${port}`)).status, 200);
+    assert.equal((await get(`127.0.0.1:${port}`)).status, 200);
+    assert.equal((await get(`10.0.0.1:${port}`)).status, 421);
+  } finally {
+    await server.close();
+    fs.rmSync(dir, { recursive: true });
+  }
+  for (const h of ['127.0.0.1', '127.0.0.2', 'localhost', '::1', '[::1]'])
+    assert.ok(isLoopbackHost(h), h);
+  for (const h of [
+    '0.0.0.0',
+    '::',
+    '192.168.1.2',
+    '10.0.0.1',
+    'example.com',
+    '127.0.0.1.example.com',
+  ])
+    assert.ok(!isLoopbackHost(h), h);
 });

@@ -9,7 +9,7 @@ import { defaultModelDir } from '../../model/load.ts';
 import { organismDocuments } from '../../organism/corpus.ts';
 import type { ReportOptions } from '../../viewer/inputs.ts';
 import { buildReport } from '../../viewer/report.ts';
-import { serveReport } from '../../viewer/server.ts';
+import { isLoopbackHost, serveReport } from '../../viewer/server.ts';
 import { positiveInt } from '../options.ts';
 import { progressBar } from '../progress.ts';
 
@@ -74,6 +74,10 @@ export function register(program: Command): void {
     const port = Number(opts.port);
     if (!(Number.isInteger(port) && port >= 0 && port < 65536))
       throw new Error(`--port: expected an integer in 0..65535, got "${opts.port}"`);
+    if (!isLoopbackHost(opts.host))
+      process.stderr.write(
+        `WARNING: --host ${opts.host} is not a loopback address: anyone who can reach this machine on that address can read the report (circuits, labels, file paths). Use --host 127.0.0.1 unless you mean to share it.\n`,
+      );
     const server = await serveReport(dir, { ...opts, port, host: opts.host });
     console.log(`serving the report of ${dir} at ${server.url} (Ctrl-C to stop)`);
     await new Promise<void>((resolve) => {
