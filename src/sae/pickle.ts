@@ -220,7 +220,8 @@ export function readPickle(
   };
   const append = (target: PyValue, items: PyValue[]) => {
     if (!Array.isArray(target)) fail(`APPEND on ${describe(target)}, expected a list`);
-    (target as PyValue[]).push(...items);
+    // One at a time: spreading a long list into push() overflows the call stack.
+    for (const item of items) (target as PyValue[]).push(item);
   };
   const reduce = (fn: PyValue, args: PyValue): PyValue => {
     if (kindOf(fn) !== 'global') fail(`REDUCE calls ${describe(fn)}, expected an allowed global`);

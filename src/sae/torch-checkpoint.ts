@@ -65,28 +65,48 @@ function isContiguous(t: TensorRef): boolean {
   return true;
 }
 
-/** A row-major view into the storage (no copy); bounds checked. */
-function gatherContiguous(t: TensorRef, storage: Float32Array, where: string): Float32Array {
-  const n = t.shape.reduce((a, b) => a * b, 1);
-  if (t.offset + n > storage.length)
+/**
+ * The view's element count, after checking that it reads only elements its storage holds: the
+ * count itself is at most the storage's (so a few pickle bytes cannot ask for gigabytes), no
+ * dimension of size > 1 has stride 0 (a broadcast view would copy one element many times), and
+ * the last element it reaches, offset + Σ (size_i - 1)·stride_i, is inside the storage.
+ */
+function checkedViewSize(t: TensorRef, where: string): number {
+  const { shape, stride, offset } = t;
+  const available = t.storage.numel;
+  const view = () => `view (offset ${offset}, size [${shape}], stride [${stride}])`;
+  let n = 1;
+  for (const s of shape) n *= s;
+  if (n === 0) return 0;
+  if (n > available)
     throw new Error(
-      `${where}: view (offset ${t.offset}, size [${t.shape}]) needs ${t.offset + n} elements but its storage holds ${storage.length}`,
+      `${where}: ${view()} has ${n} elements but its storage holds ${available}; corrupt or hostile file`,
     );
+  let last = offset;
+  for (let i = 0; i < shape.length; i++) {
+    if (shape[i] > 1 && stride[i] === 0)
+      throw new Error(
+        `${where}: ${view()} repeats elements (stride 0), which is not supported; save the tensor with .contiguous()`,
+      );
+    last += (shape[i] - 1) * stride[i];
+  }
+  if (!Number.isSafeInteger(last) || last >= available)
+    throw new Error(
+      `${where}: ${view()} reaches element ${last} but its storage holds ${available}`,
+    );
+  return n;
+}
+
+/** A row-major view into the storage (no copy); checked by checkedViewSize. */
+function gatherContiguous(t: TensorRef, storage: Float32Array, n: number): Float32Array {
   return storage.subarray(t.offset, t.offset + n);
 }
 
-/** Row-major f32 copy of a (possibly strided, offset) view into a storage. */
-function gather(t: TensorRef, storage: Float32Array, where: string): Float32Array {
+/** Row-major f32 copy of a (possibly strided, offset) view into a storage; checked by checkedViewSize. */
+function gather(t: TensorRef, storage: Float32Array, n: number): Float32Array {
   const { shape, stride, offset } = t;
-  const n = shape.reduce((a, b) => a * b, 1);
   const out = new Float32Array(n);
   if (n === 0) return out;
-  let last = offset;
-  for (let i = 0; i < shape.length; i++) last += (shape[i] - 1) * stride[i];
-  if (last >= storage.length)
-    throw new Error(
-      `${where}: view (offset ${offset}, size [${shape}], stride [${stride}]) reaches element ${last} but its storage holds ${storage.length}`,
-    );
   const dims = shape.length;
   const index = new Array<number>(dims).fill(0);
   let src = offset;
@@ -103,6 +123,11 @@ function gather(t: TensorRef, storage: Float32Array, where: string): Float32Arra
   }
   return out;
 }
+
+// Tensors may share storages (views, tied weights), but together they hold at most this many
+// times the elements of the storages in the archive: a pickle naming one storage in thousands of
+// tensors is refused instead of copied thousands of times.
+const MAX_ELEMENTS_PER_STORED_ELEMENT = 2;
 
 /**
  * Reads a torch.save'd dict of tensors (e.g. a module's state_dict()) without executing anything.
@@ -192,16 +217,32 @@ export function readTorchStateDict(path: string): Map<string, TorchTensor> {
     return out;
   };
 
+  // Check every view before decoding or copying anything.
+  const sizes = new Map<TensorRef, number>();
+  let stored = 0;
+  for (const s of storages.values()) stored += s.numel;
+  let total = 0;
+  for (const [name, value] of root.entries) {
+    if (!isTensorRef(value)) continue;
+    const n = checkedViewSize(value, `${path}: tensor ${String(name)}`);
+    sizes.set(value, n);
+    total += n;
+  }
+  if (total > MAX_ELEMENTS_PER_STORED_ELEMENT * stored)
+    throw new Error(
+      `${where}: its tensors hold ${total} elements in all but the archive stores only ${stored}; corrupt or hostile file`,
+    );
+
   const tensors = new Map<string, TorchTensor>();
   for (const [name, value] of root.entries) {
     if (!isTensorRef(value)) continue; // e.g. non-tensor extras; callers check for what they need
     const key = String(name);
     const storage = storageF32(value.storage);
-    const where = `${path}: tensor ${key}`;
+    const n = sizes.get(value)!;
     const data =
       users.get(value.storage.key) === 1 && isContiguous(value)
-        ? gatherContiguous(value, storage, where)
-        : gather(value, storage, where);
+        ? gatherContiguous(value, storage, n)
+        : gather(value, storage, n);
     tensors.set(key, { dtype: value.storage.dtype, shape: [...value.shape], data });
   }
   return tensors;

@@ -2,8 +2,11 @@
 // record, optional zip64 records, central directory, local headers). Records are read one at a
 // time at their offsets, so a 130 MB checkpoint is never held twice, and every signature, size and
 // CRC-32 is checked: a damaged or truncated file fails here instead of yielding wrong numbers.
-// Stored records (what torch.save writes) are returned as-is; deflated ones go through node:zlib.
+// Stored records (what torch.save writes) are returned as-is; deflated ones go through node:zlib
+// with an output limit equal to the size the directory declares, and a declared size beyond what
+// deflate can produce from the compressed bytes is refused before inflating (no deflate bombs).
 
+import buffer from 'node:buffer';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 
@@ -31,6 +34,10 @@ const ZIP64_EOCD = 0x06064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 const MAX_COMMENT = 0xffff;
+// Deflate emits at most 258 bytes per 2-bit code of a fixed block, so a record inflates at most
+// ~1032x (zlib's documented limit); a slack covers tiny records.
+const MAX_DEFLATE_RATIO = 1032;
+const DEFLATE_SLACK = 1024;
 
 function readAt(fd: number, position: number, length: number, path: string): Uint8Array {
   const out = new Uint8Array(length);
@@ -109,6 +116,8 @@ export function openZip(path: string): ZipArchive {
         if (id === 0x0001) {
           let q = x + 4;
           const next = () => {
+            if (q + 8 > x + 4 + len || q + 8 > end)
+              corrupt(`record ${name}: zip64 extra field is shorter than the sizes it must hold`);
             const n = Number(v.getBigUint64(q, true));
             q += 8;
             return n;
@@ -123,6 +132,12 @@ export function openZip(path: string): ZipArchive {
         throw new Error(`${path}: record ${name} is encrypted, which is not supported`);
       if (localHeaderOffset + 30 + compressedSize > fileSize)
         corrupt(`record ${name} runs past the end of the file`);
+      if (method === 0 && size !== compressedSize)
+        corrupt(`stored record ${name} is ${compressedSize} bytes but declares ${size}`);
+      if (size > compressedSize * MAX_DEFLATE_RATIO + DEFLATE_SLACK || size > buffer.kMaxLength)
+        corrupt(
+          `record ${name} declares ${size} bytes from ${compressedSize} compressed, more than deflate can produce`,
+        );
       entries.set(name, { name, method, flags, crc, compressedSize, size, localHeaderOffset });
       p = end;
     }
@@ -153,7 +168,8 @@ export function openZip(path: string): ZipArchive {
         if (e.method === 0) data = raw;
         else if (e.method === 8) {
           try {
-            const inflated = zlib.inflateRawSync(raw);
+            // Stops with an error as soon as the output exceeds the declared size.
+            const inflated = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
             data = new Uint8Array(inflated.length);
             data.set(inflated);
           } catch (err) {

@@ -15,6 +15,12 @@ import {
 } from '../../src/sae/formats.ts';
 import { openSaes } from '../../src/sae/library.ts';
 import { readTorchStateDict } from '../../src/sae/torch-checkpoint.ts';
+import {
+  buildTorchArchive,
+  f32Bytes,
+  statePickle,
+  type PickledTensor,
+} from '../helpers/torch-files.ts';
 
 const FIX = path.join(import.meta.dirname, '..', 'fixtures', 'sae');
 interface Case {
@@ -220,5 +226,109 @@ test('saveDictionary writes our layout, which loads back identically through ope
     assert.equal(loadDictionary(path.join(dir, 'attn_0')).site, 'attn_0');
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('refuses hand-built hostile ae.pt: huge, stride-0, negative and overflowing views, deflate bombs', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-hostile-pt-'));
+  const write = (name: string, bytes: Uint8Array) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, bytes);
+    return file;
+  };
+  const four = { '0': f32Bytes([1, 2, 3, 4]) };
+  const one = (t: Partial<PickledTensor>) =>
+    statePickle([{ name: 'w', storage: '0', numel: 4, shape: [4], ...t }]);
+  try {
+    const cases: [string, Uint8Array, RegExp][] = [
+      // A few bytes of pickle asking for 16 GiB: refused before allocating.
+      [
+        'huge.pt',
+        buildTorchArchive(one({ shape: [65536, 65536], stride: [0, 0] }), four),
+        /huge\.pt: tensor w: view \(offset 0, size \[65536,65536\], stride \[0,0\]\) has 4294967296 elements but its storage holds 4/,
+      ],
+      [
+        'stride0.pt',
+        buildTorchArchive(one({ shape: [2, 2], stride: [0, 1] }), four),
+        /stride0\.pt: tensor w: .* repeats elements \(stride 0\)/,
+      ],
+      [
+        'offset.pt',
+        buildTorchArchive(one({ offset: 2147483647 }), four),
+        /offset\.pt: tensor w: .* reaches element 2147483650 but its storage holds 4/,
+      ],
+      [
+        'overflow.pt',
+        buildTorchArchive(
+          one({ shape: [2147483647, 2147483647, 2147483647], stride: [1, 1, 1] }),
+          four,
+        ),
+        /overflow\.pt: tensor w: .* has 9\.9\d*e\+27 elements but its storage holds 4/,
+      ],
+      [
+        'negative.pt',
+        buildTorchArchive(one({ shape: [-1], stride: [1] }), four),
+        /negative\.pt: archive\/data\.pkl: _rebuild_tensor_v2: tensor size holds -1, expected non-negative integers/,
+      ],
+      [
+        'claims-more.pt',
+        buildTorchArchive(one({ numel: 1 << 30 }), four),
+        /claims-more\.pt: archive\/data\/0 holds 16 bytes but 1073741824 F32 elements need 4294967296/,
+      ],
+      // One storage named by 1000 tensors: each view is in bounds, together they copy it 1000 times.
+      [
+        'many-views.pt',
+        buildTorchArchive(
+          statePickle(
+            Array.from({ length: 1000 }, (_, i) => ({
+              name: `w${i}`,
+              storage: '0',
+              numel: 4,
+              shape: [4],
+            })),
+          ),
+          four,
+        ),
+        /many-views\.pt: archive\/data\.pkl: its tensors hold 4000 elements in all but the archive stores only 4/,
+      ],
+      // 8 MiB of zeros deflate to ~8 KB; the directory says 16 bytes: inflating stops at 16.
+      [
+        'bomb.pt',
+        buildTorchArchive(
+          one({}),
+          { '0': new Uint8Array(8 << 20) },
+          {
+            method: 8,
+            declaredSize: () => 16,
+          },
+        ),
+        /bomb\.pt: corrupt or truncated zip archive \(record archive\/data\/0 does not inflate: .*larger than 16 bytes/,
+      ],
+      // ... and a declared size beyond deflate's 1032:1 is refused before inflating at all.
+      [
+        'bomb-declared.pt',
+        buildTorchArchive(
+          one({}),
+          { '0': new Uint8Array(1 << 20) },
+          {
+            method: 8,
+            declaredSize: () => 0xfffffff0,
+          },
+        ),
+        /bomb-declared\.pt: corrupt or truncated zip archive \(record archive\/data\/0 declares 4294967280 bytes from \d+ compressed, more than deflate can produce/,
+      ],
+    ];
+    for (const [name, bytes, pattern] of cases)
+      assert.throws(() => readTorchStateDict(write(name, bytes)), pattern, name);
+    // The same archive with honest views and a deflated storage loads.
+    const ok = readTorchStateDict(
+      write(
+        'ok.pt',
+        buildTorchArchive(one({ shape: [2, 2], stride: [1, 2] }), four, { method: 8 }),
+      ),
+    );
+    assert.deepEqual([...ok.get('w')!.data], [1, 3, 2, 4]);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
   }
 });
