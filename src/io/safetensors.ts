@@ -149,7 +149,8 @@ function parseHeader(path: string, fd: number, fileSize: number) {
       throw bad(
         `data_offsets [${begin}, ${end}] run past the end of the file (the data buffer has ${bufferSize} bytes; truncated download?)`,
       );
-    const elementBytes = ELEMENT_BYTES[dtype];
+    const elementBytes = Object.hasOwn(ELEMENT_BYTES, dtype) ? ELEMENT_BYTES[dtype] : undefined;
+    // numel(shape) is exact below 2^53; a larger product cannot equal a byte span in the file.
     if (elementBytes !== undefined && end - begin !== numel(shape) * elementBytes)
       throw bad(
         `holds ${end - begin} bytes but ${dtype} ${JSON.stringify(shape)} needs ${numel(shape) * elementBytes}`,
@@ -160,6 +161,18 @@ function parseHeader(path: string, fd: number, fileSize: number) {
       begin: dataStart + begin,
       byteLength: end - begin,
     });
+  }
+  // No two tensors share bytes (the format lays them out one after another).
+  const spans = [...entries]
+    .filter(([, e]) => e.byteLength > 0)
+    .sort(([, a], [, b]) => a.begin - b.begin);
+  for (let i = 1; i < spans.length; i++) {
+    const [prevName, prev] = spans[i - 1];
+    const [name, e] = spans[i];
+    if (e.begin < prev.begin + prev.byteLength)
+      throw new Error(
+        `${path}: tensors ${prevName} and ${name} overlap (bytes ${prev.begin - dataStart}..${prev.begin - dataStart + prev.byteLength} and ${e.begin - dataStart}..${e.begin - dataStart + e.byteLength} of the data buffer)`,
+      );
   }
   return { metadata, entries };
 }
@@ -205,7 +218,7 @@ export function openSafetensors(path: string): SafetensorsFile {
     dtype: (name) => entry(name).dtype,
     read(name) {
       const e = entry(name);
-      if (!(e.dtype in SUPPORTED))
+      if (!Object.hasOwn(SUPPORTED, e.dtype))
         throw new Error(
           `${path}: tensor ${name} has dtype ${e.dtype}, which is not supported; supported dtypes: ${SUPPORTED_LIST}`,
         );

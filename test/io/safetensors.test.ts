@@ -365,3 +365,64 @@ test('error: writing inconsistent tensors', () => {
   );
   assert.equal(fs.existsSync(file), false);
 });
+
+test('hostile headers: huge shapes, overlapping tensors, prototype dtypes, lying header length', () => {
+  const refuses = (header: unknown, data: Uint8Array, pattern: RegExp) => {
+    const file = buildFile(header, data);
+    assert.throws(() => openSafetensors(file), pattern);
+  };
+  // A header asking for 2^62 elements in 16 bytes: refused at open, nothing allocated.
+  refuses(
+    { w: { dtype: 'F32', shape: [2 ** 31, 2 ** 31], data_offsets: [0, 16] } },
+    Buffer.alloc(16),
+    /tensor w: holds 16 bytes but F32 \[2147483648,2147483648\] needs 18446744073709552000/,
+  );
+  refuses(
+    { w: { dtype: 'F32', shape: [2 ** 53, 2], data_offsets: [0, 16] } },
+    Buffer.alloc(16),
+    /tensor w: shape \[9007199254740992,2\] is not a list of non-negative integers/,
+  );
+  // Two tensors over the same bytes.
+  refuses(
+    {
+      a: { dtype: 'F32', shape: [4], data_offsets: [0, 16] },
+      b: { dtype: 'F32', shape: [2], data_offsets: [8, 16] },
+    },
+    Buffer.alloc(16),
+    /tensors a and b overlap \(bytes 0\.\.16 and 8\.\.16 of the data buffer\)/,
+  );
+  // dtype names that are Object.prototype keys are not dtypes.
+  for (const dtype of ['constructor', '__proto__', 'toString']) {
+    const file = buildFile({ w: { dtype, shape: [2], data_offsets: [0, 8] } }, Buffer.alloc(8));
+    const st = openSafetensors(file);
+    assert.throws(
+      () => st.read('w'),
+      new RegExp(`tensor w has dtype ${dtype}, which is not supported`),
+    );
+  }
+  // Header length near 2^64 or larger than the file.
+  const lying = tmpFile();
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(0xffff_ffff_ffff_fff0n);
+  fs.writeFileSync(lying, Buffer.concat([len, Buffer.from('{}')]));
+  assert.throws(
+    () => openSafetensors(lying),
+    /header length 18446744073709551600 bytes is larger than the file/,
+  );
+  // Offsets beyond 2^53 are not exact integers and are refused.
+  refuses(
+    { w: { dtype: 'F32', shape: [0], data_offsets: [2 ** 60, 2 ** 60] } },
+    Buffer.alloc(0),
+    /tensor w: data_offsets \[1152921504606847000,1152921504606847000\] is not a pair/,
+  );
+  // Back-to-back tensors and empty tensors anywhere are fine.
+  const ok = buildFile(
+    {
+      a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+      e: { dtype: 'F32', shape: [0, 5], data_offsets: [4, 4] },
+      b: { dtype: 'F16', shape: [4], data_offsets: [8, 16] },
+    },
+    Buffer.alloc(16),
+  );
+  assert.deepEqual(openSafetensors(ok).shape('e'), [0, 5]);
+});
