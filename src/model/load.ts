@@ -5,6 +5,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { describeIssues } from '../io/validation.ts';
 import { openSafetensors, type SafetensorsFile } from '../io/safetensors.ts';
 import { readJsonFile } from '../io/text-file.ts';
 import { Tokenizer } from './tokenizer.ts';
@@ -34,6 +36,36 @@ const CONVERT_HINT = (dir: string) =>
 const IGNORED_BUFFER = /\.attention\.(bias|masked_bias)$|\.rotary_emb\.inv_freq$/;
 const ATTENTION_BIAS = /\.attention\.(query_key_value|dense)\.bias$/;
 
+const indexSchema = z.looseObject({ weight_map: z.record(z.string(), z.string()) });
+
+/**
+ * The path of a shard the index names, which must be a file inside the model folder: an index
+ * from the internet may not send us reading /etc/passwd or ../../secrets (nor a symlink out).
+ */
+function shardInside(dir: string, shard: string, index: string): string {
+  const outside = (why: string) =>
+    new Error(
+      `${index}: shard ${JSON.stringify(shard)} ${why}; shards must be files inside the model folder ${dir}`,
+    );
+  if (
+    shard === '' ||
+    shard.includes('\0') ||
+    path.isAbsolute(shard) ||
+    path.win32.isAbsolute(shard) ||
+    shard.split(/[\\/]/).includes('..')
+  )
+    throw outside('is not a relative file name');
+  const shardPath = path.join(dir, shard);
+  if (!fs.existsSync(shardPath))
+    throw new Error(`${index}: lists shard ${shard}, but ${shardPath} does not exist`);
+  const root = fs.realpathSync(dir);
+  const real = fs.realpathSync(shardPath);
+  const relative = path.relative(root, real);
+  if (relative === '' || relative.startsWith('..') || path.isAbsolute(relative))
+    throw outside(`resolves to ${real}, outside the folder (a symlink?)`);
+  return shardPath;
+}
+
 /** Which file holds each tensor: one model.safetensors, or the shards of an index. */
 function openCheckpoint(dir: string): {
   source: string; // names the checkpoint in errors
@@ -47,21 +79,17 @@ function openCheckpoint(dir: string): {
     return { source: single, files: [file], fileOf: (n) => (file.has(n) ? file : undefined) };
   }
   if (fs.existsSync(index)) {
-    const json = readJsonFile(index) as { weight_map?: unknown };
-    const map = json?.weight_map;
-    if (typeof map !== 'object' || map === null || Array.isArray(map))
-      throw new Error(`${index}: no "weight_map" object (tensor name -> shard file)`);
+    const parsed = indexSchema.safeParse(readJsonFile(index));
+    if (!parsed.success)
+      throw new Error(
+        `${index}: no "weight_map" object (tensor name -> shard file): ${describeIssues(parsed.error, { limit: 3 })}`,
+      );
     const shards = new Map<string, SafetensorsFile>();
     const byName = new Map<string, SafetensorsFile>();
-    for (const [name, shard] of Object.entries(map as Record<string, unknown>)) {
-      if (typeof shard !== 'string')
-        throw new Error(`${index}: weight_map entry for ${name} is not a file name`);
+    for (const [name, shard] of Object.entries(parsed.data.weight_map)) {
       let file = shards.get(shard);
       if (!file) {
-        const shardPath = path.join(dir, shard);
-        if (!fs.existsSync(shardPath))
-          throw new Error(`${index}: lists shard ${shard}, but ${shardPath} does not exist`);
-        file = openSafetensors(shardPath);
+        file = openSafetensors(shardInside(dir, shard, index));
         shards.set(shard, file);
       }
       byName.set(name, file);

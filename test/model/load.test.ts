@@ -146,6 +146,47 @@ test('loads a sharded checkpoint through model.safetensors.index.json', () => {
   assert.throws(() => loadModel(dir), /model\.safetensors\.index\.json: no "weight_map" object/);
 });
 
+test('hostile index: shard names must stay inside the model folder', () => {
+  const outside = tmpDir('outside');
+  const { dir } = savedTiny('victim-source');
+  fs.mkdirSync(outside);
+  // A valid safetensors file outside the folder, which an index must not be able to reach.
+  fs.copyFileSync(path.join(dir, 'model.safetensors'), path.join(outside, 'secret.safetensors'));
+  const model = tmpDir('hostile-index');
+  fs.mkdirSync(model);
+  fs.copyFileSync(path.join(dir, 'config.json'), path.join(model, 'config.json'));
+  fs.symlinkSync(path.join(outside, 'secret.safetensors'), path.join(model, 'link.safetensors'));
+  const index = path.join(model, 'model.safetensors.index.json');
+  const withShard = (shard: string) =>
+    fs.writeFileSync(index, JSON.stringify({ weight_map: { 'embed_out.weight': shard } }));
+  const cases: [string, RegExp][] = [
+    [path.join(outside, 'secret.safetensors'), /is not a relative file name/],
+    [`../${path.basename(outside)}/secret.safetensors`, /is not a relative file name/],
+    ['sub/../../x.safetensors', /is not a relative file name/],
+    ['..\\x.safetensors', /is not a relative file name/],
+    ['a\0b', /is not a relative file name/],
+    ['', /is not a relative file name/],
+    ['link.safetensors', /resolves to .*secret\.safetensors, outside the folder \(a symlink\?\)/],
+    ['.', /resolves to .*, outside the folder/],
+  ];
+  for (const [shard, pattern] of cases) {
+    withShard(shard);
+    assert.throws(
+      () => loadModel(model),
+      (e: Error) =>
+        e.constructor === Error &&
+        e.message.startsWith(`${index}: shard ${JSON.stringify(shard)}`) &&
+        pattern.test(e.message),
+      JSON.stringify(shard),
+    );
+  }
+  fs.writeFileSync(index, JSON.stringify({ weight_map: { 'embed_out.weight': 3 } }));
+  assert.throws(
+    () => loadModel(model),
+    /model\.safetensors\.index\.json: no "weight_map" object .*weight_map\.embed_out\.weight: /,
+  );
+});
+
 function configJsonOf(c: GptNeoXConfig) {
   const dir = tmpDir('cfg');
   saveModel(dir, c, zeroWeights(c));
