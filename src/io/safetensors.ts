@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { decodeBF16, decodeF16, encodeF16 } from './float16.ts';
+import { briefJson } from './validation.ts';
 
 export type Dtype = 'F32' | 'F16' | 'BF16';
 
@@ -125,7 +126,7 @@ function parseHeader(path: string, fd: number, fileSize: number) {
       if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
         throw new Error(`${path}: __metadata__ must be an object of strings`);
       for (const [k, v] of Object.entries(raw))
-        metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
+        metadata[k] = typeof v === 'string' ? v : briefJson(v, 1000);
       continue;
     }
     const bad = (why: string) => new Error(`${path}: tensor ${name}: ${why}`);
@@ -136,14 +137,14 @@ function parseHeader(path: string, fd: number, fileSize: number) {
       !Array.isArray(shape) ||
       !shape.every((s) => typeof s === 'number' && Number.isSafeInteger(s) && s >= 0)
     )
-      throw bad(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+      throw bad(`shape ${briefJson(shape)} is not a list of non-negative integers`);
     if (
       !Array.isArray(data_offsets) ||
       data_offsets.length !== 2 ||
       !data_offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0) ||
       data_offsets[0] > data_offsets[1]
     )
-      throw bad(`data_offsets ${JSON.stringify(data_offsets)} is not a pair [begin, end]`);
+      throw bad(`data_offsets ${briefJson(data_offsets)} is not a pair [begin, end]`);
     const [begin, end] = data_offsets as number[];
     if (end > bufferSize)
       throw bad(
@@ -153,7 +154,7 @@ function parseHeader(path: string, fd: number, fileSize: number) {
     // numel(shape) is exact below 2^53; a larger product cannot equal a byte span in the file.
     if (elementBytes !== undefined && end - begin !== numel(shape) * elementBytes)
       throw bad(
-        `holds ${end - begin} bytes but ${dtype} ${JSON.stringify(shape)} needs ${numel(shape) * elementBytes}`,
+        `holds ${end - begin} bytes but ${dtype} ${briefJson(shape)} needs ${numel(shape) * elementBytes}`,
       );
     entries.set(name, {
       dtype,

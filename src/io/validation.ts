@@ -17,3 +17,28 @@ export function describeIssues(
     .map((i) => `${i.path.join('.') || root}: ${i.message}`)
     .join('; ');
 }
+
+/**
+ * A value as short JSON-like text for an error message. Never throws and stays cheap on hostile
+ * values (deep nesting, huge arrays, keys like toString): it looks two levels deep at most.
+ */
+export function briefJson(value: unknown, max = 80): string {
+  const show = (v: unknown, depth: number): string => {
+    if (v === null || typeof v !== 'object')
+      return typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean'
+        ? JSON.stringify(v).slice(0, max + 1)
+        : typeof v;
+    if (depth >= 2) return Array.isArray(v) ? '[...]' : '{...}';
+    if (Array.isArray(v)) {
+      const items = v.slice(0, 8).map((x) => show(x, depth + 1));
+      return `[${items.join(',')}${v.length > 8 ? ',...' : ''}]`;
+    }
+    const keys = Object.keys(v);
+    const items = keys
+      .slice(0, 8)
+      .map((k) => `${JSON.stringify(k)}:${show((v as Record<string, unknown>)[k], depth + 1)}`);
+    return `{${items.join(',')}${keys.length > 8 ? ',...' : ''}}`;
+  };
+  const text = show(value, 0);
+  return text.length > max ? `${text.slice(0, max)}...` : text;
+}

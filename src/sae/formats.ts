@@ -14,8 +14,10 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import { openSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import { readJsonFile } from '../io/text-file.ts';
+import { describeIssues } from '../io/validation.ts';
 import { SparseAutoencoder, type ActivationKind } from './dictionary.ts';
 import { readTorchStateDict, type TorchTensor } from './torch-checkpoint.ts';
 
@@ -76,11 +78,21 @@ function expectShape(file: string, name: string, shape: number[], want: number[]
     throw new Error(`${file}: tensor ${name} has shape [${shape}], expected [${want}]`);
 }
 
+// The config.json dictionary_learning writes beside ae.pt; only the dictionary class matters here.
+const dictionaryLearningConfigSchema = z.looseObject({
+  trainer: z.looseObject({ dict_class: z.string().nullish() }).nullish(),
+});
+
 /** Loads a dictionary_learning AutoEncoder (`ae.pt`); `site` names it. */
 export function loadAePt(file: string, site: string): SparseAutoencoder {
   const config = path.join(path.dirname(file), 'config.json');
   if (fs.existsSync(config)) {
-    const cls = (readJson(config).trainer as Record<string, unknown> | undefined)?.dict_class;
+    const parsed = dictionaryLearningConfigSchema.safeParse(readJson(config));
+    if (!parsed.success)
+      throw new Error(
+        `${config}: not a dictionary_learning config.json (${describeIssues(parsed.error, { limit: 3 })})`,
+      );
+    const cls = parsed.data.trainer?.dict_class;
     if (typeof cls === 'string' && cls !== 'AutoEncoder')
       throw new Error(
         `${config}: dict_class ${cls} is not supported; only dictionary_learning's AutoEncoder (ReLU) is`,
@@ -131,67 +143,82 @@ export interface SaeLensCfg {
   raw: Record<string, unknown>;
 }
 
+const positiveInt = z.number().int().positive();
+const hookFields = {
+  hook_name: z.string().nullish(),
+  hook_head_index: z.number().int().nullish(),
+};
+// Every version we know: hook_name at the top or under metadata/meta; other keys pass through.
+const saeLensCfgSchema = z.looseObject({
+  d_in: positiveInt,
+  d_sae: positiveInt,
+  architecture: z.string().nullish(),
+  activation_fn_str: z.string().nullish(),
+  activation_fn_kwargs: z.looseObject({ k: positiveInt.optional() }).nullish(),
+  k: positiveInt.nullish(),
+  normalize_activations: z.string().nullish(),
+  reshape_activations: z.string().nullish(),
+  rescale_acts_by_decoder_norm: z.boolean().nullish(),
+  apply_b_dec_to_input: z.boolean().nullish(),
+  site: z.string().nullish(),
+  metadata: z.looseObject(hookFields).nullish(),
+  meta: z.looseObject(hookFields).nullish(),
+  ...hookFields,
+});
+
 /** Validates a SAELens cfg.json (any version we know: hook_name at the top or under metadata). */
 export function parseSaeLensCfg(file: string): SaeLensCfg {
   const raw = readJson(file);
-  const meta = (raw.metadata ?? raw.meta ?? {}) as Record<string, unknown>;
-  const field = (name: string) => raw[name] ?? meta[name];
-  const int = (name: string): number => {
-    const v = raw[name];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
-      throw new Error(`${file}: ${name} is ${JSON.stringify(v)}, expected a positive integer`);
-    return v;
-  };
-  const dIn = int('d_in');
-  const width = int('d_sae');
-  const arch = (raw.architecture ?? 'standard') as string;
-  const fn = (raw.activation_fn_str ?? (arch === 'topk' ? 'topk' : 'relu')) as string;
+  const parsed = saeLensCfgSchema.safeParse(raw);
+  if (!parsed.success)
+    throw new Error(
+      `${file}: not a SAELens cfg.json (${describeIssues(parsed.error, { limit: 4 })})`,
+    );
+  const c = parsed.data;
+  const meta = c.metadata ?? c.meta ?? {};
+  const dIn = c.d_in;
+  const width = c.d_sae;
+  const arch = c.architecture ?? 'standard';
+  const fn = c.activation_fn_str ?? (arch === 'topk' ? 'topk' : 'relu');
   let kind: ActivationKind;
   if (arch === 'jumprelu') kind = 'jumprelu';
   else if (arch === 'topk' || (arch === 'standard' && fn === 'topk')) kind = 'topk';
   else if (arch === 'standard' && fn === 'relu') kind = 'relu';
   else
     throw new Error(
-      `${file}: architecture "${arch}" with activation "${fn}" is not supported; supported: standard (relu), jumprelu, topk`,
+      `${file}: architecture ${JSON.stringify(arch)} with activation ${JSON.stringify(fn)} is not supported; supported: standard (relu), jumprelu, topk`,
     );
   let k: number | undefined;
   if (kind === 'topk') {
-    const kwargs = (raw.activation_fn_kwargs ?? {}) as Record<string, unknown>;
-    const v = raw.k ?? kwargs.k;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > width)
+    const v = c.k ?? c.activation_fn_kwargs?.k;
+    if (v === undefined || v > width)
       throw new Error(
         `${file}: topk needs k (top level or activation_fn_kwargs.k) in 1..${width}, got ${JSON.stringify(v)}`,
       );
     k = v;
   }
-  const norm = raw.normalize_activations ?? 'none';
-  if (norm !== 'none' && norm !== null)
+  const norm = c.normalize_activations ?? 'none';
+  if (norm !== 'none')
     throw new Error(
-      `${file}: normalize_activations "${String(norm)}" is not supported; only "none" (fold any scaling factor into the weights first)`,
+      `${file}: normalize_activations ${JSON.stringify(norm)} is not supported; only "none" (fold any scaling factor into the weights first)`,
     );
-  if (raw.reshape_activations !== undefined && raw.reshape_activations !== 'none')
+  if (c.reshape_activations != null && c.reshape_activations !== 'none')
     throw new Error(
-      `${file}: reshape_activations "${String(raw.reshape_activations)}" is not supported`,
+      `${file}: reshape_activations ${JSON.stringify(c.reshape_activations)} is not supported`,
     );
-  const head = field('hook_head_index');
-  if (head !== undefined && head !== null)
-    throw new Error(`${file}: per-head SAEs (hook_head_index ${String(head)}) are not supported`);
-  if (raw.rescale_acts_by_decoder_norm === true)
+  const head = c.hook_head_index ?? meta.hook_head_index;
+  if (head != null)
+    throw new Error(`${file}: per-head SAEs (hook_head_index ${head}) are not supported`);
+  if (c.rescale_acts_by_decoder_norm === true)
     throw new Error(`${file}: rescale_acts_by_decoder_norm true is not supported`);
-  const hookName = field('hook_name');
-  const center = raw.apply_b_dec_to_input ?? true;
-  if (typeof center !== 'boolean')
-    throw new Error(
-      `${file}: apply_b_dec_to_input is ${JSON.stringify(center)}, expected true or false`,
-    );
   return {
     kind,
     dIn,
     width,
     k,
-    centerInput: center,
-    hookName: typeof hookName === 'string' ? hookName : undefined,
-    site: typeof raw.site === 'string' ? raw.site : undefined,
+    centerInput: c.apply_b_dec_to_input ?? true,
+    hookName: c.hook_name ?? meta.hook_name ?? undefined,
+    site: c.site ?? undefined,
     raw,
   };
 }
