@@ -10,6 +10,7 @@ import path from 'node:path';
 import { CIRCUIT_FILE, nodeId, readCircuit, type Circuit } from '../circuit/circuit.ts';
 import { DASHBOARDS_FILE, readDashboards, type DashboardEntry } from '../dashboards/file.ts';
 import { readShift, SHIFT_FILE, type ShiftView } from '../shift/file.ts';
+import { readEvaluationFile } from '../evaluation/file.ts';
 
 export interface FeatureLabelText {
   label: string;
@@ -132,51 +133,41 @@ export function readFeatureLabels(file: string): Map<string, FeatureLabelText> {
   return out;
 }
 
-/** evaluation.json's series, read leniently: a file we cannot use is a warning, not an error. */
+/** evaluation.json's series (read by src/evaluation/file.ts); the caller turns errors into warnings. */
 export function readEvaluation(file: string): EvaluationView {
-  const j = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-  if (!Array.isArray(j.series)) throw new Error(`${file}: no "series" list`);
-  const series = (j.series as Record<string, unknown>[]).map((s, i) => {
-    if (!Array.isArray(s.points)) throw new Error(`${file}: series.${i} has no "points"`);
-    return {
-      name: String(s.name ?? `series ${i}`),
-      label: String(s.label ?? s.name ?? `series ${i}`),
-      points: (s.points as Record<string, unknown>[]).map((p) => ({
-        threshold: num(p.threshold) ?? 0,
-        nodes: num(p.nodes) ?? 0,
+  const j = readEvaluationFile(file);
+  const num = (v: number | null) => (v !== null && Number.isFinite(v) ? v : null);
+  return {
+    file,
+    startLayer: j.start_layer,
+    ablation: j.ablation,
+    metric:
+      num(j.metric.model) !== null
+        ? { model: num(j.metric.model)!, empty: num(j.metric.empty) ?? 0 }
+        : null,
+    circuitScore: {
+      nodes: j.circuit_score.nodes,
+      faithfulness: num(j.circuit_score.faithfulness),
+      completeness: num(j.circuit_score.completeness),
+    },
+    series: j.series.map((s) => ({
+      name: s.name,
+      label: s.label,
+      points: s.points.map((p) => ({
+        threshold: p.threshold,
+        nodes: p.nodes,
         faithfulness: num(p.faithfulness),
         completeness: num(p.completeness),
       })),
-    };
-  });
-  const metric = j.metric as Record<string, unknown> | undefined;
-  const score = j.circuit_score as Record<string, unknown> | undefined;
-  const all = j.circuit_score_all_layers as Record<string, unknown> | null | undefined;
-  return {
-    file,
-    startLayer: num(j.start_layer) ?? 0,
-    ablation: String(j.ablation ?? ''),
-    metric:
-      metric && num(metric.model) !== null
-        ? { model: num(metric.model)!, empty: num(metric.empty) ?? 0 }
-        : null,
-    circuitScore: score
+    })),
+    allLayers: j.circuit_score_all_layers
       ? {
-          nodes: num(score.nodes) ?? 0,
-          faithfulness: num(score.faithfulness),
-          completeness: num(score.completeness),
+          nodes: j.circuit_score_all_layers.nodes,
+          faithfulness: num(j.circuit_score_all_layers.faithfulness),
+          completeness: num(j.circuit_score_all_layers.completeness),
         }
       : null,
-    allLayers: all
-      ? {
-          nodes: num(all.nodes) ?? 0,
-          faithfulness: num(all.faithfulness),
-          completeness: num(all.completeness),
-        }
-      : null,
-    nodesBelowStart: num(score?.nodes_below_start_layer) ?? 0,
-    series,
+    nodesBelowStart: j.circuit_score.nodes_below_start_layer ?? 0,
   };
 }
 
