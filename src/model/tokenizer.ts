@@ -2,8 +2,52 @@
 // encode adds no BOS/EOS or other special tokens; decode does no "clean up" of spaces, so
 // decode(encode(text)) === text.
 
+import { z } from 'zod';
 import { readJsonFile } from '../io/text-file.ts';
+import { describeIssues } from '../io/validation.ts';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
+
+const tokenId = z.number().int().min(0);
+// What we rely on before handing the file to @huggingface/tokenizers (which trusts it): the
+// vocabulary maps tokens to ids (or lists Unigram pieces), added tokens have ids and contents.
+const tokenizerFileSchema = z.looseObject({
+  model: z.looseObject({
+    type: z.string().nullish(),
+    vocab: z
+      .union([z.record(z.string(), tokenId), z.array(z.tuple([z.string(), z.number()]))], {
+        error: 'expected {"token": id} with non-negative integer ids, or a list of [piece, score]',
+      })
+      .optional(),
+  }),
+  added_tokens: z.array(z.looseObject({ id: tokenId, content: z.string() })).nullish(),
+  decoder: z.looseObject({ type: z.string().nullish() }).nullish(),
+});
+
+// The library allocates a table up to the largest id, so ids far beyond the number of tokens
+// listed would let a few bytes of JSON ask for gigabytes; real vocabularies are dense.
+const ID_SLACK = 1024;
+
+/** Checks the parts of tokenizer.json the library trusts; throws naming `source`. */
+function checkTokenizerJson(json: unknown, source: string): void {
+  const parsed = tokenizerFileSchema.safeParse(json);
+  if (!parsed.success)
+    throw new Error(
+      `${source}: not a tokenizer.json (${describeIssues(parsed.error, { limit: 3 })})`,
+    );
+  const { model, added_tokens } = parsed.data;
+  const vocab = model.vocab && !Array.isArray(model.vocab) ? Object.entries(model.vocab) : [];
+  const listed =
+    (Array.isArray(model.vocab) ? model.vocab.length : vocab.length) + (added_tokens?.length ?? 0);
+  const limit = 2 * listed + ID_SLACK;
+  for (const [token, id] of [
+    ...vocab,
+    ...(added_tokens ?? []).map((t) => [t.content, t.id] as const),
+  ])
+    if (id >= limit)
+      throw new Error(
+        `${source}: token ${JSON.stringify(token.slice(0, 40))} has id ${id}, far beyond the ${listed} tokens the file lists (ids should be dense)`,
+      );
+}
 
 /** GPT-2's byte-level alphabet: byte b is shown as a printable character (space -> 'Ġ', '\n' -> 'Ċ'). */
 function byteLevelAlphabet(): { charToByte: Map<string, number>; byteToChar: string[] } {
@@ -40,6 +84,7 @@ export class Tokenizer {
     this.source = source;
     if (typeof json !== 'object' || json === null || !('model' in json))
       throw new Error(`${source}: not a tokenizer.json (no "model" section)`);
+    checkTokenizerJson(json, source);
     try {
       this.hf = new HfTokenizer(json, {});
     } catch (e) {

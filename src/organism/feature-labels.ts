@@ -19,6 +19,7 @@ import type { Word } from './grammar.ts';
 import { realise } from './grammar-realiser.ts';
 import { GrammarSampler, type GrammarMix } from './grammar-sampler.ts';
 import { WORD_LABELS } from './labels.ts';
+import { readGroundTruthLabels } from './labels-file.ts';
 import { ORGANISM_MIX, textTokenIds, TRAINING_DIR } from './train-model.ts';
 
 export interface FeatureLabel {
@@ -250,40 +251,7 @@ export function writeLabels(file: string, labels: FeatureLabel[]): void {
 
 /** Reads a labels.jsonl written by writeLabels; errors name the file and line. */
 export function readLabels(file: string): FeatureLabel[] {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`${file}: cannot read feature labels (${(e as Error).message})`, { cause: e });
-  }
-  const out: FeatureLabel[] = [];
-  text.split('\n').forEach((raw, i) => {
-    if (raw.trim() === '') return;
-    let v: Record<string, unknown>;
-    try {
-      v = JSON.parse(raw) as Record<string, unknown>;
-    } catch (e) {
-      throw new Error(`${file}:${i + 1}: not valid JSON (${(e as Error).message})`, { cause: e });
-    }
-    const num = (k: string) => {
-      if (typeof v[k] !== 'number')
-        throw new Error(`${file}:${i + 1}: "${k}" should be a number, got ${JSON.stringify(v[k])}`);
-      return v[k];
-    };
-    if (typeof v.site !== 'string') throw new Error(`${file}:${i + 1}: "site" should be a string`);
-    if (v.label !== null && typeof v.label !== 'string')
-      throw new Error(`${file}:${i + 1}: "label" should be a string or null`);
-    out.push({
-      site: v.site,
-      feature: num('feature'),
-      label: v.label,
-      precision: num('precision'),
-      recall: num('recall'),
-      f1: num('f1'),
-      frequency: num('frequency'),
-    });
-  });
-  return out;
+  return readGroundTruthLabels(file);
 }
 
 export interface SiteLabelSummary {

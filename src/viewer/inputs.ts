@@ -11,6 +11,7 @@ import { CIRCUIT_FILE, nodeId, readCircuit, type Circuit } from '../circuit/circ
 import { DASHBOARDS_FILE, readDashboards, type DashboardEntry } from '../dashboards/file.ts';
 import { readShift, SHIFT_FILE, type ShiftView } from '../shift/file.ts';
 import { readEvaluationFile } from '../evaluation/file.ts';
+import { readLabelLines } from '../organism/labels-file.ts';
 
 export interface FeatureLabelText {
   label: string;
@@ -81,55 +82,27 @@ export interface ReportOptions {
   title?: string;
 }
 
-const fmt = (v: unknown) => (typeof v === 'number' ? v.toFixed(2) : '?');
+const fmt = (v: number) => v.toFixed(2);
 
 /**
- * Reads a label file of either kind; returns labels by "site/feature". Errors name the file and
- * line. Ground-truth features that never fired (label null) are left out.
+ * Reads a label file of either kind (src/organism/labels-file.ts); returns labels by
+ * "site/feature". Ground-truth features that never fired (label null) are left out.
  */
 export function readFeatureLabels(file: string): Map<string, FeatureLabelText> {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new Error(`${file}: cannot read feature labels (${(e as Error).message})`, { cause: e });
-  }
   const out = new Map<string, FeatureLabelText>();
-  text.split('\n').forEach((raw, i) => {
-    if (raw.trim() === '') return;
-    const where = `${file}:${i + 1}`;
-    let v: Record<string, unknown>;
-    try {
-      v = JSON.parse(raw) as Record<string, unknown>;
-    } catch (e) {
-      throw new Error(`${where}: not valid JSON (${(e as Error).message})`, { cause: e });
+  for (const l of readLabelLines(file)) {
+    if (l.kind === 'annotation') {
+      out.set(l.name, { label: l.annotation, detail: '', source: 'annotation' });
+      continue;
     }
-    if (typeof v !== 'object' || v === null) throw new Error(`${where}: expected a JSON object`);
-    if ('Name' in v || 'Annotation' in v) {
-      if (typeof v.Name !== 'string' || !/^[a-z]+(_\d+)?\/\d+$/.test(v.Name))
-        throw new Error(
-          `${where}: "Name" should look like "resid_5/3036", got ${JSON.stringify(v.Name)}`,
-        );
-      if (typeof v.Annotation !== 'string')
-        throw new Error(`${where}: "Annotation" should be a string`);
-      out.set(v.Name, { label: v.Annotation, detail: '', source: 'annotation' });
-    } else if ('site' in v && 'feature' in v) {
-      if (typeof v.site !== 'string' || !Number.isInteger(v.feature))
-        throw new Error(`${where}: expected "site" (string) and "feature" (integer)`);
-      if (v.label === null) return;
-      if (typeof v.label !== 'string')
-        throw new Error(`${where}: "label" should be a string or null`);
-      out.set(`${v.site}/${String(v.feature)}`, {
-        label: v.label,
-        detail: `F1 ${fmt(v.f1)} · precision ${fmt(v.precision)} · recall ${fmt(v.recall)} · fires on ${typeof v.frequency === 'number' ? (100 * v.frequency).toPrecision(2) : '?'}% of tokens`,
-        source: 'ground truth',
-      });
-    } else {
-      throw new Error(
-        `${where}: expected {"site","feature","label",...} (ground truth) or {"Name","Annotation"} (annotations)`,
-      );
-    }
-  });
+    const g = l.label;
+    if (g.label === null) continue;
+    out.set(`${g.site}/${g.feature}`, {
+      label: g.label,
+      detail: `F1 ${fmt(g.f1)} · precision ${fmt(g.precision)} · recall ${fmt(g.recall)} · fires on ${(100 * g.frequency).toPrecision(2)}% of tokens`,
+      source: 'ground truth',
+    });
+  }
   return out;
 }
 

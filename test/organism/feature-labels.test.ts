@@ -164,6 +164,9 @@ test('labels round-trip through the JSONL file, and the summary counts confident
     { site: 'resid_0', features: 2, alive: 2, confident: 1, labels: [['pending_pl', 1]] },
   ]);
   fs.writeFileSync(file, '{"site":"embed","feature":"x","label":null}\n');
-  assert.throws(() => readLabels(file), /labels\.jsonl:1: "feature" should be a number/);
+  assert.throws(
+    () => readLabels(file),
+    /labels\.jsonl:1: not a feature label \(feature: Invalid input: expected number, received string; precision: /,
+  );
   fs.rmSync(dir, { recursive: true });
 });

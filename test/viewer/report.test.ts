@@ -63,10 +63,10 @@ test('label files with mistakes name the file and line', () => {
   );
   assert.throws(
     () => readFeatureLabels(file),
-    /a\.jsonl:2: "Name" should look like "resid_5\/3036"/,
+    /a\.jsonl:2: not an annotation \(Name: should look like "resid_5\/3036"\)/,
   );
   fs.writeFileSync(file, '\n{"site":"resid_0"}\n');
-  assert.throws(() => readFeatureLabels(file), /a\.jsonl:2: expected/);
+  assert.throws(() => readFeatureLabels(file), /a\.jsonl:2: not a feature label \(feature: /);
   fs.writeFileSync(file, 'nope\n');
   assert.throws(() => readFeatureLabels(file), /a\.jsonl:1: not valid JSON/);
   fs.rmSync(dir, { recursive: true });
