@@ -5,14 +5,12 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.ts';
+import { writeSafetensors } from '../io/safetensors.ts';
 import type { AdamW } from '../model/adamw.ts';
 import type { ActivationSource, SourceState } from './activations.ts';
+import { CHECKPOINT_JSON, CHECKPOINT_TENSORS, readTrainingCheckpoint } from './checkpoint-file.ts';
 import { SparseAutoencoder } from './dictionary.ts';
 import { PARAM_NAMES } from './train-loss.ts';
-
-const CHECKPOINT_JSON = 'trainer.json';
-const CHECKPOINT_TENSORS = 'trainer.safetensors';
 
 /** The settings a checkpoint must share with the run that continues it (and the SAE's shape). */
 export interface CheckpointOptions {
@@ -90,16 +88,8 @@ export function loadCheckpoint<T extends TrainerState>(
   source: ActivationSource,
   make: (sae: SparseAutoencoder, scale: number) => T,
 ): T {
-  const jsonFile = path.join(dir, CHECKPOINT_JSON);
-  const state = JSON.parse(fs.readFileSync(jsonFile, 'utf8')) as {
-    step: number;
-    resampled: number;
-    scale: number;
-    adamT: number;
-    options: CheckpointOptions;
-    dIn: number;
-    source: Record<string, unknown>;
-  };
+  const checkpoint = readTrainingCheckpoint(dir);
+  const { file: jsonFile, state } = checkpoint;
   const was = state.options;
   for (const key of ['width', 'kind', 'k', 'batchSize', 'seed', 'normalize', 'site'] as const)
     if (was[key] !== o[key])
@@ -110,15 +100,7 @@ export function loadCheckpoint<T extends TrainerState>(
     throw new Error(
       `${jsonFile}: the checkpoint has input width ${state.dIn}, the data ${source.dIn}`,
     );
-  const tensors = readSafetensors(path.join(dir, CHECKPOINT_TENSORS));
-  const get = (name: string) => {
-    const t = tensors.get(name);
-    if (!t)
-      throw new Error(
-        `${path.join(dir, CHECKPOINT_TENSORS)}: no tensor ${name}; incomplete checkpoint`,
-      );
-    return t.data;
-  };
+  const get = checkpoint.tensor;
   const sae = new SparseAutoencoder({
     site: o.site,
     kind: o.kind,
@@ -140,9 +122,6 @@ export function loadCheckpoint<T extends TrainerState>(
   t.lastFired.set(get('lastFired'));
   t.step = state.step;
   t.resampled = state.resampled;
-  const arrays: Record<string, Float32Array> = {};
-  for (const [name, data] of tensors)
-    if (name.startsWith('source.')) arrays[name.slice(7)] = data.data;
-  source.loadState({ json: state.source, arrays });
+  source.loadState({ json: state.source, arrays: checkpoint.sourceArrays });
   return t;
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Rng } from '../../src/random.ts';
 import { SparseAutoencoder } from '../../src/sae/dictionary.ts';
 import { ArraySource } from '../../src/sae/activations.ts';
+import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
 import {
   saeLossAndGradients,
   saeWorkspace,
@@ -235,6 +236,30 @@ test('same seed gives bitwise the same dictionary; a split, resumed run equals a
           resume: true,
         }),
       /trained with width 48, not 40/,
+    );
+    // A damaged checkpoint is refused by its reader, naming the file and the field.
+    const resume = () =>
+      trainSae(new ArraySource(data, d, 4), { ...options, checkpointDir: dir, resume: true });
+    const jsonFile = path.join(dir, 'trainer.json');
+    const good = fs.readFileSync(jsonFile, 'utf8');
+    fs.writeFileSync(jsonFile, good.replace(/"step": (\d+)/, '"step": "$1"'));
+    assert.throws(resume, /trainer\.json: not an SAE training checkpoint \(step: /);
+    fs.writeFileSync(jsonFile, good.replace('"kind": "array"', '"kind": "elsewhere"'));
+    assert.throws(resume, /trainer\.json: not an SAE training checkpoint \(source\.kind: /);
+    fs.writeFileSync(jsonFile, good);
+    const tensorFile = path.join(dir, 'trainer.safetensors');
+    const tensors = readSafetensors(tensorFile);
+    writeSafetensors(
+      tensorFile,
+      [...tensors].map(([name, t]) => ({
+        name,
+        shape: [name === 'adam.v.decoder' ? 5 : t.data.length],
+        data: name === 'adam.v.decoder' ? t.data.subarray(0, 5) : t.data,
+      })),
+    );
+    assert.throws(
+      resume,
+      /trainer\.safetensors: tensor adam\.v\.decoder has 5 values, but width 48 and input width \d+ .* need \d+/,
     );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
