@@ -24,6 +24,8 @@ function writeEvaluation(dir: string, extra: Record<string, unknown> = {}): stri
     fModel: 2,
     fEmpty: -1,
     circuit: score(12, 0.9),
+    nodesBelowStartLayer: 3,
+    allLayers: { fEmpty: -1.5, circuit: score(15, 0.8) },
     series: [
       {
         name: 'features',
@@ -68,6 +70,9 @@ test('evaluation.json as written reads back, NaN/Infinity as null, extra fields 
     assert.equal(read.circuit_score.faithfulness, 0.9);
     assert.equal(read.circuit_score.f_complement, null);
     assert.equal(read.circuit_score.completeness, null);
+    assert.equal(read.circuit_score.nodes_below_start_layer, 3);
+    assert.equal(read.circuit_score_all_layers?.nodes, 15);
+    assert.equal(read.circuit_score_all_layers?.faithfulness, 0.8);
     assert.deepEqual(read.series[0].skipped_thresholds, [0.001]);
     assert.deepEqual((read as Record<string, unknown>).all_layers, { faithfulness: 0.7 });
   } finally {

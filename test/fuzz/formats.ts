@@ -9,7 +9,7 @@ import { readTorchStateDict } from '../../src/sae/torch-checkpoint.ts';
 import { loadSaeLensFolder } from '../../src/sae/formats.ts';
 import { readCircuit } from '../../src/circuit/circuit.ts';
 import { loadTask } from '../../src/data/tasks.ts';
-import { Tokenizer } from '../../src/data/tokenizer.ts';
+import { Tokenizer } from '../../src/model/tokenizer.ts';
 import type { Rng } from '../../src/random.ts';
 import {
   buildTorchArchive,

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { Tokenizer } from '../../src/data/tokenizer.ts';
+import { Tokenizer } from '../../src/model/tokenizer.ts';
 
 const organism = JSON.parse(fs.readFileSync('models/organism/tokenizer.json', 'utf8')) as {
   model: { vocab: Record<string, unknown> };
