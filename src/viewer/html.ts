@@ -1,5 +1,11 @@
 // The report page as one self-contained HTML document: the page's CSS and script (./page/) and
 // the report data are inlined, so it opens from disk with no server and no network.
+//
+// The page's script is several plain browser files joined here, in PAGE_SCRIPTS order, into one
+// <script>: each file runs in its own block scope inside one strict-mode function, and the parts
+// meet through a shared object `app` (common.js puts the data, the page state and the helpers on
+// it; each later file adds the functions the others call, and calls theirs as `app.name()` at run
+// time, so the order only matters for what a file reads when it starts). No bundler, no modules.
 
 import fs from 'node:fs';
 import type { ReportData } from './inputs.ts';
@@ -8,6 +14,31 @@ const PAGE = new URL('./page/', import.meta.url);
 
 function pageFile(name: string): string {
   return fs.readFileSync(new URL(name, PAGE), 'utf8');
+}
+
+/** The page's script files, in the order they run; main.js starts the page. */
+export const PAGE_SCRIPTS = [
+  'common.js', // data, state, colours, geometry, esc/fmt
+  'graph.js', // circuit -> graph; visibility and layout
+  'draw.js', // the graph as SVG, zoom, counts
+  'interaction.js', // hover, tooltip, search, selection, sliders, pan and zoom
+  'dashboard.js', // the feature dashboard panel
+  'shift-panel.js', // SHIFT's results and the judging of its candidate features
+  'curves.js', // faithfulness and completeness curves
+  'export.js', // SVG and PNG downloads
+  'live.js', // `sfc view`: reload when the files change
+  'main.js', // header, load, start
+] as const;
+
+/** The page's script: PAGE_SCRIPTS joined, each in its own block, sharing `app`. */
+export function pageScript(): string {
+  const parts = PAGE_SCRIPTS.map((name) => {
+    const text = pageFile(name);
+    if (/<\/script/i.test(text))
+      throw new Error(`viewer page script ${name} must not contain "</script"`);
+    return `// ---- ${name}\n{\n${text}}\n`;
+  });
+  return `(function () {\n'use strict';\nconst app = {};\n${parts.join('\n')}})();\n`;
 }
 
 /** JSON that is safe inside a <script> element (no "</script>", no HTML comment openers). */
@@ -24,8 +55,7 @@ const escapeHtml = (s: string) =>
 
 /** The whole page; `extra` is added to the data (e.g. the live server's file stamp). */
 export function renderReportHtml(data: ReportData, extra: Record<string, unknown> = {}): string {
-  const script = pageFile('app.js');
-  if (/<\/script/i.test(script)) throw new Error('viewer page script must not contain "</script"');
+  const script = pageScript();
   return `<!doctype html>
 <html lang="en">
 <head>

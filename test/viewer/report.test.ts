@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PAGE_SCRIPTS, pageScript } from '../../src/viewer/html.ts';
 import { collectReportData, readFeatureLabels } from '../../src/viewer/inputs.ts';
 import { buildReport } from '../../src/viewer/report.ts';
 import http from 'node:http';
@@ -82,6 +83,18 @@ test('report.html is one self-contained file', () => {
   assert.equal(html.match(/<\/script>/g)!.length, 2, 'the data cannot close its script element');
   assert.match(html, /"id":"resid_1\/0@4"/);
   fs.rmSync(dir, { recursive: true });
+});
+
+test("the page's script: every file of src/viewer/page joined once, in a set order", () => {
+  const files = fs.readdirSync('src/viewer/page').filter((f) => f.endsWith('.js'));
+  assert.deepEqual([...PAGE_SCRIPTS].sort(), files.sort(), 'each file listed, none missing');
+  assert.equal(PAGE_SCRIPTS[0], 'common.js', 'the shared data and helpers first');
+  assert.equal(PAGE_SCRIPTS.at(-1), 'main.js', 'the start last');
+  const script = pageScript();
+  for (const f of PAGE_SCRIPTS) assert.equal(script.split(`// ---- ${f}\n`).length, 2, f);
+  // One script that parses (each file in its own block: no name clashes between files).
+  assert.doesNotThrow(() => new Function(script));
+  assert.doesNotMatch(script, /<\/script/i);
 });
 
 test('a folder without circuit.json is a clear error', () => {
