@@ -64,8 +64,12 @@ export interface ReportData {
   evaluation: EvaluationView | null;
   /** SHIFT's results and candidate features (shift.json), for the SHIFT panel. */
   shift: ShiftView | null;
-  /** evaluate's own plots, shown when evaluation.json has no usable series. */
-  curveSvgs: { faithfulness?: string; completeness?: string };
+  /**
+   * evaluate's own plots (faithfulness.svg, completeness.svg), shown when evaluation.json has no
+   * usable series: as data:image/svg+xml;base64 URLs for an <img>, never as markup in the page
+   * (an SVG inlined into the page could run script; in an <img> it runs none).
+   */
+  curveImages: { faithfulness?: string; completeness?: string };
   warnings: string[];
 }
 
@@ -81,6 +85,9 @@ export interface ReportOptions {
   shift?: string;
   title?: string;
 }
+
+/** evaluate's plots are a few tens of kB; a larger file is not what we expect there. */
+const MAX_CURVE_SVG_BYTES = 4 << 20;
 
 const fmt = (v: number) => v.toFixed(2);
 
@@ -227,11 +234,17 @@ export function collectReportData(
       warnings.push(`${evalFile}: cannot read the curves (${(e as Error).message})`);
     }
   }
-  const curveSvgs: ReportData['curveSvgs'] = {};
+  const curveImages: ReportData['curveImages'] = {};
   if (!evaluation || evaluation.series.length === 0)
     for (const kind of ['faithfulness', 'completeness'] as const) {
       const svg = path.join(path.dirname(evalFile), `${kind}.svg`);
-      if (fs.existsSync(svg)) curveSvgs[kind] = fs.readFileSync(svg, 'utf8');
+      const size = fs.statSync(svg, { throwIfNoEntry: false })?.size;
+      if (size === undefined) continue;
+      if (size > MAX_CURVE_SVG_BYTES) {
+        warnings.push(`${svg}: ${size} bytes, more than ${MAX_CURVE_SVG_BYTES}: not shown`);
+        continue;
+      }
+      curveImages[kind] = `data:image/svg+xml;base64,${fs.readFileSync(svg).toString('base64')}`;
     }
 
   return {
@@ -251,7 +264,7 @@ export function collectReportData(
     dashboards,
     evaluation,
     shift,
-    curveSvgs,
+    curveImages,
     warnings,
   };
 }

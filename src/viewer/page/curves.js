@@ -3,19 +3,24 @@
 // nodes shown now; or evaluate's own plots as images when the file has no usable series.
 const { SERIES_COLORS, $, esc, fmt } = app;
 
+/** What inputs.ts makes of an SVG file; anything else is not shown. */
+const SVG_DATA_URL = /^data:image\/svg\+xml;base64,[A-Za-z0-9+/]*=*$/;
+
 function drawCurves() {
   const box = $('curves-body');
   const ev = app.data.evaluation;
   if (!ev || ev.series.length === 0) {
-    const svgs = app.data.curveSvgs || {};
-    const inline = ['faithfulness', 'completeness'].filter((k) => svgs[k]);
-    box.innerHTML = inline.length
-      ? inline.map((k) => `<div class="inline-svg">${svgs[k]}</div>`).join('')
+    // evaluate's own plots, only ever as images: an SVG in an <img> runs no script.
+    const images = app.data.curveImages || {};
+    const shown = ['faithfulness', 'completeness'].filter((k) => SVG_DATA_URL.test(images[k]));
+    box.innerHTML = shown.length
+      ? shown
+          .map(
+            (k) =>
+              `<img class="curve-image" width="370" alt="${k} curve (${k}.svg)" src="${esc(images[k])}">`,
+          )
+          .join('')
       : '<p class="muted">No evaluation.json here: run <code>sfc evaluate</code> to draw the curves.</p>';
-    for (const svg of box.querySelectorAll('.inline-svg svg')) {
-      svg.setAttribute('width', '370');
-      svg.removeAttribute('height');
-    }
     return;
   }
   const { atStart } = app.shownCount();
