@@ -25,7 +25,8 @@ function drawCurves() {
   }
   const { atStart } = app.shownCount();
   const out = [];
-  if (ev.circuitScore)
+  if (ev.allLayers) out.push(scoreTable(ev));
+  else if (ev.circuitScore)
     out.push(
       `<div>circuit as saved: <b>${ev.circuitScore.nodes}</b> nodes · faithfulness <b>${fmt(ev.circuitScore.faithfulness)}</b> · completeness <b>${fmt(ev.circuitScore.completeness)}</b></div>`,
     );
@@ -35,6 +36,33 @@ function drawCurves() {
     `<div class="muted" style="font-size:11px;margin-top:4px">dashed line: nodes shown now at layers ≥ ${ev.startLayer} (${atStart}); ${esc(ev.ablation)} ablation</div>`,
   );
   box.innerHTML = out.join('');
+}
+
+/**
+ * The saved circuit scored both ways: with its nodes at layers ≥ the start layer (the default,
+ * the paper's choice) and with every layer, and how many nodes the default leaves out.
+ */
+function scoreTable(ev) {
+  const S = ev.startLayer;
+  const count = (v) => (Number.isInteger(v) ? String(v) : 'n/a');
+  const row = (name, title, s) =>
+    s
+      ? `<tr title="${title}"><td>${name}</td><td class="v">${count(s.nodes)}</td><td class="v">${fmt(s.faithfulness)}</td><td class="v">${fmt(s.completeness)}</td></tr>`
+      : '';
+  const below = Number.isInteger(ev.nodesBelowStart) ? ev.nodesBelowStart : null;
+  return [
+    '<table class="scores"><thead><tr><th>circuit as saved</th><th>nodes</th><th>faithfulness</th><th>completeness</th></tr></thead><tbody>',
+    row(
+      `layers ≥ ${fmt(S)}`,
+      'the default: nodes below the start layer are left out',
+      ev.circuitScore,
+    ),
+    row('every layer', 'every node of the circuit, the early layers included', ev.allLayers),
+    '</tbody></table>',
+    below === null
+      ? ''
+      : `<div class="muted scores-note">${below} circuit node${below === 1 ? '' : 's'} below layer ${fmt(S)} ${below === 1 ? 'is' : 'are'} left out by the default</div>`,
+  ].join('');
 }
 
 function chartSvg(ev, kind, marker) {
