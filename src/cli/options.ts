@@ -1,7 +1,8 @@
-// Parsing of numeric command-line options, with messages that name the option, and the guard
-// that keeps commands from replacing a model, an SAE or a labels file without --force.
+// Parsing of command-line options shared by several commands, with messages that name the
+// option, and the guard that keeps commands from replacing a model, an SAE or a labels file without --force.
 
 import fs from 'node:fs';
+import { Option } from 'commander';
 
 /** Where commands write by default (relative to the working directory), never a shipped model. */
 export const DEFAULT_OUT = 'out';
@@ -28,4 +29,15 @@ export function positiveNumber(name: string, text: string, allowZero = false): n
       `${name}: expected a ${allowZero ? 'non-negative' : 'positive'} number, got "${text}"`,
     );
   return v;
+}
+
+/**
+ * `--sae-width N`, beside every `--saes`: which dictionary size to use when the SAE folder holds
+ * several per site (dictionary_learning releases ship e.g. 4096 and 32768 for each submodule).
+ */
+export function saeWidthOption(): Option {
+  return new Option(
+    '--sae-width <n>',
+    'number of features of the dictionaries to use when the SAE folder holds several sizes per site (e.g. 32768)',
+  ).argParser((v) => positiveInt('--sae-width', v));
 }

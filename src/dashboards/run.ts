@@ -18,6 +18,8 @@ export interface DashboardRunOptions {
   model?: string;
   /** SAE folder (default <model>/saes). */
   saes?: string;
+  /** The dictionary size to use when the folder holds several per site. */
+  saeWidth?: number;
   /** Text file, one document per line; with `documents` it only names them. */
   corpus: string;
   /** The documents themselves (e.g. generated text), instead of reading `corpus`. */
@@ -109,6 +111,7 @@ export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
   const model = new GptNeoX(loaded.config, loaded.weights);
   const library = openSaes(saesDir, loaded.config.numLayers, {
     modelWidth: loaded.config.hiddenSize,
+    width: o.saeWidth,
   });
 
   let features: FeatureRef[];

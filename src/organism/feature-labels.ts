@@ -308,6 +308,8 @@ export interface LabelRunOptions {
   model: string;
   /** Default <model>/saes. */
   saes?: string;
+  /** The dictionary size to use when the folder holds several per site. */
+  saeWidth?: number;
   /** Default <saes>/../labels.jsonl (beside the saes folder). */
   out?: string;
   tokens?: number; // default 65536
@@ -356,7 +358,7 @@ export function runLabels(o: LabelRunOptions): LabelRunResult {
   const { tokenIds, eosId } = grammarTokenIds(loaded.tokenizer, o.model);
   const model = new GptNeoX(loaded.config, loaded.weights);
   const saesDir = o.saes ?? path.join(o.model, 'saes');
-  const library = openSaes(saesDir, loaded.config.numLayers);
+  const library = openSaes(saesDir, loaded.config.numLayers, { width: o.saeWidth });
   const file = o.out ?? path.join(path.dirname(path.resolve(saesDir)), LABELS_FILE);
   const tokens = o.tokens ?? 65536;
   const corpus = labelCorpus(

@@ -25,6 +25,11 @@ export interface SaeEntry {
   format: 'dictionary_learning' | 'saelens' | 'identity';
   /** ae.pt file or SAELens folder. */
   location: string;
+  /**
+   * Its number of features as its files declare it (dictionary_learning: config.json's
+   * trainer.dict_size, else the <id>_<F> folder name; SAELens: d_sae), null when they do not.
+   */
+  width: number | null;
 }
 
 export interface SaeLibrary {
@@ -46,7 +51,32 @@ export interface SaeLibrary {
 export interface OpenSaesOptions {
   /** The model's width d; required for `neurons`, and checked against each SAE's d_in when given. */
   modelWidth?: number;
+  /**
+   * The dictionary size to use (number of features, e.g. 32768) when the folder holds several
+   * per site, as dictionary_learning releases do; every site then uses a dictionary of this size.
+   */
+  width?: number;
 }
+
+/** The command-line flag that sets OpenSaesOptions.width, named in the errors that need it. */
+export const SAE_WIDTH_FLAG = '--sae-width';
+
+/** dictionary_learning's declared size: config.json's trainer.dict_size, else <id>_<F>. */
+function dictionaryLearningWidth(folder: string): number | null {
+  try {
+    const cfg = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as {
+      trainer?: { dict_size?: unknown };
+    };
+    const size = cfg?.trainer?.dict_size;
+    if (typeof size === 'number' && Number.isInteger(size) && size > 0) return size;
+  } catch {
+    // No or unreadable config.json: the folder name may still say.
+  }
+  const m = /^\d+_(\d+)$/.exec(path.basename(folder));
+  return m ? Number(m[1]) : null;
+}
+
+const widthText = (w: number | null) => (w === null ? 'size unknown' : `${w} features`);
 
 const MAX_DEPTH = 4;
 
@@ -64,12 +94,17 @@ export function openSaes(
   const order = siteNames(numLayers);
   const entries = new Map<string, SaeEntry>();
   const skipped: { location: string; reason: string }[] = [];
-  const { modelWidth } = options;
+  const { modelWidth, width } = options;
+  if (width !== undefined && !(Number.isInteger(width) && width > 0))
+    throw new Error(`${SAE_WIDTH_FLAG}: expected a positive integer, got ${width}`);
 
   if (dir === NEURONS) {
     if (!modelWidth) throw new Error('openSaes("neurons"): the model width (modelWidth) is needed');
-    for (const site of order) entries.set(site, { site, format: 'identity', location: NEURONS });
+    for (const site of order)
+      entries.set(site, { site, format: 'identity', location: NEURONS, width: modelWidth });
   } else {
+    // Every dictionary found, by site; one per site is chosen after the walk.
+    const found = new Map<string, SaeEntry[]>();
     const stat = fs.statSync(dir, { throwIfNoEntry: false });
     if (!stat?.isDirectory())
       throw new Error(
@@ -82,12 +117,7 @@ export function openSaes(
           location: entry.location,
           reason: `site ${site} does not exist in a ${numLayers}-layer model`,
         });
-      const seen = entries.get(site);
-      if (seen)
-        throw new Error(
-          `${dir}: two dictionaries for site ${site}: ${seen.location} and ${entry.location}; keep one`,
-        );
-      entries.set(site, { site, ...entry });
+      found.set(site, [...(found.get(site) ?? []), { site, ...entry }]);
     };
     const walk = (folder: string, depth: number) => {
       const names = fs.readdirSync(folder).sort();
@@ -100,7 +130,7 @@ export function openSaes(
           (valid.has(path.basename(folder)) ? path.basename(folder) : undefined);
         add(
           site,
-          { format: 'dictionary_learning', location },
+          { format: 'dictionary_learning', location, width: dictionaryLearningWidth(folder) },
           'cannot tell the site from the folder names',
         );
         return;
@@ -108,15 +138,17 @@ export function openSaes(
       if (names.includes(SAELENS_CFG) && names.includes(SAELENS_WEIGHTS)) {
         let site: string | undefined;
         let why: string;
+        let size: number | null = null;
         try {
           const cfg = parseSaeLensCfg(path.join(folder, SAELENS_CFG));
+          size = cfg.width;
           site = siteOfSaeLensCfg(cfg);
           if (!site && valid.has(path.basename(folder))) site = path.basename(folder);
           why = `hook_name ${JSON.stringify(cfg.hookName)} is not a site we know`;
         } catch (e) {
           why = (e as Error).message;
         }
-        add(site, { format: 'saelens', location: folder }, why);
+        add(site, { format: 'saelens', location: folder, width: size }, why);
         return;
       }
       if (depth >= MAX_DEPTH) return;
@@ -127,6 +159,10 @@ export function openSaes(
       }
     };
     walk(dir, 0);
+    for (const site of order) {
+      const list = found.get(site);
+      if (list) entries.set(site, chooseEntry(dir, site, list, width));
+    }
   }
 
   const loaded = new Map<string, Dictionary>();
@@ -166,6 +202,10 @@ export function openSaes(
         throw new Error(
           `${e.location}: SAE input width ${dict.dIn} does not match the model width ${modelWidth}`,
         );
+      if (e.width !== null && dict.width !== e.width)
+        throw new Error(
+          `${e.location}: holds ${dict.width} features, but its files declare ${e.width}`,
+        );
       loaded.set(site, dict);
       return dict;
     },
@@ -173,4 +213,38 @@ export function openSaes(
     dropAll: () => loaded.clear(),
     skipped: () => [...skipped],
   };
+}
+
+/**
+ * The one dictionary a site uses among those found: the only one, or the only one of `width`
+ * features when a width is asked for. Otherwise an error that lists what is there.
+ */
+function chooseEntry(
+  dir: string,
+  site: string,
+  list: SaeEntry[],
+  width: number | undefined,
+): SaeEntry {
+  const listed = () => list.map((e) => `${e.location} (${widthText(e.width)})`).join(', ');
+  const sizes = [...new Set(list.map((e) => e.width).filter((w) => w !== null))].sort(
+    (a, b) => a - b,
+  );
+  const candidates = width === undefined ? list : list.filter((e) => e.width === width);
+  if (candidates.length === 1) return candidates[0];
+  if (candidates.length === 0)
+    throw new Error(
+      `${dir}: no dictionary of ${width} features for site ${site}; found ${listed()}` +
+        (sizes.length
+          ? `; sizes present: ${sizes.join(', ')} (choose with ${SAE_WIDTH_FLAG})`
+          : ''),
+    );
+  // Several: a width tells them apart only when their sizes differ.
+  const canChoose = width === undefined && sizes.length > 1;
+  throw new Error(
+    `${dir}: ${candidates.length} dictionaries for site ${site}: ` +
+      (width === undefined ? listed() : candidates.map((e) => e.location).join(', ')) +
+      (canChoose
+        ? `; sizes present: ${sizes.join(', ')}: choose one with ${SAE_WIDTH_FLAG} N`
+        : '; keep one'),
+  );
 }

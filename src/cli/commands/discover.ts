@@ -14,12 +14,13 @@ import {
   type Method,
 } from '../../circuit/circuit.ts';
 import { progressBar } from '../progress.ts';
-import { positiveInt, positiveNumber } from '../options.ts';
+import { positiveInt, positiveNumber, saeWidthOption } from '../options.ts';
 
 interface DiscoverCliOptions {
   data: string;
   model: string;
   saes?: string;
+  saeWidth?: number;
   method: Method;
   steps: number;
   examples: number;
@@ -94,6 +95,7 @@ export function register(program: Command): void {
     )
     .option('--model <dir>', 'model folder, with tokenizer.json', defaultModelDir())
     .option('--saes <dir>', 'SAE folder with one dictionary per site (default: <model>/saes)')
+    .addOption(saeWidthOption())
     .option(
       '--method <name>',
       'ig | attrib | exact',
@@ -132,7 +134,10 @@ export function register(program: Command): void {
       const { config, weights, tokenizer } = loadModel(opts.model, { tokenizer: true });
       if (!tokenizer) throw new Error(`${opts.model}: no tokenizer.json, needed to read task text`);
       const saesDir = opts.saes ?? path.join(opts.model, 'saes');
-      const library = openSaes(saesDir, config.numLayers, { modelWidth: config.hiddenSize });
+      const library = openSaes(saesDir, config.numLayers, {
+        modelWidth: config.hiddenSize,
+        width: opts.saeWidth,
+      });
       const task = loadTask(opts.data, tokenizer, {
         limit: opts.examples,
         maxLength: config.maxPositionEmbeddings,

@@ -30,13 +30,14 @@ import {
 import { evaluationJson, formatEvaluation } from '../../evaluation/output.ts';
 import { curveSpec, renderSvg } from '../../evaluation/plots.ts';
 import { progressBar } from '../progress.ts';
-import { positiveInt } from '../options.ts';
+import { positiveInt, saeWidthOption } from '../options.ts';
 
 interface EvaluateFlags {
   circuit: string;
   data?: string;
   model?: string;
   saes?: string;
+  saeWidth?: number;
   neuronsCircuit?: string;
   ablation: string;
   startLayer?: string;
@@ -132,8 +133,9 @@ export function dictionariesAt(
   sites: string[],
   numLayers: number,
   width: number,
+  saeWidth?: number,
 ): Map<string, Dictionary> {
-  const library = openSaes(dir, numLayers, { modelWidth: width });
+  const library = openSaes(dir, numLayers, { modelWidth: width, width: saeWidth });
   return new Map(sites.map((s) => [s, library.get(s)]));
 }
 
@@ -180,6 +182,7 @@ export function register(program: Command): void {
     )
     .option('--model <dir>', "model folder (default: the circuit's model, else the organism)")
     .option('--saes <dir>', "SAE folder (default: the circuit's, else <model>/saes)")
+    .addOption(saeWidthOption())
     .option(
       '--neurons-circuit <file>',
       'a circuit of the same task found with --saes neurons, for the neurons series (default: find it here)',
@@ -285,7 +288,7 @@ export function register(program: Command): void {
       const bar = progressBar('evaluating');
       const ablated = new AblatedModel(
         model,
-        dictionariesAt(saes, sites, numLayers, config.hiddenSize),
+        dictionariesAt(saes, sites, numLayers, config.hiddenSize, flags.saeWidth),
         batches,
         { ablation, metric },
       );

@@ -17,7 +17,7 @@ import { writeReport } from '../../organism/report.ts';
 import { runModelStage } from '../../organism/train-model.ts';
 import { runSaeStage } from '../../organism/train-saes.ts';
 import { progressBar, type OnProgress } from '../progress.ts';
-import { DEFAULT_OUT, refuseOverwrite } from '../options.ts';
+import { DEFAULT_OUT, refuseOverwrite, saeWidthOption } from '../options.ts';
 
 export const STAGES = ['model', 'saes', 'labels', 'report', 'all'] as const;
 
@@ -135,6 +135,7 @@ function positiveInt(name: string, text: string): number {
 interface LabelCliOptions {
   model: string;
   saes?: string;
+  saeWidth?: number;
   out: string;
   force?: boolean;
   tokens: string;
@@ -223,6 +224,7 @@ export function register(program: Command): void {
       defaultModelDir(),
     )
     .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
+    .addOption(saeWidthOption())
     .option(
       '--out <file>',
       `output file (sfc report ${DEFAULT_OUT} finds it there)`,
@@ -251,6 +253,7 @@ export function register(program: Command): void {
         result = runLabels({
           model: opts.model,
           saes: opts.saes,
+          saeWidth: opts.saeWidth,
           out: opts.out,
           tokens: positiveInt('--tokens', opts.tokens),
           threshold,

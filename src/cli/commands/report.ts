@@ -10,7 +10,7 @@ import { organismDocuments } from '../../organism/corpus.ts';
 import type { ReportOptions } from '../../viewer/inputs.ts';
 import { buildReport } from '../../viewer/report.ts';
 import { isLoopbackHost, serveReport } from '../../viewer/server.ts';
-import { positiveInt } from '../options.ts';
+import { positiveInt, saeWidthOption } from '../options.ts';
 import { progressBar } from '../progress.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -102,6 +102,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', "folder that receives dashboards.json (usually the circuit's)")
     .option('--model <dir>', 'model folder', defaultModelDir())
     .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
+    .addOption(saeWidthOption())
     .option(
       '--features <which>',
       'a circuit.json (or its folder) whose features to describe, or "all" (default: OUT/circuit.json)',
@@ -118,6 +119,7 @@ export function register(program: Command): void {
         out: string;
         model: string;
         saes?: string;
+        saeWidth?: number;
         features?: string;
         top: string;
         ctx?: string;
@@ -132,6 +134,7 @@ export function register(program: Command): void {
         const summary = runDashboards({
           model: opts.model,
           saes: opts.saes ?? path.join(opts.model, 'saes'),
+          saeWidth: opts.saeWidth,
           corpus: opts.corpus,
           documents: organismDocuments(opts.corpus, maxDocuments),
           out: opts.out,

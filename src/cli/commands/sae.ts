@@ -13,7 +13,13 @@ import { saveDictionary } from '../../sae/formats.ts';
 import { openSaes } from '../../sae/library.ts';
 import { evaluateSaes, type SiteStats } from '../../sae/metrics.ts';
 import { trainSae } from '../../sae/train.ts';
-import { DEFAULT_OUT, positiveInt, positiveNumber, refuseOverwrite } from '../options.ts';
+import {
+  DEFAULT_OUT,
+  positiveInt,
+  positiveNumber,
+  refuseOverwrite,
+  saeWidthOption,
+} from '../options.ts';
 import { readCorpus } from '../../data/corpus.ts';
 
 const EOS = '<|endoftext|>';
@@ -81,6 +87,7 @@ interface TrainFlags {
 interface StatsFlags {
   model: string;
   saes?: string;
+  saeWidth?: number;
   corpus: string;
   tokens: string;
   ctx: string;
@@ -223,6 +230,7 @@ export function register(program: Command): void {
       '--saes <dir>',
       'folder of SAEs (ours, SAELens or dictionary_learning layout), or "neurons" (default <model>/saes)',
     )
+    .addOption(saeWidthOption())
     .requiredOption(
       '--corpus <file>',
       'evaluation text, one document per line (read in file order)',
@@ -235,6 +243,7 @@ export function register(program: Command): void {
       const { config, weights, tokenizer } = loadWithTokenizer(o.model);
       const library = openSaes(o.saes ?? path.join(o.model, 'saes'), config.numLayers, {
         modelWidth: config.hiddenSize,
+        width: o.saeWidth,
       });
       const sites = o.sites?.split(',').map((s) => s.trim());
       sites?.forEach((s) => parseSite(s, config.numLayers));

@@ -23,12 +23,13 @@ import {
 } from '../../shift/output.ts';
 import { defaultDataDir } from './start.ts';
 import { progressBar } from '../progress.ts';
-import { positiveInt, positiveNumber } from '../options.ts';
+import { positiveInt, positiveNumber, saeWidthOption } from '../options.ts';
 
 interface ShiftCliOptions {
   task: string;
   model: string;
   saes?: string;
+  saeWidth?: number;
   features?: string;
   auto?: boolean;
   retrain?: boolean;
@@ -80,6 +81,7 @@ export function register(program: Command): void {
     .option('--task <dir>', 'classification task folder', path.join(defaultDataDir(), 'bios'))
     .option('--model <dir>', 'model folder, with tokenizer.json', defaultModelDir())
     .option('--saes <dir>', 'SAE folder with one dictionary per site (default: <model>/saes)')
+    .addOption(saeWidthOption())
     .option(
       '--features <file>',
       'features judged spurious: ["resid_1/17", ...] or {"features": [...]}',
@@ -123,7 +125,10 @@ export function register(program: Command): void {
       const { config, weights, tokenizer } = loadModel(opts.model, { tokenizer: true });
       if (!tokenizer) throw new Error(`${opts.model}: no tokenizer.json, needed to read the texts`);
       const saesDir = opts.saes ?? path.join(opts.model, 'saes');
-      const library = openSaes(saesDir, config.numLayers, { modelWidth: config.hiddenSize });
+      const library = openSaes(saesDir, config.numLayers, {
+        modelWidth: config.hiddenSize,
+        width: opts.saeWidth,
+      });
       const neurons = openSaes(NEURONS, config.numLayers, { modelWidth: config.hiddenSize });
       const model = new GptNeoX(config, weights);
       const site = opts.site ?? defaultProbeSite(config.numLayers);

@@ -1,0 +1,71 @@
+// --sae-width beside every --saes: each command that takes an SAE folder takes the size too, and
+// `sfc sae stats` on a folder with two sizes at a site fails naming the flag, then gets past
+// opening the folder once the size is given.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { register } from '../../src/cli/commands/sae.ts';
+import { buildProgram } from '../../src/cli/program.ts';
+import { runCommand } from '../helpers/run-command.ts';
+
+const FIX = 'test/fixtures/sae/dictionary_learning';
+let dir: string;
+
+before(() => {
+  // The fixture (6 features per site) plus a 12-feature dictionary at resid_0.
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-sae-width-'));
+  fs.cpSync(FIX, dir, { recursive: true });
+  fs.cpSync(
+    path.join(dir, 'resid_out_layer0', '10_6'),
+    path.join(dir, 'resid_out_layer0', '10_12'),
+    {
+      recursive: true,
+    },
+  );
+  const cfg = path.join(dir, 'resid_out_layer0', '10_12', 'config.json');
+  fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace('"dict_size": 6', '"dict_size": 12'));
+  fs.writeFileSync(path.join(dir, 'corpus.txt'), 'The teacher that the guards like is here.\n');
+});
+after(() => fs.rmSync(dir, { recursive: true }));
+
+function commands(c: Command, prefix = ''): [string, Command][] {
+  return c.commands.flatMap((s) => {
+    const name = `${prefix}${s.name()}`;
+    return [[name, s] as [string, Command], ...commands(s, `${name} `)];
+  });
+}
+
+test('every command with --saes takes --sae-width', () => {
+  const withSaes = commands(buildProgram()).filter(([, c]) =>
+    c.options.some((o) => o.long === '--saes'),
+  );
+  const names = withSaes.map(([n]) => n).sort();
+  for (const expected of ['discover', 'evaluate', 'dashboards', 'shift', 'sae stats', 'label'])
+    assert.ok(names.includes(expected), `${expected} takes --saes (found: ${names.join(', ')})`);
+  for (const [name, c] of withSaes)
+    assert.ok(
+      c.options.some((o) => o.long === '--sae-width'),
+      `${name} has --saes but no --sae-width`,
+    );
+});
+
+test('sfc sae stats: two sizes at a site name --sae-width; with it the folder opens', async () => {
+  const args = ['sae', 'stats', '--saes', dir, '--corpus', path.join(dir, 'corpus.txt')];
+  await assert.rejects(
+    runCommand(register, args),
+    /2 dictionaries for site resid_0: .*sizes present: 6, 12: choose one with --sae-width N/,
+  );
+  // Past the choice, the fixture's 4-wide SAEs meet the organism's 128-wide model.
+  await assert.rejects(
+    runCommand(register, [...args, '--sae-width', '6']),
+    /SAE input width 4 does not match the model width 128/,
+  );
+  await assert.rejects(
+    runCommand(register, [...args, '--sae-width', 'lots']),
+    /--sae-width: expected a positive integer, got "lots"/,
+  );
+});

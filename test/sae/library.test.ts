@@ -1,0 +1,87 @@
+// A dictionary_learning folder with two sizes at one site (as the releases ship several widths):
+// without a width it is an error that lists the files and sizes and names --sae-width; with one,
+// that size is used at every site.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { openSaes } from '../../src/sae/library.ts';
+
+const FIX = 'test/fixtures/sae/dictionary_learning';
+const D = 4; // the fixture's d_in
+let dir: string;
+
+/** The 1-layer fixture (every site 6 features, folders <id>_6), plus a 12-feature resid_0. */
+before(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-dl-sizes-'));
+  fs.cpSync(FIX, dir, { recursive: true });
+  // A second size at resid_0: its declared size is 12; its weights are the 6-feature file (no
+  // torch here to write another), which the loader's check against the declared size catches,
+  // so loading it proves it was the one chosen.
+  const big = path.join(dir, 'resid_out_layer0', '10_12');
+  fs.mkdirSync(big);
+  fs.copyFileSync(path.join(FIX, 'resid_out_layer0', '10_6', 'ae.pt'), path.join(big, 'ae.pt'));
+  const cfg = JSON.parse(
+    fs.readFileSync(path.join(FIX, 'resid_out_layer0', '10_6', 'config.json'), 'utf8'),
+  );
+  cfg.trainer.dict_size = 12;
+  fs.writeFileSync(path.join(big, 'config.json'), JSON.stringify(cfg));
+});
+after(() => fs.rmSync(dir, { recursive: true }));
+
+test('two sizes at a site: the error lists them and names --sae-width', () => {
+  assert.throws(
+    () => openSaes(dir, 1, { modelWidth: D }),
+    (e: Error) => {
+      assert.match(e.message, /2 dictionaries for site resid_0/);
+      assert.match(e.message, /10_12\/ae\.pt \(12 features\)/);
+      assert.match(e.message, /10_6\/ae\.pt \(6 features\)/);
+      assert.match(e.message, /sizes present: 6, 12: choose one with --sae-width N/);
+      return true;
+    },
+  );
+});
+
+test('--sae-width 6 chooses the 6-feature dictionaries everywhere', () => {
+  const lib = openSaes(dir, 1, { modelWidth: D, width: 6 });
+  assert.deepEqual(lib.sites(), ['embed', 'attn_0', 'mlp_0', 'resid_0']);
+  assert.match(lib.entry('resid_0').location, /10_6\/ae\.pt$/);
+  assert.equal(lib.entry('resid_0').width, 6);
+  assert.equal(lib.get('resid_0').width, 6);
+});
+
+test('--sae-width 12: resid_0 takes the 12-feature file; sites without that size are an error', () => {
+  assert.throws(
+    () => openSaes(dir, 1, { modelWidth: D, width: 12 }),
+    /no dictionary of 12 features for site embed; found .*10_6\/ae\.pt \(6 features\); sizes present: 6 \(choose with --sae-width\)/,
+  );
+  // Only resid_0 in a folder of its own: the 12-feature entry is the one chosen, and its weights
+  // are checked against the size it declares.
+  const only = path.join(dir, 'resid_out_layer0');
+  const lib = openSaes(only, 1, { modelWidth: D, width: 12 });
+  assert.match(lib.entry('resid_0').location, /10_12\/ae\.pt$/);
+  assert.throws(() => lib.get('resid_0'), /holds 6 features, but its files declare 12/);
+});
+
+test('two dictionaries of the same size cannot be told apart: keep one', () => {
+  const twin = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-dl-twin-'));
+  try {
+    fs.cpSync(path.join(FIX, 'embed'), path.join(twin, 'embed'), { recursive: true });
+    fs.cpSync(path.join(twin, 'embed', '10_6'), path.join(twin, 'embed', '11_6'), {
+      recursive: true,
+    });
+    for (const width of [undefined, 6])
+      assert.throws(
+        () => openSaes(twin, 1, { modelWidth: D, width }),
+        /2 dictionaries for site embed: .*10_6\/ae\.pt.*11_6\/ae\.pt.*; keep one$/,
+      );
+  } finally {
+    fs.rmSync(twin, { recursive: true });
+  }
+});
+
+test('a width that is not a positive integer is refused', () => {
+  assert.throws(() => openSaes(FIX, 1, { width: 0 }), /--sae-width: expected a positive integer/);
+});
