@@ -12,13 +12,44 @@ import * as shiftCommand from './commands/shift.ts';
 import * as startCommand from './commands/start.ts';
 import * as taskCommands from './commands/tasks.ts';
 
+/**
+ * Help text wrapped to `width` as commander does (descriptions are single logical lines in the
+ * source; commander wraps them to the terminal), except that an indented line (a numbered step,
+ * a list item) continues under its own text instead of at the left margin.
+ */
+export function wrapHelp(text: string, width: number): string {
+  if (width < 40) return text;
+  return text
+    .split('\n')
+    .map((line) => {
+      if (line.length <= width) return line.trimEnd();
+      const hang = /^(\s*)((\d+\.|-)\s+)?/.exec(line)![0].length;
+      // Chunks keep the spacing before each word (aligned columns stay aligned).
+      const chunks = line.slice(hang).match(/\s*\S+/g) ?? [];
+      const out: string[] = [];
+      let current = line.slice(0, hang) + (chunks.shift() ?? '').trimStart();
+      for (const chunk of chunks) {
+        if (current.length + chunk.length <= width) current += chunk;
+        else {
+          out.push(current);
+          current = ' '.repeat(hang) + chunk.trimStart();
+        }
+      }
+      out.push(current);
+      return out.join('\n');
+    })
+    .join('\n');
+}
+
 export function buildProgram(): Command {
   const program = new Command()
     .name('sfc')
     .description(
-      'Sparse feature circuits: find, measure, show and edit circuits of sparse-autoencoder\n' +
-        'features in GPT-NeoX language models. Every --model defaults to the shipped model organism.',
+      'Sparse feature circuits: find, measure, show and edit circuits of sparse-autoencoder ' +
+        'features in GPT-NeoX language models. Every --model defaults to the shipped model ' +
+        'organism.',
     )
+    .configureHelp({ boxWrap: wrapHelp })
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const group of [

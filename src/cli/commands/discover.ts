@@ -70,19 +70,18 @@ export function register(program: Command): void {
     .description(
       [
         'Find the sparse feature circuit of a contrastive task (Marks et al. 2024):',
-        'the SAE features and error terms, at every site and position, whose',
-        'indirect effect on m = logit(patch answer) - logit(clean answer) exceeds',
-        'a threshold, and the direct-effect edges between them. Data without patch',
-        'prefixes uses m = -logit(clean answer) and zero ablation (features and',
-        'errors patched to 0). Writes <out>/circuit.json and prints nodes and edges',
-        'per site.',
+        'the SAE features and error terms, at every site and position, whose indirect effect on ' +
+          'm = logit(patch answer) - logit(clean answer) exceeds a threshold, and the ' +
+          'direct-effect edges between them. Data without patch prefixes uses m = -logit(clean ' +
+          'answer) and zero ablation (features and errors patched to 0). Writes <out>/circuit.json ' +
+          'and prints nodes and edges per site.',
         '',
         'Methods for node effects:',
         '  ig      integrated gradients: each site interpolated from clean to patch',
         '  attrib  attribution patching: (u_patch - u_clean) times dm/du, one pass',
         '  exact   activation patching of every node separately (slow; a check)',
-        'Edges weight each downstream node by its IG gradient (attrib: the clean',
-        'gradient), along the direct path between adjacent sites.',
+        'Edges weight each downstream node by its IG gradient (attrib: the clean gradient), ' +
+          'along the direct path between adjacent sites.',
         '',
         'Examples:',
         '  sfc discover --data data/rc_train.jsonl --out out',

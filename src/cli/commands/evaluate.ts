@@ -145,29 +145,27 @@ export function register(program: Command): void {
     .summary('Faithfulness and completeness of a circuit, with curves and baselines.')
     .description(
       [
-        "Measure how much of the model's behaviour a circuit explains. The clean",
-        'inputs run with SAEs spliced in at every site from --start-layer on',
-        '(x = decode(f) + error), and every node outside the circuit (features and',
-        'error nodes) is replaced by its ablation value; nodes inside are recomputed',
-        "from the already-ablated activations. F is the mean of discovery's metric",
-        'm = logit[patch answer] - logit[clean answer] at the last token (-logit[clean',
-        'answer] without patch answers; data mixing both is refused):',
+        "Measure how much of the model's behaviour a circuit explains. The clean inputs run with " +
+          'SAEs spliced in at every site from --start-layer on (x = decode(f) + error), and every ' +
+          'node outside the circuit (features and error nodes) is replaced by its ablation value; ' +
+          "nodes inside are recomputed from the already-ablated activations. F is the mean of discovery's " +
+          'metric m = logit[patch answer] - logit[clean answer] at the last token (-logit[clean ' +
+          'answer] without patch answers; data mixing both is refused):',
         '  faithfulness = (F(C) - F(empty)) / (F(model) - F(empty))',
         '  completeness = the same for the complement (all but C kept)',
-        'The circuit as saved is also scored with every layer spliced (embedding',
-        'included), and the nodes below --start-layer are counted.',
+        'The circuit as saved is also scored with every layer spliced (embedding included), and ' +
+          'the nodes below --start-layer are counted.',
         '',
-        'Besides the circuit as saved: curves over node thresholds (the nodes with',
-        '|effect| above each) for features; features without error nodes; features',
-        'without attn/mlp error nodes; random features, as many per site and',
-        'position; and neurons. The neuron circuit is found here (nodes only, the',
-        "circuit's data, method and aggregation, identity dictionaries) and saved as",
-        '<out>/neurons/circuit.json, unless --neurons-circuit gives one. Thresholds',
-        "below the circuit file's own node threshold are skipped: discover with",
-        '--node-threshold 1e-4 to draw the whole curve.',
+        'Besides the circuit as saved: curves over node thresholds (the nodes with |effect| ' +
+          'above each) for features; features without error nodes; features without attn/mlp error ' +
+          'nodes; random features, as many per site and position; and neurons. The neuron circuit ' +
+          "is found here (nodes only, the circuit's data, method and aggregation, identity " +
+          'dictionaries) and saved as <out>/neurons/circuit.json, unless --neurons-circuit gives ' +
+          "one. Thresholds below the circuit file's own node threshold are skipped: discover with " +
+          '--node-threshold 1e-4 to draw the whole curve.',
         '',
-        'Writes evaluation.json, faithfulness.svg and completeness.svg to --out',
-        '(default: beside the circuit) and prints a table.',
+        'Writes evaluation.json, faithfulness.svg and completeness.svg to --out (default: beside ' +
+          'the circuit) and prints a table.',
         '',
         'Examples:',
         '  sfc evaluate --circuit out/circuit.json',

@@ -85,8 +85,10 @@ export function register(program: Command): void {
     .command('forward')
     .summary('Run the model on a prompt and show the most likely next tokens.')
     .description(
-      'Run the model on a prompt and show the most likely next tokens.\n' +
+      [
+        'Run the model on a prompt and show the most likely next tokens.',
         'Example: sfc forward --prompt "The teachers near the desk" --top 5',
+      ].join('\n'),
     )
     .option('--model <dir>', 'model folder', defaultModelDir())
     .option('--prompt <text>', "text to tokenise with the model folder's tokenizer.json")

@@ -149,12 +149,15 @@ export function register(program: Command): void {
     .command('organism')
     .description('The shipped model organism')
     .command('train')
+    .summary('Retrain the model organism from seeds: model, SAEs, labels, TRAINING.md.')
     .description(
       [
-        'Retrain the model organism from seeds (as `npm run organism` does): the',
-        'GPT-NeoX on the agreement grammar, SAEs at every site, feature labels and',
-        'TRAINING.md. Takes about 45 minutes on 2 cores; --quick takes seconds.\nStages: model (GPT-NeoX), saes (needs the model), labels (needs both),\nreport (TRAINING.md from the records in <out>/training/); all runs them in order.',
-        'A model, SAEs or labels already in --out are not replaced without --force.',
+        'Retrain the model organism from seeds (as `npm run organism` does): the GPT-NeoX on the ' +
+          'agreement grammar, SAEs at every site, feature labels and TRAINING.md. Takes about 45 ' +
+          'minutes on 2 cores; --quick takes seconds. Stages: model (GPT-NeoX), saes (needs the ' +
+          'model), labels (needs both), report (TRAINING.md from the records in <out>/training/); ' +
+          'all runs them in order. A model, SAEs or labels already in --out are not replaced ' +
+          'without --force.',
         '',
         'Examples:',
         '  sfc organism train --quick --out out/organism-quick',
@@ -195,21 +198,21 @@ export function register(program: Command): void {
 
   program
     .command('label')
+    .summary("Ground-truth labels for the model organism's SAE features.")
     .description(
       [
-        'Ground-truth labels for SAE features of the model organism. Every token of the',
-        'organism is one word of its grammar, annotated with ~45 yes/no properties',
-        '(pending_pl: the next agreeing verb must be plural; subject_sg; in_object_rc;',
-        'after_that; pos_noun; ...). For every feature of every site, this finds the',
-        'property that best predicts where the feature is active (activation above',
-        '--threshold) over a held-out annotated corpus, and writes one JSON line per',
-        'feature:',
-        '  {"site":"resid_1","feature":17,"label":"pending_pl","precision":0.97,',
-        '   "recall":0.91,"f1":0.94,"frequency":0.12}',
-        'precision = P(property | active), recall = P(active | property), frequency =',
-        'share of tokens where the feature is active; a feature that never fires gets',
-        'label null. Error nodes are not features and get no label. Prints per site how',
-        'many features got a confident label (F1 >= --min-f1).',
+        'Ground-truth labels for SAE features of the model organism. Every token of the organism ' +
+          'is one word of its grammar, annotated with ~45 yes/no properties (pending_pl: the next ' +
+          'agreeing verb must be plural; subject_sg; in_object_rc; after_that; pos_noun; ...). For ' +
+          'every feature of every site, this finds the property that best predicts where the ' +
+          'feature is active (activation above --threshold) over a held-out annotated corpus, and ' +
+          'writes one JSON line per feature:',
+        '  {"site":"resid_1","feature":17,"label":"pending_pl","precision":0.97,"recall":0.91,' +
+          '"f1":0.94,"frequency":0.12}',
+        'precision = P(property | active), recall = P(active | property), frequency = share of ' +
+          'tokens where the feature is active; a feature that never fires gets label null. Error ' +
+          'nodes are not features and get no label. Prints per site how many features got a ' +
+          'confident label (F1 >= --min-f1).',
         '',
         'Only the organism (or a model with its tokenizer) can be labelled this way.',
         '',

@@ -43,11 +43,14 @@ export function register(program: Command): void {
   addReportOptions(
     program
       .command('report')
+      .summary('Write DIR/report.html, the circuit in one self-contained page.')
       .description(
-        'Write DIR/report.html: the circuit graph (rows by site, columns by token), threshold\n' +
-          'sliders, search, feature dashboards, the evaluation curves and, with shift.json, the\n' +
-          'SHIFT panel in one self-contained page that opens from disk (no server, no network).\n' +
+        [
+          'Write DIR/report.html: the circuit graph (rows by site, columns by token), threshold ' +
+            'sliders, search, feature dashboards, the evaluation curves and, with shift.json, the ' +
+            'SHIFT panel in one self-contained page that opens from disk (no server, no network).',
           'Example: sfc report out/ && xdg-open out/report.html',
+        ].join('\n'),
       )
       .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
       .option('--out <file>', 'where to write the page (default: DIR/report.html)'),
@@ -62,10 +65,14 @@ export function register(program: Command): void {
   addReportOptions(
     program
       .command('view')
+      .summary('Serve the report of DIR on localhost, reloading when its files change.')
       .description(
-        'Serve the report of DIR on localhost. Files are re-read on every request and an open page\n' +
-          'reloads its data when circuit.json, evaluation.json, dashboards.json or shift.json change.\n' +
+        [
+          'Serve the report of DIR on localhost. Files are re-read on every request and an open ' +
+            'page reloads its data when circuit.json, evaluation.json, dashboards.json or shift.json ' +
+            'change.',
           'Example: sfc view out/ --port 8642, then open http://127.0.0.1:8642/',
+        ].join('\n'),
       )
       .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
       .option('--port <n>', 'port to listen on (0: any free port)', '8642')
@@ -88,12 +95,15 @@ export function register(program: Command): void {
 
   program
     .command('dashboards')
+    .summary('Precompute feature dashboards (contexts, histogram, logit effects).')
     .description(
-      'Precompute feature dashboards into OUT/dashboards.json: top-activating contexts from a\n' +
-        'corpus (activation per token), an activation histogram, and the tokens each decoder\n' +
-        'direction promotes and suppresses through the unembedding, W_U (γ ⊙ d) with γ the final\n' +
-        'layer norm gain. By default only the features of OUT/circuit.json.\n' +
+      [
+        'Precompute feature dashboards into OUT/dashboards.json: top-activating contexts from a ' +
+          'corpus (activation per token), an activation histogram, and the tokens each decoder ' +
+          'direction promotes and suppresses through the unembedding, W_U (γ ⊙ d) with γ the final ' +
+          'layer norm gain. By default only the features of OUT/circuit.json.',
         'Example: sfc dashboards --corpus corpus.txt --out out/',
+      ].join('\n'),
     )
     .requiredOption(
       '--corpus <file>',

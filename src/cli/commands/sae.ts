@@ -104,13 +104,19 @@ export function register(program: Command): void {
 
   sae
     .command('train')
+    .summary("Train a sparse autoencoder on one site's activations.")
     .description(
-      'Train a sparse autoencoder on the activations of one site while the model reads a corpus. ' +
-        'Writes <out>/<site>/cfg.json + sae_weights.safetensors (SAELens layout); checkpoints go to ' +
-        '<out>/.checkpoints/<site>/ so that an interrupted run continues with --resume.\n\n' +
-        'An existing <out>/<site> (e.g. a shipped SAE) is never replaced without --force.\n\n' +
-        'Example (train.txt: your training text; data/corpus.txt is the held-out text of sae stats):\n' +
+      [
+        'Train a sparse autoencoder on the activations of one site while the model reads a ' +
+          'corpus. Writes <out>/<site>/cfg.json + sae_weights.safetensors (SAELens layout); ' +
+          'checkpoints go to <out>/.checkpoints/<site>/ so that an interrupted run continues with ' +
+          '--resume.',
+        '',
+        'An existing <out>/<site> (e.g. a shipped SAE) is never replaced without --force.',
+        '',
+        'Example (train.txt: your training text; data/corpus.txt is the held-out text of sae stats):',
         '  sfc sae train --site resid_1 --corpus train.txt --width 2048 --steps 5000',
+      ].join('\n'),
     )
     .option(
       '--model <dir>',
@@ -218,12 +224,15 @@ export function register(program: Command): void {
 
   sae
     .command('stats')
+    .summary("Measure each site's dictionary: L0, FVE, MSE, dead features, loss recovered.")
     .description(
-      "Measure each site's dictionary on a corpus: L0 (active features per token), FVE (fraction of\n" +
-        'variance explained), MSE per dimension, dead features, and the next-token loss with the\n' +
-        'site replaced by the reconstruction (SAE) or by zeros, as loss recovered =\n' +
-        '(loss zero - loss SAE) / (loss zero - loss clean).\n' +
+      [
+        "Measure each site's dictionary on a corpus: L0 (active features per token), FVE " +
+          '(fraction of variance explained), MSE per dimension, dead features, and the next-token ' +
+          'loss with the site replaced by the reconstruction (SAE) or by zeros, as loss recovered ' +
+          '= (loss zero - loss SAE) / (loss zero - loss clean).',
         'Example: sfc sae stats --corpus data/corpus.txt --tokens 4096',
+      ].join('\n'),
     )
     .option('--model <dir>', 'model folder', defaultModelDir())
     .option(

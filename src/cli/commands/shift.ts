@@ -50,28 +50,26 @@ export function register(program: Command): void {
     .summary("Repair a probe's spurious cue by ablating the circuit features judged spurious.")
     .description(
       [
-        'SHIFT (Marks et al. 2024, §4) on a classification task whose ambiguous split',
-        'correlates the label with gender perfectly:',
-        '  1. train a logistic probe on the mean residual stream (default: the',
-        '     penultimate layer) over the ambiguous split;',
-        "  2. find the circuit of the probe's logit, signed so that larger means wrong",
-        '     (IG, zero ablation, summed over positions) and keep features above',
-        '     --node-threshold;',
-        '  3. judge which of them are spurious: --features FILE (ids a person chose, e.g.',
-        "     with the report's SHIFT panel) or --auto (the organism's ground truth: a",
-        '     feature is gender-related when its activation leans to one gender by',
-        '     at least --min-share);',
-        '  4. zero-ablate them (error terms kept) and, with --retrain, retrain the head on',
-        "     the ablated model's ambiguous activations.",
-        'Every row of the table is scored on the balanced test split: accuracy on the',
-        'label, on gender (50% = chance, what we want) and the worst label/gender group.',
-        'Rows: original, SHIFT, random features (same count), SHIFT at the embedding',
-        'only, feature and neuron skylines (ranked by gender on balanced data), oracle.',
+        'SHIFT (Marks et al. 2024, §4) on a classification task whose ambiguous split correlates ' +
+          'the label with gender perfectly:',
+        '  1. train a logistic probe on the mean residual stream (default: the penultimate ' +
+          'layer) over the ambiguous split;',
+        "  2. find the circuit of the probe's logit, signed so that larger means wrong (IG, zero " +
+          'ablation, summed over positions) and keep features above --node-threshold;',
+        '  3. judge which of them are spurious: --features FILE (ids a person chose, e.g. with ' +
+          "the report's SHIFT panel) or --auto (the organism's ground truth: a feature is " +
+          'gender-related when its activation leans to one gender by at least --min-share);',
+        '  4. zero-ablate them (error terms kept) and, with --retrain, retrain the head on the ' +
+          "ablated model's ambiguous activations.",
+        'Every row of the table is scored on the balanced test split: accuracy on the label, on ' +
+          'gender (50% = chance, what we want) and the worst label/gender group. Rows: original, ' +
+          'SHIFT, random features (same count), SHIFT at the embedding only, feature and neuron ' +
+          'skylines (ranked by gender on balanced data), oracle.',
         '',
-        'The task folder holds ambiguous.jsonl, balanced_train.jsonl and',
-        'balanced_test.jsonl, one {"text", "label", "gender"} object per line.',
-        'Writes <out>/shift.json, <out>/circuit.json and <out>/shift.svg; then',
-        '`sfc report <out>` shows the circuit with a SHIFT panel to pick features.',
+        'The task folder holds ambiguous.jsonl, balanced_train.jsonl and balanced_test.jsonl, ' +
+          'one {"text", "label", "gender"} object per line. Writes <out>/shift.json, ' +
+          '<out>/circuit.json and <out>/shift.svg; then `sfc report <out>` shows the circuit with ' +
+          'a SHIFT panel to pick features.',
         '',
         'Examples:',
         '  sfc shift --auto --retrain',

@@ -22,10 +22,13 @@ function heading(text: string): void {
 export function register(program: Command): void {
   program
     .command('start')
+    .summary(
+      'The main job on the shipped model organism: accuracy, circuit, evaluation, dashboards, report.',
+    )
     .description(
-      'The main job on the shipped model organism (what `npm start` runs): agreement accuracy on\n' +
-        'the four tasks, then discover the across-RC circuit, evaluate it on held-out sentences,\n' +
-        'compute its feature dashboards and write the report.',
+      'The main job on the shipped model organism (what `npm start` runs): agreement accuracy ' +
+        'on the four tasks, then discover the across-RC circuit, evaluate it on held-out ' +
+        'sentences, compute its feature dashboards and write the report.',
     )
     .option('--model <dir>', 'model folder', defaultModelDir())
     .option(

@@ -22,16 +22,16 @@ export function register(program: Command): void {
     .summary('Score a model on a contrastive task file: accuracy, logit difference, n.')
     .description(
       [
-        'Score a model on a contrastive task file: after each clean prefix, is the',
-        'clean answer more likely than the patch answer? Prints the accuracy (clean',
-        "answer's logit above the patch answer's), the mean logit difference",
-        '(clean - patch) and the number of examples scored, and per case.',
+        'Score a model on a contrastive task file: after each clean prefix, is the clean answer ' +
+          "more likely than the patch answer? Prints the accuracy (clean answer's logit above the " +
+          "patch answer's), the mean logit difference (clean - patch) and the number of examples " +
+          'scored, and per case.',
         '',
         "A task file holds one JSON object per line (.jsonl, or the paper's *.json):",
-        '  {"clean_prefix": "The teacher", "patch_prefix": "The teachers",',
-        '   "clean_answer": " is", "patch_answer": " are", "case": "singular"}',
-        'Examples whose answers are not one token each, or whose clean and patch',
-        'prefixes differ in token length, are dropped (counts on stderr).',
+        '  {"clean_prefix": "The teacher", "patch_prefix": "The teachers", "clean_answer": " ' +
+          'is", "patch_answer": " are", "case": "singular"}',
+        'Examples whose answers are not one token each, or whose clean and patch prefixes differ ' +
+          'in token length, are dropped (counts on stderr).',
         '',
         'Example:',
         '  sfc eval-task --data data/rc_test.jsonl',
