@@ -3,7 +3,7 @@
 // summaries README.md draws from them.
 
 import { evaluateSaes, type SiteStats } from '../../src/sae/metrics.ts';
-import { generateCorpus } from '../../src/organism/grammar.ts';
+import { generateCorpus } from '../../src/organism/grammar-sampler.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
 import { ORGANISM_MIX, organismEosId, textTokenIds } from '../../src/organism/train-model.ts';
 import { SAE_SEEDS } from '../../src/organism/train-saes.ts';

@@ -30,7 +30,7 @@ export const SAES_DIR = 'saes';
 export const SAE_RECORD = 'saes.json';
 
 /** Seeds of the SAE stage's corpora, apart from the model's training stream (seed 1). */
-const SAE_SEEDS = { activations: 101, evaluation: 202, training: 303 } as const;
+export const SAE_SEEDS = { activations: 101, evaluation: 202, training: 303 } as const;
 
 interface CollectOptions {
   model: GptNeoX;

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { defaultModelDir, loadModel } from '../../../src/model/load.ts';
 import { GptNeoX } from '../../../src/model/gptneox.ts';
 import { openSaes, type SaeLibrary } from '../../../src/sae/library.ts';
-import type { Tokenizer } from '../../../src/data/tokenizer.ts';
+import type { Tokenizer } from '../../../src/model/tokenizer.ts';
 import { loadTask, type TaskExample } from '../../../src/data/tasks.ts';
 
 export const ORGANISM_DIR = defaultModelDir();
