@@ -1,11 +1,18 @@
 // Engine benchmark: Pythia-70M shape with random weights, batch 32 x 16 tokens. Reports forward and
 // forward+backward times (gradient of a last-token logit difference w.r.t. every site), tokens/s,
 // achieved GEMM GFLOP/s against the native sgemm ceiling measured in the same run, and peak RSS.
+// Then, in the same run and with the same thread count, bench/pytorch_baseline.py does the same
+// work in PyTorch (Debian's /usr/bin/python3 with python3-torch) and the ratios are printed; when
+// it cannot run, the bench says why and prints no PyTorch number. SFC_BENCH_PYTORCH=skip skips it.
 
 import { PYTHIA_70M, initialWeights } from './pythia-70m.ts';
 import { normalFill } from './normal-fill.ts';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import fs from 'node:fs';
 import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 import { gemmThreads, matmul } from '../src/kernels/gemm.ts';
 import { singleNodeModel } from '../src/kernels/onnx-graph.ts';
 import type { GptNeoXConfig } from '../src/model/config.ts';
@@ -111,6 +118,56 @@ async function callOverheads(): Promise<{ sync: number; async: number }> {
   return { sync, async };
 }
 
+// The PyTorch baseline needs Debian's python (python3-torch), not whatever python3 is on PATH.
+const PYTHON = '/usr/bin/python3';
+const BASELINE = fileURLToPath(new URL('./pytorch_baseline.py', import.meta.url));
+
+const BaselineTiming = z.object({ median: z.number().positive(), best: z.number().positive() });
+const BaselineOutput = z.object({
+  torch: z.string(),
+  threads: z.number().int().positive(),
+  openblas_coretype: z.string().nullable(),
+  forward: BaselineTiming,
+  forward_backward: BaselineTiming,
+  peak_rss_mib: z.number(),
+});
+type BaselineOutput = z.infer<typeof BaselineOutput>;
+
+/**
+ * Runs bench/pytorch_baseline.py now, with the engine's thread count: the same work as the
+ * engine's forward and forward+backward. Returns why not when it cannot run (never an old number).
+ */
+function pytorchBaseline(threads: number): BaselineOutput | { skipped: string } {
+  if (process.env.SFC_BENCH_PYTORCH === 'skip') return { skipped: 'SFC_BENCH_PYTORCH=skip' };
+  if (!fs.existsSync(PYTHON))
+    return { skipped: `no ${PYTHON} (Debian: apt-get install python3-torch libopenblas0-pthread)` };
+  const run = spawnSync(PYTHON, [BASELINE], {
+    env: { ...process.env, SFC_THREADS: String(threads) },
+    encoding: 'utf8',
+    timeout: 30 * 60 * 1000,
+  });
+  if (run.error) return { skipped: `${PYTHON} ${BASELINE}: ${run.error.message}` };
+  if (run.status !== 0) {
+    const err = run.stderr.trim().split('\n').slice(-1)[0] ?? '';
+    return {
+      skipped: /No module named 'torch'/.test(run.stderr)
+        ? `${PYTHON} has no torch (Debian: apt-get install python3-torch libopenblas0-pthread)`
+        : `${BASELINE} exited with ${run.status}: ${err}`,
+    };
+  }
+  const last = run.stdout.trim().split('\n').slice(-1)[0] ?? '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(last);
+  } catch {
+    return { skipped: `${BASELINE} printed no JSON result (last line: ${last.slice(0, 80)})` };
+  }
+  const result = BaselineOutput.safeParse(parsed);
+  if (!result.success)
+    return { skipped: `${BASELINE}: unexpected result ${result.error.issues[0]?.message}` };
+  return result.data;
+}
+
 export async function runEngineBench(): Promise<void> {
   const c = PYTHIA_70M;
   const weights = initialWeights(c);
@@ -134,6 +191,8 @@ export async function runEngineBench(): Promise<void> {
   const overhead = await callOverheads();
   const load = os.loadavg()[0];
   const rssMiB = process.resourceUsage().maxRSS / 1024;
+  const torch = pytorchBaseline(gemmThreads());
+  const loadAfterTorch = os.loadavg()[0];
 
   const line = (label: string, value: string) => console.log(`${label.padEnd(34)} ${value}`);
   const report = (label: string, t: Timing, gflop: number) => {
@@ -164,4 +223,27 @@ export async function runEngineBench(): Promise<void> {
     '1-minute load average at the end',
     `${load.toFixed(1)} on ${os.availableParallelism()} cores`,
   );
+  if ('skipped' in torch) {
+    line('PyTorch baseline', `not run: ${torch.skipped}`);
+    return;
+  }
+  const ms = (x: number) => `${(x * 1000).toFixed(0)} ms`;
+  const ratio = (theirs: Timing, ours: Timing) =>
+    `${(theirs.median / ours.median).toFixed(2)}x median, ${(theirs.best / ours.best).toFixed(2)}x best`;
+  console.log(
+    `PyTorch baseline (bench/pytorch_baseline.py, same run, same work): torch ${torch.torch}, ` +
+      `${torch.threads} threads, OPENBLAS_CORETYPE ${torch.openblas_coretype ?? 'unset'}`,
+  );
+  line(
+    'forward (last-token logits)',
+    `median ${ms(torch.forward.median)} (best ${ms(torch.forward.best)})`,
+  );
+  line(
+    'forward+backward (all sites)',
+    `median ${ms(torch.forward_backward.median)} (best ${ms(torch.forward_backward.best)})`,
+  );
+  line('PyTorch / engine, forward', ratio(torch.forward, forward));
+  line('PyTorch / engine, forward+backward', ratio(torch.forward_backward, forwardBackward));
+  line('PyTorch peak RSS', `${torch.peak_rss_mib.toFixed(0)} MiB`);
+  line('1-minute load average after it', `${loadAfterTorch.toFixed(1)}`);
 }

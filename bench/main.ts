@@ -1,4 +1,5 @@
-// `npm run bench`: runs every benchmark in turn. Add further benches as imports below.
+// `npm run bench [-- section...]`: runs every benchmark in turn, or only the named sections
+// (`npm run bench -- engine`). Add further benches as entries below.
 import { runDiscoverBench } from './discover.ts';
 import { runEngineBench } from './engine.ts';
 
@@ -7,7 +8,16 @@ const benches: [string, () => void | Promise<void>][] = [
   ['discover', runDiscoverBench],
 ];
 
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !benches.some(([b]) => b === name));
+if (unknown.length > 0) {
+  console.error(
+    `bench: unknown section ${unknown.join(', ')}; sections: ${benches.map(([b]) => b).join(', ')}`,
+  );
+  process.exit(2);
+}
 for (const [name, run] of benches) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
   console.log(`== ${name}`);
   await run();
 }
