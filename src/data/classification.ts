@@ -2,8 +2,11 @@
 //   {"text": "The woman is a nurse . She likes her friend .", "label": "nurse", "gender": "female"}
 // A task is a folder of three splits: ambiguous.jsonl (label and gender perfectly correlated:
 // the only data SHIFT trains and discovers on), balanced_train.jsonl and balanced_test.jsonl
-// (every label/gender combination; for the oracle, the skylines and all accuracies).
+// (every label/gender combination; for the oracle, the skylines and all accuracies), and
+// optionally balanced_val.jsonl (balanced too, kept apart from the test split, on which settings
+// such as the judge's share are chosen: `sfc shift --score-on val`).
 
+import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { readTextFile } from '../io/text-file.ts';
@@ -30,6 +33,9 @@ export interface ClassifiedText {
 
 export const CLASSIFICATION_SPLITS = ['ambiguous', 'balanced_train', 'balanced_test'] as const;
 export type ClassificationSplit = (typeof CLASSIFICATION_SPLITS)[number];
+/** Read when its file is there. */
+export const OPTIONAL_SPLITS = ['balanced_val'] as const;
+export type OptionalSplit = (typeof OPTIONAL_SPLITS)[number];
 
 export interface ClassificationTask {
   dir: string;
@@ -37,7 +43,8 @@ export interface ClassificationTask {
   labels: [string, string];
   /** genders[y]: the gender the ambiguous split pairs with label y. */
   genders: [string, string];
-  splits: Record<ClassificationSplit, ClassifiedText[]>;
+  splits: Record<ClassificationSplit, ClassifiedText[]> &
+    Partial<Record<OptionalSplit, ClassifiedText[]>>;
 }
 
 interface RawText {
@@ -65,9 +72,11 @@ export function loadClassificationTask(
   tokenizer: TaskTokenizer,
   options: { maxLength?: number } = {},
 ): ClassificationTask {
+  const present = OPTIONAL_SPLITS.filter((s) => fs.existsSync(path.join(dir, `${s}.jsonl`)));
+  const names = [...CLASSIFICATION_SPLITS, ...present];
   const raw = Object.fromEntries(
-    CLASSIFICATION_SPLITS.map((s) => [s, readSplit(path.join(dir, `${s}.jsonl`))]),
-  ) as Record<ClassificationSplit, RawText[]>;
+    names.map((s) => [s, readSplit(path.join(dir, `${s}.jsonl`))]),
+  ) as Record<ClassificationSplit | OptionalSplit, RawText[]>;
   const ambiguousFile = path.join(dir, 'ambiguous.jsonl');
   const labels = [...new Set(raw.ambiguous.map((r) => r.label))].sort();
   if (labels.length !== 2)
@@ -85,8 +94,8 @@ export function loadClassificationTask(
   if (genders[0] === genders[1])
     throw new Error(`${ambiguousFile}: both labels come with gender "${genders[0]}"`);
 
-  const splits = {} as Record<ClassificationSplit, ClassifiedText[]>;
-  for (const split of CLASSIFICATION_SPLITS) {
+  const splits = {} as ClassificationTask['splits'];
+  for (const split of names) {
     const file = path.join(dir, `${split}.jsonl`);
     if (raw[split].length === 0) throw new Error(`${file}: no examples`);
     splits[split] = raw[split].map((r) => {

@@ -4,8 +4,10 @@
 // organism was trained on, so the words and constructions are ones the model knows.
 //
 // Splits: `ambiguous` pairs professor with male and nurse with female only (label and gender
-// perfectly correlated, as in the paper's ambiguous training set); `balanced_train` and
-// `balanced_test` hold the four combinations in equal numbers.
+// perfectly correlated, as in the paper's ambiguous training set); `balanced_train`,
+// `balanced_val` and `balanced_test` hold the four combinations in equal numbers. `balanced_val`
+// is a training-side draw (its own seed, like balanced_train's) on which SHIFT's settings are
+// chosen, so that balanced_test, which the reported rows are scored on, chooses nothing.
 
 import { Rng } from '../random.ts';
 import type { AnnotatedText, Predicate, Sentence } from './grammar.ts';
@@ -104,20 +106,25 @@ function possessivePredicate(rng: Rng): Predicate {
   };
 }
 
-export const BIO_SPLITS = ['ambiguous', 'balanced_train', 'balanced_test'] as const;
+export const BIO_SPLITS = ['ambiguous', 'balanced_train', 'balanced_val', 'balanced_test'] as const;
 export type BioSplit = (typeof BIO_SPLITS)[number];
 /** Seeds of the committed files, one per split. */
 export const BIO_SEEDS: Readonly<Record<BioSplit, number>> = {
   ambiguous: 3000,
   balanced_train: 3001,
   balanced_test: 3002,
+  balanced_val: 3003,
 };
 
-/** `count` biographies of one split, the label/gender groups in equal numbers, shuffled. */
+/**
+ * `count` biographies of one split, the label/gender groups in equal numbers, shuffled. Texts in
+ * `exclude` are drawn again (the grammar is small, so short texts repeat across splits).
+ */
 export function biographySplit(
   split: BioSplit,
   count: number,
   seed = BIO_SEEDS[split],
+  exclude: ReadonlySet<string> = new Set(),
 ): Biography[] {
   const rng = new Rng(seed);
   const groups: [BioLabel, BioGender][] =
@@ -128,18 +135,33 @@ export function biographySplit(
     throw new Error(`biographies: ${split} needs a multiple of ${groups.length}, got ${count}`);
   const out: Biography[] = [];
   for (const [label, gender] of groups)
-    for (let i = 0; i < count / groups.length; i++)
-      out.push({ text: biography(rng, label, gender).text, label, gender });
+    for (let i = 0; i < count / groups.length; i++) {
+      let text = biography(rng, label, gender).text;
+      for (let tries = 1; exclude.has(text); tries++) {
+        if (tries > 1000) throw new Error(`biographies: ${split} cannot avoid the excluded texts`);
+        text = biography(rng, label, gender).text;
+      }
+      out.push({ text, label, gender });
+    }
   return rng.shuffle(out);
 }
 
-/** The committed files of the bios task ('ambiguous.jsonl' -> JSONL text). */
+/**
+ * The committed files of the bios task ('ambiguous.jsonl' -> JSONL text). The validation split
+ * holds no text of the test split, so that choosing on it cannot choose on test texts.
+ */
 export function biographyFiles(count = 400): Map<string, string> {
+  const splits = new Map<BioSplit, Biography[]>();
+  for (const split of BIO_SPLITS.filter((s) => s !== 'balanced_val'))
+    splits.set(split, biographySplit(split, count));
+  const test = new Set(splits.get('balanced_test')!.map((b) => b.text));
+  splits.set('balanced_val', biographySplit('balanced_val', count, undefined, test));
   const files = new Map<string, string>();
   for (const split of BIO_SPLITS)
     files.set(
       `${split}.jsonl`,
-      biographySplit(split, count)
+      splits
+        .get(split)!
         .map((b) => JSON.stringify(b))
         .join('\n') + '\n',
     );

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { OnProgress } from '../progress.ts';
 import { GptNeoX } from '../model/gptneox.ts';
 import { loadModel } from '../model/load.ts';
+import { parseSite } from '../model/sites.ts';
 import { Rng } from '../random.ts';
 import { ArraySource } from '../sae/activations.ts';
 import { saveDictionary } from '../sae/formats.ts';
@@ -41,18 +42,35 @@ interface CollectOptions {
   seed: number;
   mix?: Partial<GrammarMix>;
   rowsPerForward?: number; // B, default 32
+  /** Keep only these sites, and run only the layers they need (default: every site). */
+  sites?: readonly string[];
   onProgress?: OnProgress;
 }
 
-/** Activations at every site over one token set: site -> [N*d]. */
-function collectActivations(o: CollectOptions): Map<string, Float32Array> {
-  const { model } = o;
+/** Activations at every site (or `o.sites`) over one token set: site -> [N*d]. */
+export function collectActivations(o: CollectOptions): Map<string, Float32Array> {
+  const sites = o.sites ?? o.model.sites;
+  const layers = Math.max(
+    0,
+    ...sites.map((s) => {
+      const ref = parseSite(s, o.model.config.numLayers);
+      return ref.kind === 'embed' ? 0 : ref.layer + 1;
+    }),
+  );
+  // The same rows through fewer layers give the same activations at the kept sites.
+  const model =
+    layers === o.model.config.numLayers
+      ? o.model
+      : new GptNeoX(
+          { ...o.model.config, numLayers: layers },
+          { ...o.model.weights, layers: o.model.weights.layers.slice(0, layers) },
+        );
   const d = model.config.hiddenSize;
   const T = model.config.maxPositionEmbeddings;
   const B = o.rowsPerForward ?? 32;
   const rows = Math.ceil(o.tokens / T);
   const N = rows * T;
-  const out = new Map(model.sites.map((s) => [s, new Float32Array(N * d)]));
+  const out = new Map(sites.map((s) => [s, new Float32Array(N * d)]));
   const packer = new PackedRows(new GrammarSampler(new Rng(o.seed), o.mix), o.tokenIds, o.eosId);
   const ids = new Int32Array(B * T);
   const targets = new Int32Array(B * T);
@@ -66,7 +84,7 @@ function collectActivations(o: CollectOptions): Map<string, Float32Array> {
       lengths: new Array<number>(b).fill(T),
     };
     const pass = model.forward(batch, { logits: 'none' });
-    for (const site of model.sites) out.get(site)!.set(pass.activation(site), r0 * T * d);
+    for (const site of sites) out.get(site)!.set(pass.activation(site), r0 * T * d);
     o.onProgress?.(Math.min(rows, r0 + B), rows);
   }
   return out;
@@ -161,6 +179,7 @@ export function runSaeStage(o: SaeStageOptions): SaeRecord {
     tokens,
     seed: SAE_SEEDS.activations,
     mix: ORGANISM_MIX,
+    sites,
     onProgress: progress('activations'),
   });
   const collectSeconds = (performance.now() - t0) / 1000;
@@ -180,53 +199,29 @@ export function runSaeStage(o: SaeStageOptions): SaeRecord {
     evalSeconds: 0,
   };
   for (const site of sites) {
-    t0 = performance.now();
-    const curve: [number, number, number][] = [];
-    const bar = progress(`sae ${site}`);
     const config = SITE_SAE_OVERRIDES[site] ?? {};
-    // A step budget the caller sets (a quick run) wins over the site's own.
-    const siteSteps = o.steps ?? config.steps ?? steps;
-    const siteLr = config.lr ?? lr;
-    const siteL1 = config.l1 ?? l1;
-    const result = trainSae(new ArraySource(acts.get(site)!, d, SAE_SEEDS.training), {
+    const trained = trainSiteSae(acts.get(site)!, d, root, {
       site,
       width,
-      kind: config.kind,
-      k: config.k,
-      l1: siteL1,
-      steps: siteSteps,
       batchSize,
-      lr: siteLr,
+      tokens,
+      // A step budget the caller sets (a quick run) wins over the site's own.
+      config: { ...config, steps: o.steps ?? config.steps ?? steps, lr: config.lr ?? lr },
+      l1,
       seed: SAE_SEEDS.training,
-      progressEvery: Math.max(1, Math.floor(siteSteps / 50)),
-      onProgress: (done, total, info) => {
-        if (info && typeof info.FVE === 'number' && typeof info.L0 === 'number')
-          curve.push([done, info.FVE, info.L0]);
-        bar?.(done, total, info);
-      },
-    });
-    const seconds = (performance.now() - t0) / 1000;
-    saveDictionary(root, result.dictionary, {
-      training: {
-        ...result.metrics,
-        ...(config.kind === 'topk' ? { kind: 'topk', k: config.k } : { l1: siteL1 }),
-        steps: siteSteps,
-        batchSize,
-        lr: siteLr,
-        tokens,
-        scale: result.scale,
-      },
+      onProgress: progress(`sae ${site}`),
     });
     acts.delete(site);
     record.sites.push({
       site,
       ...(Object.keys(config).length ? { config } : {}),
-      seconds,
-      train: result.metrics,
-      curve,
+      seconds: trained.seconds,
+      train: trained.metrics,
+      curve: trained.curve,
     });
+    const m = trained.metrics;
     log(
-      `${site}: L0 ${result.metrics.l0.toFixed(1)}, FVE ${result.metrics.fve.toFixed(3)}, dead ${(100 * result.metrics.deadFraction).toFixed(1)}% (${seconds.toFixed(0)} s)`,
+      `${site}: L0 ${m.l0.toFixed(1)}, FVE ${m.fve.toFixed(3)}, dead ${(100 * m.deadFraction).toFixed(1)}% (${trained.seconds.toFixed(0)} s)`,
     );
   }
 
@@ -248,6 +243,73 @@ export function runSaeStage(o: SaeStageOptions): SaeRecord {
   fs.mkdirSync(path.join(o.out, TRAINING_DIR), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(merged, null, 1) + '\n');
   return merged;
+}
+
+export interface SiteSaeRun {
+  site: string;
+  width: number; // F
+  batchSize: number;
+  /** Tokens the activations came from (recorded in cfg.json). */
+  tokens: number;
+  /** The site's settings; `steps` and `lr` must be set, `l1` falls back to the one below. */
+  config: SiteSaeConfig & { steps: number; lr: number };
+  l1: number;
+  /** Seeds both the order the activations are read in and the SAE's initialisation. */
+  seed: number;
+  onProgress?: OnProgress;
+}
+
+export interface SiteSaeTrained {
+  metrics: TrainMetrics;
+  seconds: number;
+  /** [step, fve, l0] through training. */
+  curve: [number, number, number][];
+}
+
+/**
+ * Trains one site's SAE on its activations [N*d] and saves it as <root>/<site>/. The SAE stage
+ * runs it for every site; scripts/shift-sweep.ts reruns it for the embedding at other k and seeds.
+ */
+export function trainSiteSae(
+  acts: Float32Array,
+  d: number,
+  root: string,
+  run: SiteSaeRun,
+): SiteSaeTrained {
+  const t0 = performance.now();
+  const curve: [number, number, number][] = [];
+  const { site, config } = run;
+  const l1 = config.l1 ?? run.l1;
+  const result = trainSae(new ArraySource(acts, d, run.seed), {
+    site,
+    width: run.width,
+    kind: config.kind,
+    k: config.k,
+    l1,
+    steps: config.steps,
+    batchSize: run.batchSize,
+    lr: config.lr,
+    seed: run.seed,
+    progressEvery: Math.max(1, Math.floor(config.steps / 50)),
+    onProgress: (done, total, info) => {
+      if (info && typeof info.FVE === 'number' && typeof info.L0 === 'number')
+        curve.push([done, info.FVE, info.L0]);
+      run.onProgress?.(done, total, info);
+    },
+  });
+  const seconds = (performance.now() - t0) / 1000;
+  saveDictionary(root, result.dictionary, {
+    training: {
+      ...result.metrics,
+      ...(config.kind === 'topk' ? { kind: 'topk', k: config.k } : { l1 }),
+      steps: config.steps,
+      batchSize: run.batchSize,
+      lr: config.lr,
+      tokens: run.tokens,
+      scale: result.scale,
+    },
+  });
+  return { metrics: result.metrics, seconds, curve };
 }
 
 function readSaeRecord(file: string): SaeRecord {

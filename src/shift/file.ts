@@ -4,7 +4,7 @@
 // --features FILE` reads). Like circuit.json and dashboards.json, the format stands apart from the
 // code that computes it, so the viewer reads it without the engine.
 //
-//   {"version": 1, "task", "model", "saes", "site", "labels": [...], "genders": [...], "judge",
+//   {"version": 1, "task", "model", "saes", "site", "scored_on", "labels": [...], "genders": [...], "judge",
 //    "features": [{"id": "embed/102", "site", "feature", "effect", "spurious", "note"}],
 //    "rows": [{"name", "description", "ablated", "retrained", "label", "gender", "worst_group"}],
 //    "extra_features": [ids judged spurious outside the circuit], "command", "seconds"}
@@ -45,6 +45,8 @@ const shiftSchema = z.object({
   model: z.string().optional(),
   saes: z.string().optional(),
   site: z.string().optional(),
+  /** The split the rows are scored on (balanced_test unless settings were being chosen). */
+  scored_on: z.enum(['balanced_test', 'balanced_val']).optional(),
   labels: z.array(z.string()).optional(),
   genders: z.array(z.string()).optional(),
   judge: z.string().optional(),

@@ -33,6 +33,7 @@ export function shiftJson(result: ShiftResult, info: ShiftFileInfo): ShiftFile {
     model: info.model,
     saes: info.saes,
     site: result.site,
+    scored_on: result.scoredOn,
     labels: info.labels,
     genders: info.genders,
     judge: info.judge,
@@ -56,13 +57,16 @@ export function shiftJson(result: ShiftResult, info: ShiftFileInfo): ShiftFile {
   };
 }
 
+const splitName = (split: ShiftResult['scoredOn']) =>
+  split === 'balanced_val' ? 'balanced validation' : 'balanced test';
+
 const pct = (v: number) => `${(100 * v).toFixed(1)}`.padStart(6);
 
 /** The table as text, one row per line. */
 export function formatShiftTable(result: ShiftResult): string {
   const width = Math.max(...result.rows.map((r) => r.name.length), 10);
   const lines = [
-    `${'(balanced test split)'.padEnd(width)}  ablated   label  gender  worst group`,
+    `${`(${splitName(result.scoredOn)} split)`.padEnd(width)}  ablated   label  gender  worst group`,
     ...result.rows.map(
       (r) =>
         `${r.name.padEnd(width)}  ${String(r.ablated).padStart(7)}  ${pct(r.label)}  ${pct(r.gender)}  ${pct(r.worstGroup).padStart(11)}`,
@@ -83,7 +87,7 @@ export function shiftPlotSpec(result: ShiftResult, subtitle = ''): vegaLite.TopL
   );
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: 'SHIFT on the balanced test split', subtitle },
+    title: { text: `SHIFT on the ${splitName(result.scoredOn)} split`, subtitle },
     data: { values },
     facet: {
       column: { field: 'score', type: 'nominal', title: null, sort: scores.map((s) => s[1]) },

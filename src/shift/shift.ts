@@ -1,6 +1,7 @@
 // SHIFT (Marks et al. 2024, §4): repair a probe that learned a spurious cue by zero-ablating the
 // circuit features a judge calls spurious, using only the ambiguous data (label and cue
-// perfectly correlated). Every row of the result is scored on the balanced test split.
+// perfectly correlated). Every row of the result is scored on one balanced split: balanced_test
+// for what we report, balanced_val (a training-side split) when settings are being chosen.
 //
 // Stages: pooled activations and the original probe; the SHIFT circuit (IG, zero ablation, sum
 // aggregation) of the probe's logit signed so that larger means wrong; the judgement; then each
@@ -70,6 +71,8 @@ export interface ShiftOptions {
   l2?: number;
   seed?: number;
   batchSize?: number;
+  /** The split every row is scored on (default balanced_test; balanced_val to choose settings). */
+  scoreOn?: ScoredSplit;
   circuitInfo: { model: string; saes: string; data: string };
   onStage?: (stage: string) => void;
   onProgress?: (done: number, total: number) => void;
@@ -77,6 +80,7 @@ export interface ShiftOptions {
 
 export interface ShiftResult {
   site: string;
+  scoredOn: ScoredSplit;
   probe: Probe;
   circuit: Circuit;
   features: CircuitFeature[];
@@ -123,26 +127,87 @@ function featuresOf(nodes: CircuitNode[]): CircuitFeature[] {
     .map((n) => ({ id: n.id, site: n.site, feature: n.feature!, effect: n.effect }));
 }
 
-export function runShift(o: ShiftOptions): ShiftResult {
-  const started = performance.now();
-  const { model, task } = o;
+/** The balanced split the rows are scored on: test for reports, val to choose settings. */
+export type ScoredSplit = 'balanced_test' | 'balanced_val';
+
+/** What every ablation is compared with: the probe, and the scored split's pooled inputs. */
+export interface ShiftSetup {
+  model: GptNeoX;
+  site: string;
+  l2: number;
+  batchSize?: number;
+  ambiguous: ClassifiedText[];
+  scoredOn: ScoredSplit;
+  scored: ClassifiedText[];
+  /** The original probe, trained on the ambiguous split. */
+  probe: Probe;
+  xScored: Float32Array; // [n*d]
+}
+
+export interface SetupOptions {
+  site?: string;
+  l2?: number;
+  scoreOn?: ScoredSplit;
+  batchSize?: number;
+}
+
+const textIds = (texts: ClassifiedText[]) => texts.map((t) => t.ids);
+const textLabels = (texts: ClassifiedText[]) => texts.map((t) => t.y);
+
+function pooledOf(
+  s: Pick<ShiftSetup, 'model' | 'site' | 'batchSize'>,
+  texts: ClassifiedText[],
+  hooks?: Record<string, SiteHook>,
+) {
+  return pooledActivations(s.model, textIds(texts), s.site, { hooks, batchSize: s.batchSize });
+}
+
+/** Trains the original probe on the ambiguous split and pools the scored split. */
+export function prepareShift(
+  model: GptNeoX,
+  task: ClassificationTask,
+  o: SetupOptions = {},
+): ShiftSetup {
   const site = o.site ?? defaultProbeSite(model.config.numLayers);
-  const l2 = o.l2 ?? 1e-4;
-  const retrain = o.retrain ?? false;
+  const scoredOn = o.scoreOn ?? 'balanced_test';
+  const scored = task.splits[scoredOn];
+  if (!scored)
+    throw new Error(
+      `${task.dir}: no ${scoredOn}.jsonl, the split the rows were asked to be scored on`,
+    );
   const ambiguous = task.splits.ambiguous;
-  const test = task.splits.balanced_test;
-  const ids = (texts: ClassifiedText[]) => texts.map((t) => t.ids);
-  const pooled = (texts: ClassifiedText[], hooks?: Record<string, SiteHook>) =>
-    pooledActivations(model, ids(texts), site, { hooks, batchSize: o.batchSize });
-  const labels = (texts: ClassifiedText[]) => texts.map((t) => t.y);
+  const base = { model, site, batchSize: o.batchSize };
+  const probe = trainProbe(site, pooledOf(base, ambiguous), textLabels(ambiguous), {
+    l2: o.l2 ?? 1e-4,
+  });
+  return {
+    ...base,
+    l2: o.l2 ?? 1e-4,
+    ambiguous,
+    scoredOn,
+    scored,
+    probe,
+    xScored: pooledOf(base, scored),
+  };
+}
 
-  o.onStage?.('probe');
-  const xAmbiguous = pooled(ambiguous);
-  const xTest = pooled(test);
-  const probe = trainProbe(site, xAmbiguous, labels(ambiguous), { l2 });
+/** Scores of the original head and of the probe `probe` itself on the scored split. */
+export function scoreOriginal(s: ShiftSetup): Scores {
+  return scoreProbe(s.probe, s.xScored, s.scored);
+}
 
-  // Node effects of a signed probe logit, IG with zero ablation, summed over positions.
-  const discoverOptions: DiscoverOptions = {
+export interface CircuitOptions {
+  steps?: number; // IG steps, default 10
+  nodeThreshold?: number; // default 0.1
+  /** Ambiguous examples the circuit is found on (default: all). */
+  examples?: number;
+  batchSize?: number;
+  circuitInfo: { model: string; saes: string; data: string };
+  onProgress?: (done: number, total: number) => void;
+}
+
+function discoverOptionsOf(o: CircuitOptions): DiscoverOptions {
+  return {
     method: 'ig',
     steps: o.steps ?? 10,
     aggregation: 'sum',
@@ -151,30 +216,124 @@ export function runShift(o: ShiftOptions): ShiftResult {
     batchSize: o.batchSize ?? 10,
     onNodes: o.onProgress,
   };
-  const effects = (
-    texts: ClassifiedText[],
-    signs: number[],
-    dictionaries: (s: string) => Dictionary,
-  ): Discovery =>
-    discover(model, dictionaries, asExamples(texts), {
-      ...discoverOptions,
-      metric: probeMetric(
-        probe,
-        texts.map((t) => t.ids.length),
-        signs,
-      ),
-    });
+}
+
+/** Node effects of the probe logit signed by `signs`: IG with zero ablation, summed over positions. */
+function probeEffects(
+  s: ShiftSetup,
+  texts: ClassifiedText[],
+  signs: number[],
+  dictionaries: (site: string) => Dictionary,
+  options: DiscoverOptions,
+): Discovery {
+  return discover(s.model, dictionaries, asExamples(texts), {
+    ...options,
+    metric: probeMetric(
+      s.probe,
+      texts.map((t) => t.ids.length),
+      signs,
+    ),
+  });
+}
+
+export interface ShiftCircuit {
+  discovery: Discovery;
+  circuit: Circuit;
+  /** The candidates: the circuit's features. */
+  features: CircuitFeature[];
+}
+
+/** The SHIFT circuit: node effects of the probe's logit signed so that larger means wrong. */
+export function shiftCircuit(
+  s: ShiftSetup,
+  dictionaries: (site: string) => Dictionary,
+  o: CircuitOptions,
+): ShiftCircuit {
+  const options = discoverOptionsOf(o);
+  const texts = s.ambiguous.slice(0, o.examples ?? s.ambiguous.length);
+  // Larger means wrong: z for class-0 examples (z > 0 predicts 1), -z for class-1 ones.
+  const signs = texts.map((t) => (t.y === 0 ? 1 : -1));
+  const discovery = probeEffects(s, texts, signs, dictionaries, options);
+  const circuit = toCircuit(discovery, { ...o.circuitInfo, tokens: [] }, options);
+  return { discovery, circuit, features: featuresOf(circuit.nodes) };
+}
+
+/**
+ * The random control: as many features per site as `spurious` has there, drawn among the
+ * features with a non-zero effect that are not in `spurious`.
+ */
+export function randomFeatures(
+  c: ShiftCircuit,
+  spurious: readonly CircuitFeature[],
+  seed = 1,
+): CircuitFeature[] {
+  const rng = new Rng(seed);
+  const pool = featuresOf(c.discovery.sums.nodes(0));
+  const chosen = new Set(spurious.map((f) => f.id));
+  const random: CircuitFeature[] = [];
+  for (const site of new Set(spurious.map((f) => f.site))) {
+    const candidates = rng.shuffle(pool.filter((f) => f.site === site && !chosen.has(f.id)));
+    random.push(...candidates.slice(0, spurious.filter((f) => f.site === site).length));
+  }
+  return random;
+}
+
+export interface AblationScores {
+  /** The original head on the ablated model. */
+  fixed: Scores;
+  /** A head retrained on the ablated model's ambiguous activations (when asked for). */
+  retrained: Scores | null;
+}
+
+/** Zero-ablates `ablate` (errors kept) and scores the original and, optionally, a retrained head. */
+export function scoreAblation(
+  s: ShiftSetup,
+  dictionaries: (site: string) => Dictionary,
+  ablate: readonly FeatureRef[],
+  retrain: boolean,
+): AblationScores {
+  const hooks = zeroAblationHooks(dictionaries, ablate);
+  const x = ablate.length ? pooledOf(s, s.scored, hooks) : s.xScored;
+  const fixed = scoreProbe(s.probe, x, s.scored);
+  if (!retrain || ablate.length === 0) return { fixed, retrained: null };
+  const head = trainProbe(s.site, pooledOf(s, s.ambiguous, hooks), textLabels(s.ambiguous), {
+    l2: s.l2,
+  });
+  return { fixed, retrained: scoreProbe(head, x, s.scored) };
+}
+
+/** The oracle: a probe trained on balanced_train, scored on the scored split. */
+export function scoreOracle(s: ShiftSetup, balanced: ClassifiedText[]): Scores {
+  const oracle = trainProbe(s.site, pooledOf(s, balanced), textLabels(balanced), { l2: s.l2 });
+  return scoreProbe(oracle, s.xScored, s.scored);
+}
+
+export function runShift(o: ShiftOptions): ShiftResult {
+  const started = performance.now();
+  const { model, task } = o;
+  const retrain = o.retrain ?? false;
+
+  o.onStage?.('probe');
+  const setup = prepareShift(model, task, {
+    site: o.site,
+    l2: o.l2,
+    scoreOn: o.scoreOn,
+    batchSize: o.batchSize,
+  });
+  const { site, probe } = setup;
+  const on = setup.scoredOn;
 
   o.onStage?.('circuit');
-  const circuitTexts = ambiguous.slice(0, o.examples ?? ambiguous.length);
-  // Larger means wrong: z for class-0 examples (z > 0 predicts 1), -z for class-1 ones.
-  const shiftDiscovery = effects(
-    circuitTexts,
-    circuitTexts.map((t) => (t.y === 0 ? 1 : -1)),
-    o.dictionaries,
-  );
-  const circuit = toCircuit(shiftDiscovery, { ...o.circuitInfo, tokens: [] }, discoverOptions);
-  const features = featuresOf(circuit.nodes);
+  const circuitOptions: CircuitOptions = {
+    steps: o.steps,
+    nodeThreshold: o.nodeThreshold,
+    examples: o.examples,
+    batchSize: o.batchSize,
+    circuitInfo: o.circuitInfo,
+    onProgress: o.onProgress,
+  };
+  const found = shiftCircuit(setup, o.dictionaries, circuitOptions);
+  const { circuit, features } = found;
   const spurious = o.judge(features);
   const K = spurious.length;
 
@@ -186,24 +345,16 @@ export function runShift(o: ShiftOptions): ShiftResult {
     dictionaries: (s: string) => Dictionary,
   ) => {
     o.onStage?.(name);
-    const hooks = zeroAblationHooks(dictionaries, ablate);
-    const xt = ablate.length ? pooled(test, hooks) : xTest;
-    rows.push({
-      name,
-      description,
-      ablated: ablate.length,
-      retrained: false,
-      ...scoreProbe(probe, xt, test),
-    });
-    if (!retrain || ablate.length === 0) return;
-    const head = trainProbe(site, pooled(ambiguous, hooks), labels(ambiguous), { l2 });
-    rows.push({
-      name: `${name} + retrain`,
-      description: `${description}; head retrained on the ablated ambiguous split`,
-      ablated: ablate.length,
-      retrained: true,
-      ...scoreProbe(head, xt, test),
-    });
+    const { fixed, retrained } = scoreAblation(setup, dictionaries, ablate, retrain);
+    rows.push({ name, description, ablated: ablate.length, retrained: false, ...fixed });
+    if (retrained)
+      rows.push({
+        name: `${name} + retrain`,
+        description: `${description}; head retrained on the ablated ambiguous split`,
+        ablated: ablate.length,
+        retrained: true,
+        ...retrained,
+      });
   };
 
   rows.push({
@@ -211,19 +362,11 @@ export function runShift(o: ShiftOptions): ShiftResult {
     description: 'probe trained on the ambiguous split',
     ablated: 0,
     retrained: false,
-    ...scoreProbe(probe, xTest, test),
+    ...scoreOriginal(setup),
   });
   score('SHIFT', 'the circuit features judged spurious, zero-ablated', spurious, o.dictionaries);
 
-  // Random features: as many per site as SHIFT ablates there, among the features with an effect.
-  const rng = new Rng(o.seed ?? 1);
-  const pool = featuresOf(shiftDiscovery.sums.nodes(0));
-  const chosen = new Set(spurious.map((f) => f.id));
-  const random: FeatureRef[] = [];
-  for (const s of new Set(spurious.map((f) => f.site))) {
-    const candidates = rng.shuffle(pool.filter((f) => f.site === s && !chosen.has(f.id)));
-    random.push(...candidates.slice(0, spurious.filter((f) => f.site === s).length));
-  }
+  const random = randomFeatures(found, spurious, o.seed ?? 1);
   score(
     'random',
     `${random.length} random features with an effect, at SHIFT's sites`,
@@ -244,8 +387,9 @@ export function runShift(o: ShiftOptions): ShiftResult {
   const balanced = task.splits.balanced_train;
   const rankTexts = balanced.slice(0, o.examples ?? balanced.length);
   const genderSigns = rankTexts.map((t) => (t.genderClass === 1 ? 1 : -1));
+  const options = discoverOptionsOf(circuitOptions);
   const skyline = (dictionaries: (s: string) => Dictionary): FeatureRef[] =>
-    featuresOf(effects(rankTexts, genderSigns, dictionaries).sums.nodes(0))
+    featuresOf(probeEffects(setup, rankTexts, genderSigns, dictionaries, options).sums.nodes(0))
       .sort((a, b) => a.effect - b.effect)
       .filter((f) => f.effect < 0)
       .slice(0, K);
@@ -264,17 +408,17 @@ export function runShift(o: ShiftOptions): ShiftResult {
   }
 
   o.onStage?.('oracle');
-  const oracle = trainProbe(site, pooled(balanced), labels(balanced), { l2 });
   rows.push({
     name: 'oracle',
     description: 'probe trained on the balanced split (no ablation)',
     ablated: 0,
     retrained: true,
-    ...scoreProbe(oracle, xTest, test),
+    ...scoreOracle(setup, balanced),
   });
 
   return {
     site,
+    scoredOn: on,
     probe,
     circuit,
     features,

@@ -13,6 +13,7 @@ import { runCommand } from '../helpers/run-command.ts';
 const run = (...args: string[]) => runCommand(register, ['shift', ...args]);
 
 interface ShiftFile {
+  scored_on: string;
   features: { id: string; spurious: boolean }[];
   extra_features: string[];
   rows: { name: string; ablated: number; label: number; gender: number; worst_group: number }[];
@@ -74,8 +75,9 @@ test('sfc shift --features: the listed features are ablated, also ones outside t
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-shift-'));
   const list = path.join(out, 'features.json');
   fs.writeFileSync(list, JSON.stringify({ features: ['embed/0', 'resid_1/1'] }));
-  const json = await run('--features', list, ...quick, '--out', out, '--json');
+  const json = await run('--features', list, ...quick, '--out', out, '--json', '--score-on', 'val');
   const file = JSON.parse(json) as ShiftFile;
+  assert.equal(file.scored_on, 'balanced_val');
   assert.equal(file.rows.find((r) => r.name === 'SHIFT')!.ablated, 2);
   const inCircuit = new Set(file.features.map((f) => f.id));
   assert.deepEqual(
@@ -100,5 +102,14 @@ test('sfc shift: one judgement is required, and features above the probe are ref
   await assert.rejects(
     run('--auto', '--min-share', '0.5'),
     /--min-share: expected a share in \(0\.5, 1\], e\.g\. 0\.6; got "0\.5"/,
+  );
+  await assert.rejects(run('--auto', '--score-on', 'train'), /--score-on: expected test or val/);
+  // A task folder without the validation split says so when asked to score on it.
+  const task = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-bios-'));
+  for (const split of ['ambiguous', 'balanced_train', 'balanced_test'])
+    fs.copyFileSync(path.join('data', 'bios', `${split}.jsonl`), path.join(task, `${split}.jsonl`));
+  await assert.rejects(
+    run('--auto', '--task', task, '--score-on', 'val', ...quick),
+    /no balanced_val.jsonl, the split the rows were asked to be scored on/,
   );
 });

@@ -6,7 +6,12 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { biography, biographySplit, AMBIGUOUS_GENDER } from '../../src/organism/biographies.ts';
+import {
+  biography,
+  biographyFiles,
+  biographySplit,
+  AMBIGUOUS_GENDER,
+} from '../../src/organism/biographies.ts';
 import { loadClassificationTask } from '../../src/data/classification.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
 import { readFeatureList } from '../../src/shift/output.ts';
@@ -22,6 +27,28 @@ test('biographies: ambiguous pairs each label with one gender, balanced has four
     groups.set(`${b.label}/${b.gender}`, (groups.get(`${b.label}/${b.gender}`) ?? 0) + 1);
   assert.deepEqual([...groups.values()], [10, 10, 10, 10]);
   assert.throws(() => biographySplit('balanced_train', 6), /multiple of 4/);
+});
+
+test('biographies: the committed files are what the generator writes, and validation shares no test text', () => {
+  const files = biographyFiles();
+  for (const [name, text] of files)
+    assert.equal(fs.readFileSync(path.join('data', 'bios', name), 'utf8'), text, name);
+  const texts = (name: string) =>
+    files
+      .get(name)!
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { text: string; label: string; gender: string });
+  const test = new Set(texts('balanced_test.jsonl').map((b) => b.text));
+  const val = texts('balanced_val.jsonl');
+  assert.equal(val.filter((b) => test.has(b.text)).length, 0);
+  const groups = new Map<string, number>();
+  for (const b of val)
+    groups.set(`${b.label}/${b.gender}`, (groups.get(`${b.label}/${b.gender}`) ?? 0) + 1);
+  assert.deepEqual([...groups.values()], [100, 100, 100, 100]);
+  // Without the exclusion the same seed does draw test texts: the exclusion is doing work.
+  const drawn = biographySplit('balanced_val', 400).filter((b) => test.has(b.text)).length;
+  assert.ok(drawn > 0, 'the plain draw overlaps the test split');
 });
 
 test('biographies: one occupation word, the gender shown at least twice and never the other', () => {
@@ -73,11 +100,32 @@ test('loadClassificationTask: labels, the gender each is paired with, and clear 
     balanced_test: balanced,
   });
   const task = loadClassificationTask(dir, wordTokenizer);
+  assert.equal(task.splits.balanced_val, undefined);
   assert.deepEqual(task.labels, ['x', 'y']);
   assert.deepEqual(task.genders, ['f', 'm']);
   const e = task.splits.balanced_test[1]; // x, m
   assert.deepEqual([e.y, e.genderClass, e.ids.length], [0, 1, 3]);
 
+  const withVal = loadClassificationTask(
+    taskDir({
+      ambiguous: [row('y', 'm'), row('x', 'f')],
+      balanced_train: balanced,
+      balanced_val: [...balanced, row('x', 'f')],
+      balanced_test: balanced,
+    }),
+    wordTokenizer,
+  );
+  assert.equal(withVal.splits.balanced_val!.length, 5);
+  const badVal = taskDir({
+    ambiguous: [row('y', 'm'), row('x', 'f')],
+    balanced_train: balanced,
+    balanced_val: balanced.slice(1),
+    balanced_test: balanced,
+  });
+  assert.throws(
+    () => loadClassificationTask(badVal, wordTokenizer),
+    /balanced_val.jsonl: .* all four .* it has 3/,
+  );
   const mixed = taskDir({
     ambiguous: [row('y', 'm'), row('x', 'f'), row('x', 'm')],
     balanced_train: balanced,

@@ -40,6 +40,7 @@ interface ShiftCliOptions {
   nodeThreshold: number;
   l2: number;
   minShare: number;
+  scoreOn: 'test' | 'val';
   seed: number;
   out: string;
 }
@@ -111,6 +112,16 @@ export function register(program: Command): void {
         return x;
       },
       DEFAULT_MIN_SHARE,
+    )
+    .option(
+      '--score-on <split>',
+      'split the rows are scored on: test (balanced_test) or val (balanced_val, to choose settings without test)',
+      (v) => {
+        if (v !== 'test' && v !== 'val')
+          throw new Error(`--score-on: expected test or val, got "${v}"`);
+        return v;
+      },
+      'test',
     )
     .option('--l2 <x>', 'L2 penalty of the probe', (v) => positiveNumber('--l2', v, true), 1e-4)
     .option('--seed <n>', 'seed of the random-features row', (v) => positiveInt('--seed', v), 1)
@@ -196,6 +207,7 @@ export function register(program: Command): void {
           examples: opts.examples,
           l2: opts.l2,
           seed: opts.seed,
+          scoreOn: opts.scoreOn === 'val' ? 'balanced_val' : 'balanced_test',
           circuitInfo: { model: opts.model, saes: saesDir, data: opts.task },
           onStage: (stage) => {
             if (!opts.json) process.stderr.write(`${stage}\n`);
@@ -211,6 +223,7 @@ export function register(program: Command): void {
         opts.auto ? '--auto' : `--features ${opts.features}`,
       ];
       if (opts.retrain) command.push('--retrain');
+      if (opts.scoreOn === 'val') command.push('--score-on val');
       const json = shiftJson(result, {
         task: opts.task,
         model: opts.model,
