@@ -37,7 +37,6 @@ const { loadDictionary } = await import('../src/sae/formats.ts');
 const { judgeGender } = await import('../src/organism/gender-judge.ts');
 const shift = await import('../src/shift/shift.ts');
 type Scores = import('../src/shift/shift.ts').Scores;
-type CircuitFeature = import('../src/shift/shift.ts').CircuitFeature;
 type Dictionary = import('../src/sae/dictionary.ts').Dictionary;
 
 const SITE = 'embed';
@@ -87,7 +86,7 @@ function stageSaes(): void {
   const steps = shipped?.steps ?? 1500;
   const lr = shipped?.lr ?? 2e-3;
   const tokens = 400_000;
-  let t0 = performance.now();
+  const t0 = performance.now();
   const acts = collectActivations({
     model,
     tokenIds: built.ids,
@@ -101,7 +100,6 @@ function stageSaes(): void {
     `collected ${tokens} ${SITE} activations in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
   );
   for (const { k, seed } of missing) {
-    t0 = performance.now();
     const trained = trainSiteSae(acts, config.hiddenSize, saeDir(k, seed), {
       site: SITE,
       width: 8 * config.hiddenSize,
@@ -174,6 +172,7 @@ function stageVal(): void {
   const setup = shift.prepareShift(o.model, o.task, { scoreOn: 'balanced_val' });
   fs.mkdirSync(path.join(work, 'val'), { recursive: true });
   for (const { k, seed } of todo) {
+    if (fs.existsSync(valFile(k, seed))) continue; // another worker did it meanwhile
     const t0 = performance.now();
     const dictionaries = o.dictionaries(k, seed);
     const found = shift.shiftCircuit(setup, dictionaries, {
