@@ -28,3 +28,33 @@ export function embeddingBackward(
     for (let i = 0; i < d; i++) dTable[row + i] += dOut[src + i];
   }
 }
+
+/** out [B, T, d] += positions [maxPositions, d] rows 0..T-1 (GPT-2's learned positions). */
+export function positionEmbeddingForward(
+  out: Float32Array,
+  positions: Float32Array,
+  B: number,
+  T: number,
+  d: number,
+): void {
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) {
+      const o = (b * T + t) * d;
+      for (let i = 0; i < d; i++) out[o + i] += positions[t * d + i];
+    }
+}
+
+/** dOut [B, T, d] -> dPositions [maxPositions, d] rows 0..T-1 += the sum over the batch. */
+export function positionEmbeddingBackward(
+  dPositions: Float32Array,
+  dOut: Float32Array,
+  B: number,
+  T: number,
+  d: number,
+): void {
+  for (let b = 0; b < B; b++)
+    for (let t = 0; t < T; t++) {
+      const o = (b * T + t) * d;
+      for (let i = 0; i < d; i++) dPositions[t * d + i] += dOut[o + i];
+    }
+}

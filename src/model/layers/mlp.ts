@@ -211,3 +211,204 @@ export function mlpBackward(
     f,
   );
 }
+
+// ---- The MLPs of the generic engine (transformer.ts): dense (GPT-2, GPT-NeoX) and gated
+// (SwiGLU for Llama and Qwen, GeGLU for Gemma-2), with the activation as an argument.
+
+/** 'gelu': exact erf GELU; 'gelu_tanh': gelu_new / gelu_pytorch_tanh; 'silu': x·sigmoid(x). */
+export type Activation = 'gelu' | 'gelu_tanh' | 'silu';
+
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const GELU_CUBIC = 0.044715;
+
+/** x [n] -> out [n] = act(x); out may alias x. */
+export function activationForward(
+  act: Activation,
+  out: Float32Array,
+  x: Float32Array,
+  n: number,
+): void {
+  if (act === 'gelu') return geluForward(out, x, n);
+  if (act === 'gelu_tanh')
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      out[i] = 0.5 * v * (1 + Math.tanh(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v)));
+    }
+  else
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      out[i] = v / (1 + Math.exp(-v));
+    }
+}
+
+/** dOut, x [n] -> dx [n] = dOut · act'(x); dx may alias dOut. */
+export function activationBackward(
+  act: Activation,
+  dx: Float32Array,
+  dOut: Float32Array,
+  x: Float32Array,
+  n: number,
+): void {
+  if (act === 'gelu') return geluBackward(dx, dOut, x, n);
+  if (act === 'gelu_tanh')
+    for (let i = 0; i < n; i++) {
+      const v = x[i];
+      const t = Math.tanh(SQRT_2_OVER_PI * (v + GELU_CUBIC * v * v * v));
+      const slope =
+        0.5 * (1 + t) + 0.5 * v * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * GELU_CUBIC * v * v);
+      dx[i] = dOut[i] * slope;
+    }
+  else
+    for (let i = 0; i < n; i++) {
+      const sg = 1 / (1 + Math.exp(-x[i]));
+      dx[i] = dOut[i] * sg * (1 + x[i] * (1 - sg));
+    }
+}
+
+/**
+ * Dense: out = down(act(up(x))); gated: out = down(act(gate(x)) · up(x)). Weights [out, in]:
+ * up, gate [f, d], down [d, f]; biases or null.
+ */
+export interface FeedForwardWeights {
+  upWeight: Float32Array;
+  upBias: Float32Array | null;
+  gateWeight: Float32Array | null;
+  gateBias: Float32Array | null;
+  downWeight: Float32Array;
+  downBias: Float32Array | null;
+}
+
+/** up [N, f] = up(x); gate [N, f] = gate(x) (gated only, else empty); act [N, f] enters down. */
+export interface FeedForwardCache {
+  up: Float32Array;
+  gate: Float32Array;
+  act: Float32Array;
+}
+
+export function feedForwardCache(N: number, f: number, gated: boolean): FeedForwardCache {
+  return {
+    up: new Float32Array(N * f),
+    gate: new Float32Array(gated ? N * f : 0),
+    act: new Float32Array(N * f),
+  };
+}
+
+/** x [N, d] -> out [N, d]; fills cache. */
+export function feedForwardForward(
+  out: Float32Array,
+  cache: FeedForwardCache,
+  x: Float32Array,
+  w: FeedForwardWeights,
+  act: Activation,
+  N: number,
+  d: number,
+  f: number,
+): void {
+  linearForward(cache.up, x, w.upWeight, w.upBias, N, d, f);
+  if (w.gateWeight) {
+    linearForward(cache.gate, x, w.gateWeight, w.gateBias, N, d, f);
+    activationForward(act, cache.act, cache.gate, N * f);
+    for (let i = 0; i < N * f; i++) cache.act[i] *= cache.up[i];
+  } else activationForward(act, cache.act, cache.up, N * f);
+  linearForward(out, cache.act, w.downWeight, w.downBias, N, f, d);
+}
+
+/**
+ * dOut [N, d], x [N, d] (the forward input), cache from feedForwardForward:
+ * dx [N, d] += input gradient; grads (when given) accumulate the parameter gradients.
+ */
+export function feedForwardBackward(
+  dx: Float32Array,
+  grads: FeedForwardWeights | null,
+  dOut: Float32Array,
+  x: Float32Array,
+  cache: FeedForwardCache,
+  w: FeedForwardWeights,
+  act: Activation,
+  N: number,
+  d: number,
+  f: number,
+): void {
+  const nf = N * f;
+  const dAct = new Float32Array(nf);
+  linearBackward(
+    dAct,
+    grads?.downWeight ?? null,
+    grads?.downBias ?? null,
+    dOut,
+    cache.act,
+    w.downWeight,
+    N,
+    f,
+    d,
+  );
+  const dIn = new Float32Array(N * d);
+  if (w.gateWeight) {
+    // act = a(gate)·up: dUp = dAct·a(gate), dGate = dAct·up·a'(gate)
+    const dUp = new Float32Array(nf);
+    const dGate = new Float32Array(nf);
+    const aGate = new Float32Array(nf);
+    activationForward(act, aGate, cache.gate, nf);
+    for (let i = 0; i < nf; i++) {
+      dUp[i] = dAct[i] * aGate[i];
+      dGate[i] = dAct[i] * cache.up[i];
+    }
+    activationBackward(act, dGate, dGate, cache.gate, nf);
+    linearBackward(
+      dIn,
+      grads?.upWeight ?? null,
+      grads?.upBias ?? null,
+      dUp,
+      x,
+      w.upWeight,
+      N,
+      d,
+      f,
+    );
+    for (let i = 0; i < N * d; i++) dx[i] += dIn[i];
+    linearBackward(
+      dIn,
+      grads?.gateWeight ?? null,
+      grads?.gateBias ?? null,
+      dGate,
+      x,
+      w.gateWeight,
+      N,
+      d,
+      f,
+    );
+  } else {
+    activationBackward(act, dAct, dAct, cache.up, nf);
+    linearBackward(
+      dIn,
+      grads?.upWeight ?? null,
+      grads?.upBias ?? null,
+      dAct,
+      x,
+      w.upWeight,
+      N,
+      d,
+      f,
+    );
+  }
+  for (let i = 0; i < N * d; i++) dx[i] += dIn[i];
+}
+
+/** logits [n] in place: cap·tanh(logit/cap) (Gemma-2's final logit soft-capping). */
+export function softcapForward(x: Float32Array, cap: number, n: number): void {
+  for (let i = 0; i < n; i++) x[i] = cap * Math.tanh(x[i] / cap);
+}
+
+/** capped [n] (the forward's output), dOut [n] -> dx [n] = dOut·(1 - (capped/cap)²); may alias. */
+export function softcapBackward(
+  dx: Float32Array,
+  dOut: Float32Array,
+  capped: Float32Array,
+  cap: number,
+  n: number,
+): void {
+  for (let i = 0; i < n; i++) {
+    const t = capped[i] / cap;
+    dx[i] = dOut[i] * (1 - t * t);
+  }
+}
