@@ -1,0 +1,335 @@
+// The generic engine on tiny random models of every family (configs read by the families' own
+// readers): gradients at every site and of every parameter against finite differences
+// (test/model/finite-differences.ts; tolerance 1e-3 relative, as gptneox.test.ts), hook, seed and
+// stopGradient semantics; GPT-NeoX on the generic engine against the dedicated GptNeoX engine on
+// the neox-reference checkpoints; and the config readers' refusals.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { parseConfig, toConfigJson } from '../../src/model/config.ts';
+import { GptNeoX, makeBatch, type Batch, type SiteHook } from '../../src/model/gptneox.ts';
+import { parameterLayout, zeroWeights } from '../../src/model/weights.ts';
+import { Transformer } from '../../src/model/transformer.ts';
+import { readFamilyConfig } from '../../src/model/families/index.ts';
+import {
+  namedParameters,
+  readTransformerWeights,
+  zeroTransformerWeights,
+  type TransformerConfig,
+} from '../../src/model/families/family.ts';
+import { gptNeoX } from '../../src/model/families/gptneox.ts';
+import { assertDerivative, derivative, dot, maxAbsDiff, randn, rng } from './finite-differences.ts';
+
+const common = { vocab_size: 23, max_position_embeddings: 12, intermediate_size: 24 };
+const llamaShape = {
+  ...common,
+  hidden_size: 16,
+  num_hidden_layers: 2,
+  num_attention_heads: 4,
+  num_key_value_heads: 2,
+};
+
+/** One tiny config.json per family, exercising each family's distinctive options. */
+export const TINY_CONFIGS: Record<string, Record<string, unknown>> = {
+  gpt2: {
+    architectures: ['GPT2LMHeadModel'],
+    vocab_size: 23,
+    n_embd: 16,
+    n_layer: 2,
+    n_head: 2,
+    n_positions: 12,
+    n_inner: null,
+  },
+  llama: {
+    architectures: ['LlamaForCausalLM'],
+    ...llamaShape,
+    head_dim: 6,
+    attention_bias: true,
+    rms_norm_eps: 1e-5,
+    // theta 100, R 6: wavelengths 6.3, 29, 135 against 32/4 = 8 and 32/1 = 32: all three bands
+    rope_theta: 100,
+    rope_scaling: {
+      rope_type: 'llama3',
+      factor: 4,
+      low_freq_factor: 1,
+      high_freq_factor: 4,
+      original_max_position_embeddings: 32,
+    },
+  },
+  qwen2: {
+    architectures: ['Qwen2ForCausalLM'],
+    ...llamaShape,
+    tie_word_embeddings: true,
+    rope_theta: 1000,
+  },
+  qwen3: {
+    architectures: ['Qwen3ForCausalLM'],
+    ...llamaShape,
+    head_dim: 6,
+    // transformers 5.x layout
+    rope_parameters: { rope_type: 'default', rope_theta: 1000 },
+  },
+  gemma2: {
+    architectures: ['Gemma2ForCausalLM'],
+    ...llamaShape,
+    head_dim: 6,
+    query_pre_attn_scalar: 5,
+    sliding_window: 3,
+    attn_logit_softcapping: 2,
+    final_logit_softcapping: 5,
+    hidden_activation: 'gelu_pytorch_tanh',
+  },
+};
+
+function randomWeights(config: TransformerConfig, seed: number) {
+  const w = zeroTransformerWeights(config);
+  const next = rng(seed);
+  for (const [name, t] of namedParameters(w)) {
+    const isNorm = /Norm/.test(name) && !name.endsWith('bias');
+    for (let i = 0; i < t.length; i++) {
+      if (isNorm) t[i] = (config.norm === 'rmsnorm_1p' ? 0 : 1) + 0.2 * next();
+      else if (/[Bb]ias$/.test(name)) t[i] = 0.1 * next();
+      else if (name === 'embed' || name === 'positions') t[i] = next();
+      else t[i] = 0.3 * next();
+    }
+  }
+  return w;
+}
+
+function tinyModel(family: string, seed = 1): Transformer {
+  const { config } = readFamilyConfig(TINY_CONFIGS[family], `${family}/config.json`);
+  return new Transformer(config, randomWeights(config, seed));
+}
+
+const sequences = [
+  [5, 1, 9, 22, 0, 14, 3],
+  [17, 2, 8, 11],
+];
+const [TOKEN_A, TOKEN_B] = [3, 7];
+
+function metricGradient(B: number, V: number): Float32Array {
+  const g = new Float32Array(B * V);
+  for (let b = 0; b < B; b++) [g[b * V + TOKEN_A], g[b * V + TOKEN_B]] = [1, -1];
+  return g;
+}
+
+function metric(model: Transformer, batch: Batch, hooks: Record<string, SiteHook> = {}): number {
+  const { logits } = model.forward(batch, { hooks });
+  return dot(logits, metricGradient(batch.batchSize, model.config.vocabSize));
+}
+
+const perturb =
+  (u: Float32Array, step: number): SiteHook =>
+  (act) =>
+    act.map((v, i) => v + step * u[i]);
+
+for (const family of Object.keys(TINY_CONFIGS)) {
+  test(`${family}: every site's gradient matches finite differences through replace-hooks`, () => {
+    const model = tinyModel(family);
+    const batch = makeBatch(sequences);
+    const pass = model.forward(batch, { forBackward: true });
+    const grads = pass.backward(metricGradient(2, model.config.vocabSize));
+    assert.deepEqual([...grads.keys()], model.sites);
+    assert.ok(model.sites.includes('attn_z_1'));
+    const next = rng(2);
+    for (const site of model.sites) {
+      const g = grads.get(site)!;
+      assert.equal(g.length, pass.activation(site).length, site);
+      assert.ok(
+        g.some((v) => v !== 0),
+        `${site}: gradient is zero`,
+      );
+      const u = randn(g.length, next);
+      const fd = derivative((step) => metric(model, batch, { [site]: perturb(u, step) }));
+      assertDerivative(`${family} ${site}`, fd, g, u, 1e-3);
+    }
+  });
+
+  test(`${family}: every parameter's gradient matches finite differences`, () => {
+    const model = tinyModel(family, 3);
+    const batch = makeBatch(sequences);
+    const pg = zeroTransformerWeights(model.config);
+    model
+      .forward(batch, { forBackward: true })
+      .backward(metricGradient(2, model.config.vocabSize), { parameterGradients: pg });
+    const gradByName = new Map(namedParameters(pg));
+    const next = rng(4);
+    for (const [name, t] of namedParameters(model.weights)) {
+      const g = gradByName.get(name)!;
+      const u = randn(t.length, next);
+      if (model.config.rotaryDims === 0 && name.endsWith('attn.kBias')) {
+        // Without rotary, q·b_k is the same for every key of a query: softmax ignores it, so the
+        // gradient is exactly 0 and a difference would only see float32 rounding.
+        assert.ok(
+          Math.sqrt(dot(g, g)) < 1e-5,
+          `${family} ${name}: gradient ${Math.sqrt(dot(g, g))}`,
+        );
+        continue;
+      }
+      const base = Float32Array.from(t);
+      const fd = derivative((step) => {
+        for (let i = 0; i < t.length; i++) t[i] = base[i] + step * u[i];
+        const value = metric(model, batch);
+        t.set(base);
+        return value;
+      });
+      assertDerivative(`${family} ${name}`, fd, g, u, 1e-3);
+    }
+  });
+}
+
+test('gemma2: a stopped attn_z leaves the heads out; seeds act as vector-Jacobian products', () => {
+  const model = tinyModel('gemma2', 5);
+  const batch = makeBatch(sequences);
+  const pass = model.forward(batch, { forBackward: true });
+  const dLogits = metricGradient(2, model.config.vocabSize);
+  const full = pass.backward(dLogits);
+  const stopped = pass.backward(dLogits, { stopGradient: ['attn_z_1'] });
+  // attn_z_1 is still reported; everything below it differs only through layer 1's heads
+  assert.deepEqual(Array.from(stopped.get('attn_z_1')!), Array.from(full.get('attn_z_1')!));
+  assert.ok(maxAbsDiff(stopped.get('resid_0')!, full.get('resid_0')!) > 1e-6);
+  // The stopped gradient is the finite difference with attn_z_1 frozen at its clean value.
+  const clean = Float32Array.from(pass.activation('attn_z_1'));
+  const u = randn(clean.length * 0 + pass.activation('resid_0').length, rng(6));
+  const fd = derivative((step) =>
+    metric(model, batch, { resid_0: perturb(u, step), attn_z_1: () => clean }),
+  );
+  assertDerivative('gemma2 resid_0 with attn_z_1 frozen', fd, stopped.get('resid_0')!, u, 1e-3);
+  // A seed r at mlp_0 alone gives d(sum r·mlp_0)/d(site) below it: at embed, by differences.
+  const r = randn(pass.activation('mlp_0').length, rng(7));
+  const seeded = pass.backward(null, { seeds: { mlp_0: r } });
+  const v = randn(pass.activation('embed').length, rng(8));
+  const fdSeed = derivative((step) => {
+    let value = 0;
+    model.forward(batch, {
+      logits: 'none',
+      hooks: {
+        embed: perturb(v, step),
+        mlp_0: (act) => void (value = dot(act, r)),
+      },
+    });
+    return value;
+  });
+  assertDerivative('gemma2 seed at mlp_0 -> embed', fdSeed, seeded.get('embed')!, v, 1e-3);
+  assert.ok(seeded.get('resid_1')!.every((x) => x === 0));
+});
+
+// ---- GPT-NeoX expressed on the generic engine, against the dedicated engine.
+
+for (const variant of ['parallel', 'sequential']) {
+  test(`gpt_neox (${variant}) on the generic engine reproduces GptNeoX: logits and site gradients`, () => {
+    const dir = new URL(`../fixtures/neox-reference/${variant}/`, import.meta.url);
+    const neoxConfig = parseConfig(
+      JSON.parse(readFileSync(new URL('config.json', dir), 'utf8')),
+      'config.json',
+    );
+    const index = JSON.parse(readFileSync(new URL('weights.json', dir), 'utf8')) as {
+      tensors: { name: string; shape: number[]; offset: number }[];
+    };
+    const raw = readFileSync(new URL('weights.bin', dir));
+    const floats = new Float32Array(
+      raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength),
+    );
+    const neoxWeights = zeroWeights(neoxConfig);
+    const byName = new Map(index.tensors.map((t) => [t.name, t]));
+    for (const p of parameterLayout(neoxConfig)) {
+      const t = byName.get(p.name)!;
+      p.set(neoxWeights, floats.slice(t.offset, t.offset + p.shape.reduce((a, b) => a * b, 1)));
+    }
+    const neox = new GptNeoX(neoxConfig, neoxWeights);
+    const config = gptNeoX.readConfig(toConfigJson(neoxConfig), 'config.json');
+    const byLayout = new Map(parameterLayout(neoxConfig).map((p) => [p.name, p]));
+    const weights = readTransformerWeights(
+      gptNeoX,
+      config,
+      (name) => {
+        const p = byLayout.get(name);
+        return p && { shape: p.shape, data: () => p.get(neoxWeights) };
+      },
+      'neox-reference',
+    );
+    const generic = new Transformer(config, weights);
+    const batch = makeBatch([
+      [3, 17, 25, 8, 0, 30, 12, 5, 9],
+      [14, 2, 2, 27, 19, 6],
+    ]);
+    const a = neox.forward(batch, { forBackward: true, logits: 'all' });
+    const b = generic.forward(batch, { forBackward: true, logits: 'all' });
+    const rel = (x: ArrayLike<number>, y: ArrayLike<number>) =>
+      maxAbsDiff(x, y) / Math.max(...Array.from(y, Math.abs));
+    assert.ok(rel(b.logits, a.logits) < 1e-5, `logits differ by ${rel(b.logits, a.logits)}`);
+    const dLogits = randn(a.logits.length, rng(9));
+    const pgA = zeroWeights(neoxConfig);
+    const ga = a.backward(dLogits, { parameterGradients: pgA });
+    const pgB = zeroTransformerWeights(config);
+    const gb = b.backward(dLogits, { parameterGradients: pgB });
+    for (const site of neox.sites) {
+      const e = rel(gb.get(site)!, ga.get(site)!);
+      assert.ok(e < 1e-5, `${site}: gradients differ by ${e} of the largest`);
+    }
+    // attn_z_L is the input of attention.dense: its gradient times dense's input equals dense's
+    // weight gradient, which both engines give.
+    const e = rel(pgB.layers[1].oWeight, pgA.layers[1].denseWeight);
+    assert.ok(e < 1e-5, `dense weight gradient differs by ${e}`);
+    assert.ok(rel(pgB.embed, pgA.embedIn) < 1e-5);
+  });
+}
+
+// ---- Config readers.
+
+test('config readers: 4.x and 5.x rope layouts agree; computation-changing fields are refused', () => {
+  const base = TINY_CONFIGS.llama;
+  const { rope_theta: theta, rope_scaling: scaling, ...rest } = base;
+  const v5 = readFamilyConfig(
+    { ...rest, rope_parameters: { rope_theta: theta, ...(scaling as object) } },
+    'v5.json',
+  ).config;
+  assert.deepEqual(v5, readFamilyConfig(base, 'v4.json').config);
+  assert.throws(
+    () => readFamilyConfig({ ...base, architectures: ['MistralForCausalLM'] }, 'c.json'),
+    /c\.json: architecture MistralForCausalLM is not supported; supported: GPT2LMHeadModel, LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, Gemma2ForCausalLM, GPTNeoXForCausalLM/,
+  );
+  assert.throws(
+    () => readFamilyConfig({ ...base, rope_scaling: { rope_type: 'yarn', factor: 4 } }, 'c.json'),
+    /c\.json: rope_scaling\.rope_type "yarn" is not implemented/,
+  );
+  assert.throws(
+    () => readFamilyConfig({ ...base, rope_scaling: { type: 'linear', factor: 2 } }, 'c.json'),
+    /rope_type "linear" is not implemented/,
+  );
+  assert.throws(
+    () => readFamilyConfig({ ...base, hidden_act: 'relu2' }, 'c.json'),
+    /c\.json: hidden_act "relu2" is not implemented/,
+  );
+  assert.throws(
+    () =>
+      readFamilyConfig(
+        { ...TINY_CONFIGS.gemma2, layer_types: ['full_attention', 'full_attention'] },
+        'g.json',
+      ),
+    /g\.json: layer_types \[full_attention, full_attention\] is not implemented/,
+  );
+  const gemma = readFamilyConfig(
+    { ...TINY_CONFIGS.gemma2, layer_types: ['sliding_attention', 'full_attention'] },
+    'g.json',
+  ).config;
+  assert.deepEqual(gemma.slidingWindows, [3, null]);
+  assert.equal(gemma.attnScale, 1 / Math.sqrt(5));
+  assert.throws(
+    () => readFamilyConfig({ ...TINY_CONFIGS.gpt2, activation_function: 'quick_gelu' }, 'c.json'),
+    /activation_function "quick_gelu" is not implemented/,
+  );
+  assert.throws(
+    () => readFamilyConfig({ ...base, num_key_value_heads: 3 }, 'c.json'),
+    /num_attention_heads 4 is not a multiple of num_key_value_heads 3/,
+  );
+  assert.throws(() => readFamilyConfig({ vocab_size: 3 }, 'c.json'), /no "architectures" entry/);
+  assert.throws(
+    () => readFamilyConfig({ ...base, hidden_size: 'big' }, 'c.json'),
+    /c\.json: not a valid LlamaForCausalLM config \(.*hidden_size/,
+  );
+  // Qwen3's default head_dim is transformers' 128, not d / H
+  const { head_dim: _, ...qwen3 } = TINY_CONFIGS.qwen3;
+  assert.equal(readFamilyConfig(qwen3, 'q.json').config.headDim, 128);
+});
