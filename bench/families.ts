@@ -60,7 +60,9 @@ for (const [label, run] of cases) {
   for (let i = 0; i < RUNS + 1; i++) {
     const ta = time(() => run(neox));
     const tb = time(() => run(generic));
-    if (i > 0) [a.push(ta), b.push(tb)]; // the first round warms up
+    if (i === 0) continue; // the first round warms up
+    a.push(ta);
+    b.push(tb);
   }
   console.log(
     `${label.padEnd(30)} GptNeoX median ${median(a).toFixed(0)} ms, generic ${median(b).toFixed(0)} ms: generic/GptNeoX ${(median(b) / median(a)).toFixed(2)}`,

@@ -35,6 +35,7 @@ import {
   groupedAttentionForward,
   type GroupedAttentionCache,
   type GroupedAttentionShape,
+  type PastKeysValues,
 } from './layers/grouped-attention.ts';
 import { layerNormBackward, layerNormForward } from './layers/layernorm.ts';
 import { linearBackward, linearForward } from './layers/linear.ts';
@@ -56,6 +57,25 @@ export interface TransformerForwardOptions {
   logits?: 'all' | 'last' | 'none';
   /** Keep what backward needs (default false). */
   forBackward?: boolean;
+  /**
+   * 'last' (with logits 'last'): as GptNeoX, the top layer's attn_z/attn/mlp/resid sites are not
+   * available (hooks and seeds there are refused, activation() throws) and every gradient stays
+   * exact. This engine still computes that layer at every row: the option fixes the contract so
+   * callers can switch engines; the last-rows speed-up is yet to come. Default 'all'.
+   */
+  topLayerRows?: 'all' | 'last';
+  /** Earlier positions the batch continues (default none). */
+  past?: TransformerPast;
+}
+
+/**
+ * Keys (rotated) and values of P earlier positions at every layer, [B, KV, P, Dh] each, as
+ * Hugging Face's past_key_values: a batch run with it continues those sequences, its tokens at
+ * positions P..P+T-1. The past is a constant: no gradient flows into it.
+ */
+export interface TransformerPast {
+  length: number;
+  layers: PastKeysValues[];
 }
 
 export interface TransformerBackwardOptions {
@@ -77,6 +97,8 @@ export interface TransformerPass {
     dLogits: Float32Array | null,
     options?: TransformerBackwardOptions,
   ): Map<string, Float32Array>;
+  /** Keys and values of the first P positions at every layer (a forBackward pass without a past). */
+  past(P: number): TransformerPast;
 }
 
 /** A norm's statistics: mean (layernorm only) and 1/std or 1/rms per row. */
@@ -208,11 +230,12 @@ export class Transformer {
   }
 
   /** @internal the attention's dimensions at layer L. */
-  attentionShape(L: number, B: number, T: number): GroupedAttentionShape {
+  attentionShape(L: number, B: number, T: number, P = 0): GroupedAttentionShape {
     const c = this.config;
     return {
       B,
       T,
+      P,
       H: c.numHeads,
       KV: c.numKvHeads,
       Dh: c.headDim,
@@ -226,10 +249,22 @@ export class Transformer {
 
   forward(batch: Batch, options: TransformerForwardOptions = {}): TransformerPass {
     const { hooks = {}, logits: mode = 'last', forBackward = false } = options;
+    const { topLayerRows = 'all', past = null } = options;
+    const P = past?.length ?? 0;
     if (mode !== 'all' && mode !== 'last' && mode !== 'none')
       throw new Error(`forward: logits must be 'all', 'last' or 'none', got ${String(mode)}`);
-    this.checkBatch(batch);
-    for (const site of Object.keys(hooks)) parseTransformerSite(site, this.config.numLayers);
+    if (topLayerRows !== 'all' && topLayerRows !== 'last')
+      throw new Error(`forward: topLayerRows must be 'all' or 'last', got ${String(topLayerRows)}`);
+    if (topLayerRows === 'last' && mode !== 'last')
+      throw new Error(`forward: topLayerRows 'last' needs logits 'last', got '${mode}'`);
+    this.checkBatch(batch, P);
+    if (past) this.checkPast(past, batch.batchSize);
+    const top = topLayerRows === 'last' ? this.config.numLayers - 1 : -1;
+    for (const site of Object.keys(hooks))
+      if (parseTransformerSite(site, this.config.numLayers).layer === top && top >= 0)
+        throw new Error(
+          `forward: a hook on ${site} needs its full activation, which topLayerRows 'last' does not compute`,
+        );
     const c = this.config;
     const w = this.weights;
     const { batchSize: B, seqLen: T, ids } = batch;
@@ -237,7 +272,7 @@ export class Transformer {
     const d = c.hiddenSize;
     const Nd = N * d;
     const zWidth = c.numHeads * c.headDim;
-    const rope = this.rotary(T);
+    const rope = this.rotary(P + T);
     const acts = new Map<string, Float32Array>();
     const runHook = (site: string, act: Float32Array): void => {
       acts.set(site, act);
@@ -255,19 +290,19 @@ export class Transformer {
     const embed = new Float32Array(Nd);
     embeddingForward(embed, ids, w.embed, N, d);
     if (c.embedScale !== 1) for (let i = 0; i < Nd; i++) embed[i] *= c.embedScale;
-    if (w.positions) positionEmbeddingForward(embed, w.positions, B, T, d);
+    if (w.positions) positionEmbeddingForward(embed, w.positions, B, T, d, P);
     runHook('embed', embed);
 
     let x = embed;
     const caches: BlockCache[] = [];
     for (let L = 0; L < c.numLayers; L++) {
       const lw = w.layers[L];
-      const shape = this.attentionShape(L, B, T);
+      const shape = this.attentionShape(L, B, T, P);
       const n1 = new Float32Array(Nd);
       const n1Stats = normForward(c, n1, x, lw.attnNorm, N);
       const attn = groupedAttentionCache(shape, c.qkNorm);
       const z = new Float32Array(N * zWidth);
-      groupedAttentionForward(z, attn, n1, lw.attn, shape, d, rope);
+      groupedAttentionForward(z, attn, n1, lw.attn, shape, d, rope, past?.layers[L] ?? null);
       runHook(`attn_z_${L}`, z);
       const o = new Float32Array(Nd);
       linearForward(o, z, lw.oWeight, lw.oBias, N, zWidth, d);
@@ -313,7 +348,7 @@ export class Transformer {
           : Int32Array.from({ length: N }, (_, n) => n);
       ({ logits, head } = this.headForward(x, rows));
     }
-    return new Pass(this, batch, logits, mode, acts, forBackward ? caches : null, head);
+    return new Pass(this, batch, logits, mode, acts, forBackward ? caches : null, head, top, P);
   }
 
   /** resid [N, d], rows [R] -> logits [R, V] = cap(finalNorm(resid rows)·Uᵀ). */
@@ -339,14 +374,30 @@ export class Transformer {
     return { logits, head: { rows, x, normOut, stats, capped } };
   }
 
-  private checkBatch(batch: Batch): void {
+  private checkPast(past: TransformerPast, B: number): void {
+    const c = this.config;
+    const P = past.length;
+    const size = B * c.numKvHeads * P * c.headDim;
+    if (!Number.isInteger(P) || P < 0 || past.layers.length !== c.numLayers)
+      throw new Error(
+        `forward: past must have an integer length >= 0 and ${c.numLayers} layers, got length ${P} and ${past.layers.length} layers`,
+      );
+    past.layers.forEach(({ keys, values }, L) => {
+      if (keys.length !== size || values.length !== size)
+        throw new Error(
+          `forward: past layer ${L} keys/values have ${keys.length}/${values.length} values, expected B*KV*P*Dh = ${size}`,
+        );
+    });
+  }
+
+  private checkBatch(batch: Batch, P = 0): void {
     const { batchSize: B, seqLen: T, ids, lengths } = batch;
     const V = this.config.vocabSize;
     if (!Number.isInteger(B) || B < 1 || !Number.isInteger(T) || T < 1)
       throw new Error(`batch: batchSize ${B} and seqLen ${T} must be positive integers`);
-    if (T > this.config.maxPositions)
+    if (P + T > this.config.maxPositions)
       throw new Error(
-        `batch: sequence length ${T} exceeds the model's context of ${this.config.maxPositions} positions`,
+        `batch: sequence length ${P + T}${P ? ` (past ${P} + ${T})` : ''} exceeds the model's context of ${this.config.maxPositions} positions`,
       );
     if (!(ids instanceof Int32Array) || ids.length !== B * T)
       throw new Error(`batch: ids must be an Int32Array of B*T = ${B * T} token ids`);
@@ -373,11 +424,40 @@ class Pass implements TransformerPass {
     private readonly acts: Map<string, Float32Array>,
     private readonly caches: BlockCache[] | null,
     private readonly head: HeadCache | null,
+    /** topLayerRows 'last': the layer whose sites are withheld (-1: none). */
+    private readonly top: number,
+    /** Past positions the batch continues. */
+    private readonly pastLength: number,
   ) {}
 
   activation(site: string): Float32Array {
-    parseTransformerSite(site, this.model.config.numLayers); // throws with the valid names
+    const ref = parseTransformerSite(site, this.model.config.numLayers); // throws with the valid names
+    if (ref.layer === this.top && this.top >= 0)
+      throw new Error(
+        `activation: ${site} was computed at the last rows only (topLayerRows 'last'); run the forward with topLayerRows 'all' to read it`,
+      );
     return this.acts.get(site)!;
+  }
+
+  past(P: number): TransformerPast {
+    const caches = this.caches;
+    if (!caches) throw new Error('past: this forward pass was run without forBackward: true');
+    if (this.pastLength > 0) throw new Error('past: this forward pass itself continues a past');
+    const c = this.model.config;
+    const { batchSize: B, seqLen: T } = this.batch;
+    if (!Number.isInteger(P) || P < 0 || P > T)
+      throw new Error(`past: length ${P} must be an integer in 0..${T}`);
+    const Dh = c.headDim;
+    const take = (own: Float32Array) => {
+      const out = new Float32Array(B * c.numKvHeads * P * Dh);
+      for (let g = 0; g < B * c.numKvHeads; g++)
+        out.set(own.subarray(g * T * Dh, (g * T + P) * Dh), g * P * Dh);
+      return out;
+    };
+    return {
+      length: P,
+      layers: caches.map((lc) => ({ keys: take(lc.attn.k), values: take(lc.attn.v) })),
+    };
   }
 
   backward(
@@ -399,7 +479,10 @@ class Pass implements TransformerPass {
       stop.add(parseTransformerSite(site, c.numLayers).name);
     const seeds = options.seeds ?? {};
     for (const [site, seed] of Object.entries(seeds)) {
-      parseTransformerSite(site, c.numLayers);
+      if (parseTransformerSite(site, c.numLayers).layer === this.top && this.top >= 0)
+        throw new Error(
+          `backward: a seed at ${site} needs the layer at every row, which topLayerRows 'last' does not compute`,
+        );
       const size = this.acts.get(site)!.length;
       if (!(seed instanceof Float32Array) || seed.length !== size)
         throw new Error(`backward: seed for site ${site} must be a Float32Array of ${size} values`);
@@ -413,7 +496,8 @@ class Pass implements TransformerPass {
       throw new Error(
         `backward: dLogits has ${dLogits.length} values, expected the logits' ${this.logits.length} (forward logits: '${this.mode}')`,
       );
-    const rope = model.rotary(T);
+    const P = this.pastLength;
+    const rope = model.rotary(P + T);
     const addSeed = (grad: Float32Array, site: string, live: boolean): boolean => {
       const seed = seeds[site];
       if (!seed) return live;
@@ -488,7 +572,7 @@ class Pass implements TransformerPass {
       out.set(zSite, dZ);
       if (zLive && !stop.has(zSite)) {
         const dN1 = new Float32Array(Nd);
-        const shape = model.attentionShape(L, B, T);
+        const shape = model.attentionShape(L, B, T, P);
         groupedAttentionBackward(
           dN1,
           lg?.attn ?? null,
@@ -512,7 +596,7 @@ class Pass implements TransformerPass {
       let dTokens = dCur;
       if (c.embedScale !== 1) dTokens = dCur.map((v) => v * c.embedScale);
       embeddingBackward(grads.embed, dTokens, ids, N, d);
-      if (grads.positions) positionEmbeddingBackward(grads.positions, dCur, B, T, d);
+      if (grads.positions) positionEmbeddingBackward(grads.positions, dCur, B, T, d, P);
     }
     return new Map(model.sites.map((site) => [site, out.get(site)!]));
   }

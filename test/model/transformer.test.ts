@@ -215,6 +215,72 @@ test('gemma2: a stopped attn_z leaves the heads out; seeds act as vector-Jacobia
   assert.ok(seeded.get('resid_1')!.every((x) => x === 0));
 });
 
+for (const family of Object.keys(TINY_CONFIGS)) {
+  test(`${family}: a past of P positions continues the sequences exactly as the full forward`, () => {
+    const model = tinyModel(family, 7);
+    const full = makeBatch([...sequences, [4, 4, 19, 6, 2]]);
+    const { batchSize: B, seqLen: T } = full;
+    const V = model.config.vocabSize;
+    const whole = model.forward(full, { forBackward: true });
+    const gWhole = whole.backward(metricGradient(B, V));
+    const rel = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+      maxAbsDiff(a, b) / Math.max(1, ...Array.from(b, Math.abs));
+    for (const P of [1, 3]) {
+      // the batch's positions P.. as their own batch (every example keeps >= 1 real token)
+      const ids = new Int32Array(B * (T - P));
+      for (let b = 0; b < B; b++) ids.set(full.ids.subarray(b * T + P, (b + 1) * T), b * (T - P));
+      const rest: Batch = {
+        ids,
+        batchSize: B,
+        seqLen: T - P,
+        lengths: full.lengths.map((l) => l - P),
+      };
+      const suffix = (a: Float32Array) => {
+        const width = a.length / (B * T);
+        const out = new Float32Array(B * (T - P) * width);
+        for (let b = 0; b < B; b++)
+          out.set(a.subarray((b * T + P) * width, (b + 1) * T * width), b * (T - P) * width);
+        return out;
+      };
+      const past = whole.past(P);
+      for (const topLayerRows of ['all', 'last'] as const) {
+        const label = `${family} P ${P}, topLayerRows ${topLayerRows}`;
+        const pass = model.forward(rest, { past, forBackward: true, topLayerRows });
+        assert.ok(rel(pass.logits, whole.logits) < 1e-5, `${label}: logits`);
+        const g = pass.backward(metricGradient(B, V));
+        for (const site of model.sites) {
+          const e = rel(g.get(site)!, suffix(gWhole.get(site)!));
+          assert.ok(e < 1e-5, `${label}: gradient at ${site} differs by ${e}`);
+          if (topLayerRows === 'all' || !site.endsWith('_1'))
+            assert.ok(rel(pass.activation(site), suffix(whole.activation(site))) < 1e-5, site);
+          else assert.throws(() => pass.activation(site), /topLayerRows 'last'/);
+        }
+      }
+    }
+    assert.throws(() => whole.past(T + 1), /past: length/);
+    assert.throws(() => model.forward(full).past(1), /forBackward/);
+    const wrong = { length: 1, layers: whole.past(1).layers.slice(1) };
+    assert.throws(() => model.forward(full, { past: wrong }), /layers/);
+    assert.throws(
+      () => model.forward(full, { topLayerRows: 'last', hooks: { mlp_1: () => {} } }),
+      /hook on mlp_1/,
+    );
+    assert.throws(
+      () => model.forward(full, { topLayerRows: 'last', logits: 'all' }),
+      /needs logits 'last'/,
+    );
+    const top = model.forward(full, { topLayerRows: 'last', forBackward: true });
+    assert.throws(
+      () => top.backward(null, { seeds: { resid_1: new Float32Array(B * T * 16) } }),
+      /seed at resid_1/,
+    );
+    assert.throws(
+      () => model.forward(makeBatch([Array(13).fill(1)])),
+      /exceeds the model's context of 12/,
+    );
+  });
+}
+
 // ---- GPT-NeoX expressed on the generic engine, against the dedicated engine.
 
 for (const variant of ['parallel', 'sequential']) {

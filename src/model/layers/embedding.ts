@@ -29,32 +29,36 @@ export function embeddingBackward(
   }
 }
 
-/** out [B, T, d] += positions [maxPositions, d] rows 0..T-1 (GPT-2's learned positions). */
+/** out [B, T, d] += positions [maxPositions, d] rows P..P+T-1 (GPT-2's learned positions). */
 export function positionEmbeddingForward(
   out: Float32Array,
   positions: Float32Array,
   B: number,
   T: number,
   d: number,
+  P = 0,
 ): void {
   for (let b = 0; b < B; b++)
     for (let t = 0; t < T; t++) {
       const o = (b * T + t) * d;
-      for (let i = 0; i < d; i++) out[o + i] += positions[t * d + i];
+      const row = (P + t) * d;
+      for (let i = 0; i < d; i++) out[o + i] += positions[row + i];
     }
 }
 
-/** dOut [B, T, d] -> dPositions [maxPositions, d] rows 0..T-1 += the sum over the batch. */
+/** dOut [B, T, d] -> dPositions [maxPositions, d] rows P..P+T-1 += the sum over the batch. */
 export function positionEmbeddingBackward(
   dPositions: Float32Array,
   dOut: Float32Array,
   B: number,
   T: number,
   d: number,
+  P = 0,
 ): void {
   for (let b = 0; b < B; b++)
     for (let t = 0; t < T; t++) {
       const o = (b * T + t) * d;
-      for (let i = 0; i < d; i++) dPositions[t * d + i] += dOut[o + i];
+      const row = (P + t) * d;
+      for (let i = 0; i < d; i++) dPositions[row + i] += dOut[o + i];
     }
 }

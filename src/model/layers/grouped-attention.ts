@@ -9,6 +9,8 @@
 // floor(h / g). Heads are laid out [B, H, T, Dh] and [B, KV, T, Dh], so the g query heads of one
 // kv head are contiguous: one batched product per (b, kv) of the [g·T, Dh] queries with the
 // [T, Dh] keys. Key j is visible from query i iff j <= i and (no window or i - window < j).
+// P past positions (rotated keys and values given, as a KV cache, [B, KV, P, Dh]): the T tokens sit
+// at positions P..P+T-1 and attend to W = P+T keys; the past gets no gradient.
 // The output is z [N, H·Dh], the heads' outputs concatenated per token (site attn_z_L), which
 // the block then projects with o_proj.
 
@@ -32,6 +34,14 @@ export interface GroupedAttentionShape {
   window: number | null;
   /** eps of the q/k RMSNorm (Qwen3). */
   normEps: number;
+  /** Past positions (default 0). */
+  P?: number;
+}
+
+/** Rotated keys and values of P earlier positions, [B, KV, P, Dh] each. */
+export interface PastKeysValues {
+  keys: Float32Array;
+  values: Float32Array;
 }
 
 /** q, k, v projections [out, d] (PyTorch layout) with optional biases; q/k norms [Dh] or null. */
@@ -49,7 +59,8 @@ export interface GroupedAttentionWeights {
 /**
  * What the backward needs: q [B, H, T, Dh] and k [B, KV, T, Dh] as they enter the scores (after
  * norm and rotary), v [B, KV, T, Dh]; with q/k norms their inputs qPre, kPre and rstd per head row;
- * probs [B·H, T, T]; capped [B·H, T, T] = tanh(scale·s/cap) when soft-capping (else empty).
+ * probs [B·H, T, W]; capped [B·H, T, W] = tanh(scale·s/cap) when soft-capping (else empty); with a
+ * past, keys and values [B, KV, W, Dh] (past then own), else empty.
  */
 export interface GroupedAttentionCache {
   q: Float32Array;
@@ -61,15 +72,19 @@ export interface GroupedAttentionCache {
   kRstd: Float64Array;
   probs: Float32Array;
   capped: Float32Array;
+  keys: Float32Array;
+  values: Float32Array;
 }
 
 export function groupedAttentionCache(
   s: GroupedAttentionShape,
   qkNorm: boolean,
 ): GroupedAttentionCache {
-  const { B, T, H, KV, Dh } = s;
+  const { B, T, H, KV, Dh, P = 0 } = s;
   const nq = B * H * T * Dh;
   const nk = B * KV * T * Dh;
+  const W = P + T;
+  const all = P > 0 ? B * KV * W * Dh : 0;
   return {
     q: new Float32Array(nq),
     k: new Float32Array(nk),
@@ -78,8 +93,10 @@ export function groupedAttentionCache(
     kPre: new Float32Array(qkNorm ? nk : 0),
     qRstd: new Float64Array(qkNorm ? B * H * T : 0),
     kRstd: new Float64Array(qkNorm ? B * KV * T : 0),
-    probs: new Float32Array(B * H * T * T),
-    capped: new Float32Array(s.softcap !== null ? B * H * T * T : 0),
+    probs: new Float32Array(B * H * T * W),
+    capped: new Float32Array(s.softcap !== null ? B * H * T * W : 0),
+    keys: new Float32Array(all),
+    values: new Float32Array(all),
   };
 }
 
@@ -123,8 +140,9 @@ function firstKey(i: number, window: number | null): number {
 }
 
 /**
- * scores [B·H, T, T] raw q·k -> in place probabilities: u = scale·s, u = cap·tanh(u/cap) when
- * capping (tanh kept in capped), softmax over the visible keys, 0 elsewhere.
+ * scores [B·H, T, P+T] raw q·k -> in place probabilities: u = scale·s, u = cap·tanh(u/cap) when
+ * capping (tanh kept in capped), softmax over the keys visible from query i (at key index P + i),
+ * 0 elsewhere.
  */
 export function maskedSoftmaxForward(
   p: Float32Array,
@@ -134,10 +152,12 @@ export function maskedSoftmaxForward(
   scale: number,
   softcap: number | null,
   window: number | null,
+  P = 0,
 ): void {
+  const W = P + T;
   for (let row = 0; row < G * T; row++) {
-    const i = row % T;
-    const o = row * T;
+    const i = P + (row % T);
+    const o = row * W;
     const first = firstKey(i, window);
     let max = -Infinity;
     for (let j = first; j <= i; j++) {
@@ -159,11 +179,11 @@ export function maskedSoftmaxForward(
     const inv = 1 / sum;
     for (let j = 0; j < first; j++) p[o + j] = 0;
     for (let j = first; j <= i; j++) p[o + j] *= inv;
-    for (let j = i + 1; j < T; j++) p[o + j] = 0;
+    for (let j = i + 1; j < W; j++) p[o + j] = 0;
   }
 }
 
-/** dProbs [B·H, T, T] -> in place the gradient at the raw scores q·k. */
+/** dProbs [B·H, T, P+T] -> in place the gradient at the raw scores q·k. */
 export function maskedSoftmaxBackward(
   dp: Float32Array,
   probs: Float32Array,
@@ -173,10 +193,12 @@ export function maskedSoftmaxBackward(
   scale: number,
   softcap: number | null,
   window: number | null,
+  P = 0,
 ): void {
+  const W = P + T;
   for (let row = 0; row < G * T; row++) {
-    const i = row % T;
-    const o = row * T;
+    const i = P + (row % T);
+    const o = row * W;
     const first = firstKey(i, window);
     let dot = 0;
     for (let j = first; j <= i; j++) dot += probs[o + j] * dp[o + j];
@@ -186,8 +208,37 @@ export function maskedSoftmaxBackward(
       if (softcap !== null) du *= 1 - capped[o + j] * capped[o + j];
       dp[o + j] = scale * du;
     }
-    for (let j = i + 1; j < T; j++) dp[o + j] = 0;
+    for (let j = i + 1; j < W; j++) dp[o + j] = 0;
   }
+}
+
+/**
+ * With a past: cache.keys, cache.values [B, KV, P+T, Dh] = the past's rows then the batch's own
+ * k, v [B, KV, T, Dh]; without one, k and v themselves.
+ */
+function allKeysValues(
+  cache: GroupedAttentionCache,
+  past: PastKeysValues | null,
+  s: GroupedAttentionShape,
+): [Float32Array, Float32Array] {
+  const { B, T, KV, Dh, P = 0 } = s;
+  if (P === 0 || !past) return [cache.k, cache.v];
+  const W = P + T;
+  for (let g = 0; g < B * KV; g++) {
+    cache.keys.set(past.keys.subarray(g * P * Dh, (g + 1) * P * Dh), g * W * Dh);
+    cache.keys.set(cache.k.subarray(g * T * Dh, (g + 1) * T * Dh), (g * W + P) * Dh);
+    cache.values.set(past.values.subarray(g * P * Dh, (g + 1) * P * Dh), g * W * Dh);
+    cache.values.set(cache.v.subarray(g * T * Dh, (g + 1) * T * Dh), (g * W + P) * Dh);
+  }
+  return [cache.keys, cache.values];
+}
+
+/** Keys or values [B·KV, P+T, Dh] -> the batch's own rows [B·KV, T, Dh]. */
+function ownRows(out: Float32Array, all: Float32Array, s: GroupedAttentionShape): void {
+  const { B, T, KV, Dh, P = 0 } = s;
+  const W = P + T;
+  for (let g = 0; g < B * KV; g++)
+    out.set(all.subarray((g * W + P) * Dh, (g + 1) * W * Dh), g * T * Dh);
 }
 
 /** x [N, I], weight [O, I], bias [O] or null -> out [N, O] = x·Wᵀ + b. */
@@ -242,10 +293,12 @@ export function groupedAttentionForward(
   s: GroupedAttentionShape,
   d: number,
   rope: RotaryTable,
+  past: PastKeysValues | null = null,
 ): void {
-  const { B, T, H, KV, Dh, R } = s;
+  const { B, T, H, KV, Dh, R, P = 0 } = s;
   const N = B * T;
   const g = H / KV;
+  const W = P + T;
   const proj = new Float32Array(N * H * Dh);
   const pre = (qkNorm: Float32Array | null, store: Float32Array, out: Float32Array) =>
     qkNorm ? store : out;
@@ -254,22 +307,23 @@ export function groupedAttentionForward(
   tokensToHeadRows(pre(w.qNorm, cache.qPre, cache.q), proj, B, T, H, Dh);
   if (w.qNorm)
     rmsNormForward(cache.q, cache.qRstd, cache.qPre, w.qNorm, B * H * T, Dh, s.normEps, 0);
-  if (R > 0) rotaryForward(cache.q, B * H, T, Dh, R, rope);
+  if (R > 0) rotaryForward(cache.q, B * H, T, Dh, R, rope, P);
   // k
   const projKv = proj.subarray(0, N * KV * Dh);
   project(projKv, x, w.kWeight, w.kBias, N, d, KV * Dh);
   tokensToHeadRows(pre(w.kNorm, cache.kPre, cache.k), projKv, B, T, KV, Dh);
   if (w.kNorm)
     rmsNormForward(cache.k, cache.kRstd, cache.kPre, w.kNorm, B * KV * T, Dh, s.normEps, 0);
-  if (R > 0) rotaryForward(cache.k, B * KV, T, Dh, R, rope);
+  if (R > 0) rotaryForward(cache.k, B * KV, T, Dh, R, rope, P);
   // v
   project(projKv, x, w.vWeight, w.vBias, N, d, KV * Dh);
   tokensToHeadRows(cache.v, projKv, B, T, KV, Dh);
-  // scores [B·KV, g·T, T] = [B·H, T, T]
-  matmul(cache.q, cache.k, cache.probs, g * T, T, Dh, { batch: B * KV, transB: true });
-  maskedSoftmaxForward(cache.probs, cache.capped, B * H, T, s.scale, s.softcap, s.window);
+  const [keys, values] = allKeysValues(cache, past, s);
+  // scores [B·KV, g·T, W] = [B·H, T, W]
+  matmul(cache.q, keys, cache.probs, g * T, W, Dh, { batch: B * KV, transB: true });
+  maskedSoftmaxForward(cache.probs, cache.capped, B * H, T, s.scale, s.softcap, s.window, P);
   const heads = proj; // [B, H, T, Dh]
-  matmul(cache.probs, cache.v, heads, g * T, Dh, T, { batch: B * KV });
+  matmul(cache.probs, values, heads, g * T, Dh, W, { batch: B * KV });
   headRowsToTokens(z, heads, B, T, H, Dh);
 }
 
@@ -288,22 +342,38 @@ export function groupedAttentionBackward(
   d: number,
   rope: RotaryTable,
 ): void {
-  const { B, T, H, KV, Dh, R } = s;
+  const { B, T, H, KV, Dh, R, P = 0 } = s;
   const N = B * T;
   const g = H / KV;
+  const W = P + T;
+  const [keys, values] = P > 0 ? [cache.keys, cache.values] : [cache.k, cache.v];
   const dHeads = new Float32Array(N * H * Dh);
   tokensToHeadRows(dHeads, dZ, B, T, H, Dh);
-  const dProbs = new Float32Array(B * H * T * T);
+  const dProbs = new Float32Array(B * H * T * W);
   const dq = new Float32Array(N * H * Dh);
   const dk = new Float32Array(N * KV * Dh);
   const dv = new Float32Array(N * KV * Dh);
+  // gradients of all W keys and values, of which the past's are dropped
+  const dAll = P > 0 ? new Float32Array(B * KV * W * Dh) : null;
   // heads = P·V: dP = dHeads·Vᵀ, dV = Pᵀ·dHeads (summing the g query heads of each kv head)
-  matmul(dHeads, cache.v, dProbs, g * T, T, Dh, { batch: B * KV, transB: true });
-  matmul(cache.probs, dHeads, dv, T, Dh, g * T, { batch: B * KV, transA: true });
-  maskedSoftmaxBackward(dProbs, cache.probs, cache.capped, B * H, T, s.scale, s.softcap, s.window);
+  matmul(dHeads, values, dProbs, g * T, W, Dh, { batch: B * KV, transB: true });
+  matmul(cache.probs, dHeads, dAll ?? dv, W, Dh, g * T, { batch: B * KV, transA: true });
+  if (dAll) ownRows(dv, dAll, s);
+  maskedSoftmaxBackward(
+    dProbs,
+    cache.probs,
+    cache.capped,
+    B * H,
+    T,
+    s.scale,
+    s.softcap,
+    s.window,
+    P,
+  );
   // scores = Q·Kᵀ: dQ = dS·K, dK = dSᵀ·Q
-  matmul(dProbs, cache.k, dq, g * T, Dh, T, { batch: B * KV });
-  matmul(dProbs, cache.q, dk, T, Dh, g * T, { batch: B * KV, transA: true });
+  matmul(dProbs, keys, dq, g * T, Dh, W, { batch: B * KV });
+  matmul(dProbs, cache.q, dAll ?? dk, W, Dh, g * T, { batch: B * KV, transA: true });
+  if (dAll) ownRows(dk, dAll, s);
   const tokens = new Float32Array(N * H * Dh);
   const toInput = (
     dHeadRows: Float32Array,
@@ -317,7 +387,7 @@ export function groupedAttentionBackward(
     dWeight: Float32Array | null,
     dBias: Float32Array | null,
   ) => {
-    if (rotate && R > 0) rotaryBackward(dHeadRows, B * heads, T, Dh, R, rope);
+    if (rotate && R > 0) rotaryBackward(dHeadRows, B * heads, T, Dh, R, rope, P);
     let dPre = dHeadRows;
     if (norm) {
       dPre = new Float32Array(dHeadRows.length);
