@@ -53,6 +53,10 @@ const cases: [string, (m: GptNeoX | Transformer) => void][] = [
     'forward+backward (all sites)',
     (m) => m.forward(batch, { forBackward: true }).backward(dLogits),
   ],
+  [
+    'the same, topLayerRows last',
+    (m) => m.forward(batch, { forBackward: true, topLayerRows: 'last' }).backward(dLogits),
+  ],
 ];
 for (const [label, run] of cases) {
   const a: number[] = [];

@@ -58,10 +58,11 @@ export interface TransformerForwardOptions {
   /** Keep what backward needs (default false). */
   forBackward?: boolean;
   /**
-   * 'last' (with logits 'last'): as GptNeoX, the top layer's attn_z/attn/mlp/resid sites are not
-   * available (hooks and seeds there are refused, activation() throws) and every gradient stays
-   * exact. This engine still computes that layer at every row: the option fixes the contract so
-   * callers can switch engines; the last-rows speed-up is yet to come. Default 'all'.
+   * 'last' (with logits 'last'): as GptNeoX, the top layer computes its attention at every row
+   * and everything after the heads' outputs (o_proj, norms, MLP, residual) only at each example's
+   * last real token, the rows the head reads. Its attn_z/attn/mlp/resid sites are then not
+   * available (hooks and seeds there are refused, activation() throws); every gradient the
+   * backward returns stays exact. Default 'all'.
    */
   topLayerRows?: 'all' | 'last';
   /** Earlier positions the batch continues (default none). */
@@ -105,6 +106,27 @@ export interface TransformerPass {
 interface NormStats {
   mean: Float64Array;
   rstd: Float64Array;
+}
+
+/** src [.., width] -> [rows.length, width] with row r = src row rows[r]. */
+function gatherRows(src: Float32Array, rows: ArrayLike<number>, width: number): Float32Array {
+  const out = new Float32Array(rows.length * width);
+  for (let r = 0; r < rows.length; r++)
+    out.set(src.subarray(rows[r] * width, (rows[r] + 1) * width), r * width);
+  return out;
+}
+
+/** src [rows.length, width] -> [total, width] zeros except row rows[r] = src row r. */
+function scatterRows(
+  src: Float32Array,
+  rows: ArrayLike<number>,
+  width: number,
+  total: number,
+): Float32Array {
+  const out = new Float32Array(total * width);
+  for (let r = 0; r < rows.length; r++)
+    out.set(src.subarray(r * width, (r + 1) * width), rows[r] * width);
+  return out;
 }
 
 /** x [N, d] -> out [N, d] with the config's norm kind. */
@@ -166,12 +188,17 @@ function normBackward(
     );
 }
 
-/** What one block's backward needs from its forward. */
+/**
+ * What one block's backward needs from its forward. M = N, or B in a last-rows top layer, where
+ * everything after the heads' outputs is kept at the last rows only.
+ */
 interface BlockCache {
   n1: Float32Array; // [N, d] attention norm output
   n1Stats: NormStats;
   attn: GroupedAttentionCache;
-  o: Float32Array; // [N, d] o_proj output (the sandwich post-norm's input)
+  z: Float32Array; // [M, H·Dh] o_proj input (as replaced by a hook)
+  xIn: Float32Array; // [M, d] the block input at those rows
+  o: Float32Array; // [M, d] o_proj output (the sandwich post-norm's input)
   oStats: NormStats | null;
   mid: Float32Array; // [N, d] the MLP norm's input when it is not x (sequential, sandwich)
   n2: Float32Array; // [N, d]
@@ -295,57 +322,67 @@ export class Transformer {
 
     let x = embed;
     const caches: BlockCache[] = [];
+    const lastRows = Int32Array.from(batch.lengths, (len, b) => b * T + len - 1);
     for (let L = 0; L < c.numLayers; L++) {
       const lw = w.layers[L];
       const shape = this.attentionShape(L, B, T, P);
       const n1 = new Float32Array(Nd);
       const n1Stats = normForward(c, n1, x, lw.attnNorm, N);
       const attn = groupedAttentionCache(shape, c.qkNorm);
-      const z = new Float32Array(N * zWidth);
-      groupedAttentionForward(z, attn, n1, lw.attn, shape, d, rope, past?.layers[L] ?? null);
-      runHook(`attn_z_${L}`, z);
-      const o = new Float32Array(Nd);
-      linearForward(o, z, lw.oWeight, lw.oBias, N, zWidth, d);
+      const zAll = new Float32Array(N * zWidth);
+      groupedAttentionForward(zAll, attn, n1, lw.attn, shape, d, rope, past?.layers[L] ?? null);
+      runHook(`attn_z_${L}`, zAll);
+      // From the heads' outputs on, a last-rows top layer works on the B rows the head reads.
+      const M = L === top ? B : N;
+      const Md = M * d;
+      const z = L === top ? gatherRows(zAll, lastRows, zWidth) : zAll;
+      const xIn = L === top ? gatherRows(x, lastRows, d) : x;
+      const o = new Float32Array(Md);
+      linearForward(o, z, lw.oWeight, lw.oBias, M, zWidth, d);
       let a = o;
       let oStats: NormStats | null = null;
       if (lw.postAttnNorm) {
-        a = new Float32Array(Nd);
-        oStats = normForward(c, a, o, lw.postAttnNorm, N);
+        a = new Float32Array(Md);
+        oStats = normForward(c, a, o, lw.postAttnNorm, M);
       }
       runHook(`attn_${L}`, a);
-      let mid = x;
+      let mid = xIn;
       if (c.block !== 'parallel') {
-        mid = new Float32Array(Nd);
-        for (let i = 0; i < Nd; i++) mid[i] = x[i] + a[i];
+        mid = new Float32Array(Md);
+        for (let i = 0; i < Md; i++) mid[i] = xIn[i] + a[i];
       }
-      const n2 = new Float32Array(Nd);
-      const n2Stats = normForward(c, n2, mid, lw.mlpNorm, N);
-      const mlp = feedForwardCache(N, c.intermediateSize, c.gatedMlp);
-      const m0 = new Float32Array(Nd);
-      feedForwardForward(m0, mlp, n2, lw.mlp, c.activation, N, d, c.intermediateSize);
+      const n2 = new Float32Array(Md);
+      const n2Stats = normForward(c, n2, mid, lw.mlpNorm, M);
+      const mlp = feedForwardCache(M, c.intermediateSize, c.gatedMlp);
+      const m0 = new Float32Array(Md);
+      feedForwardForward(m0, mlp, n2, lw.mlp, c.activation, M, d, c.intermediateSize);
       let m = m0;
       let m0Stats: NormStats | null = null;
       if (lw.postMlpNorm) {
-        m = new Float32Array(Nd);
-        m0Stats = normForward(c, m, m0, lw.postMlpNorm, N);
+        m = new Float32Array(Md);
+        m0Stats = normForward(c, m, m0, lw.postMlpNorm, M);
       }
       runHook(`mlp_${L}`, m);
-      const resid = new Float32Array(Nd);
-      if (c.block === 'parallel') for (let i = 0; i < Nd; i++) resid[i] = x[i] + a[i] + m[i];
-      else for (let i = 0; i < Nd; i++) resid[i] = mid[i] + m[i];
+      const resid = new Float32Array(Md);
+      if (c.block === 'parallel') for (let i = 0; i < Md; i++) resid[i] = xIn[i] + a[i] + m[i];
+      else for (let i = 0; i < Md; i++) resid[i] = mid[i] + m[i];
       runHook(`resid_${L}`, resid);
       if (forBackward)
-        caches.push({ n1, n1Stats, attn, o, oStats, mid, n2, n2Stats, mlp, m0, m0Stats });
+        caches.push({ n1, n1Stats, attn, z, xIn, o, oStats, mid, n2, n2Stats, mlp, m0, m0Stats });
       x = resid;
     }
 
     let logits: Float32Array = new Float32Array(0);
     let head: HeadCache | null = null;
-    if (mode !== 'none') {
-      const rows =
-        mode === 'last'
-          ? Int32Array.from(batch.lengths, (len, b) => b * T + len - 1)
-          : Int32Array.from({ length: N }, (_, n) => n);
+    if (top >= 0) {
+      // x holds the last rows only: read them all, then let the backward scatter to their places
+      ({ logits, head } = this.headForward(
+        x,
+        Int32Array.from({ length: B }, (_, b) => b),
+      ));
+      head.rows = lastRows;
+    } else if (mode !== 'none') {
+      const rows = mode === 'last' ? lastRows : Int32Array.from({ length: N }, (_, n) => n);
       ({ logits, head } = this.headForward(x, rows));
     }
     return new Pass(this, batch, logits, mode, acts, forBackward ? caches : null, head, top, P);
@@ -510,11 +547,20 @@ class Pass implements TransformerPass {
     let live = false;
     if (dLogits && this.head) live = this.headBackward(dCur, grads, dLogits, this.head);
 
+    // A last-rows top layer runs its row-local part on the B last rows (the only rows where the
+    // head's gradient is nonzero, seeds there being refused); its sites are reported full-size.
+    const lastRows = this.head?.rows ?? new Int32Array(0);
     for (let L = c.numLayers - 1; L >= 0; L--) {
       const lw = w.layers[L];
       const lg = grads ? grads.layers[L] : null;
       const lc = caches[L];
       const x = this.acts.get(L === 0 ? 'embed' : `resid_${L - 1}`)!;
+      const isTop = L === this.top;
+      const M = isTop ? B : N;
+      const Md = M * d;
+      const rows = (t: Float32Array, width: number) => (isTop ? gatherRows(t, lastRows, width) : t);
+      const full = (t: Float32Array, width: number) =>
+        isTop ? scatterRows(t, lastRows, width, N) : t;
       const [zSite, attnSite, mlpSite, residSite] = [
         `attn_z_${L}`,
         `attn_${L}`,
@@ -523,14 +569,15 @@ class Pass implements TransformerPass {
       ];
       live = addSeed(dCur, residSite, live);
       out.set(residSite, dCur);
+      const dR = rows(dCur, d);
       const pass = live && !stop.has(residSite);
-      const copyOrZero = () => (pass ? Float32Array.from(dCur) : new Float32Array(Nd));
+      const copyOrZero = () => (pass ? Float32Array.from(dR) : new Float32Array(Md));
       const dM = copyOrZero();
       const mLive = addSeed(dM, mlpSite, pass);
-      out.set(mlpSite, dM);
+      out.set(mlpSite, full(dM, d));
       let dA: Float32Array;
       let aLive: boolean;
-      let dX: Float32Array;
+      let dX: Float32Array; // [M, d] at the block input, before the attention branch
       let xLive: boolean;
       if (c.block === 'parallel') {
         dA = copyOrZero();
@@ -538,7 +585,7 @@ class Pass implements TransformerPass {
         dX = copyOrZero();
         xLive = pass;
         if (mLive && !stop.has(mlpSite)) {
-          this.mlpBranchBackward(dX, lg, dM, x, lc, lw, N);
+          this.mlpBranchBackward(dX, lg, dM, lc.xIn, lc, lw, M);
           xLive = true;
         }
       } else {
@@ -546,7 +593,7 @@ class Pass implements TransformerPass {
         const dMid = copyOrZero();
         let midLive = pass;
         if (mLive && !stop.has(mlpSite)) {
-          this.mlpBranchBackward(dMid, lg, dM, lc.mid, lc, lw, N);
+          this.mlpBranchBackward(dMid, lg, dM, lc.mid, lc, lw, M);
           midLive = true;
         }
         dA = Float32Array.from(dMid);
@@ -554,20 +601,31 @@ class Pass implements TransformerPass {
         dX = dMid;
         xLive = midLive;
       }
-      out.set(attnSite, dA);
+      out.set(attnSite, full(dA, d));
+      dX = full(dX, d);
       // attention branch: (post-norm) -> o_proj -> attn_z -> heads -> attention norm
-      const dZ = new Float32Array(N * zWidth);
+      let dZ: Float32Array = new Float32Array(M * zWidth);
       let zLive = false;
       if (aLive && !stop.has(attnSite)) {
         let dO = dA;
         if (lw.postAttnNorm) {
-          dO = new Float32Array(Nd);
-          normBackward(c, dO, lg?.postAttnNorm ?? null, dA, lc.o, lc.oStats!, lw.postAttnNorm, N);
+          dO = new Float32Array(Md);
+          normBackward(c, dO, lg?.postAttnNorm ?? null, dA, lc.o, lc.oStats!, lw.postAttnNorm, M);
         }
-        const z = this.acts.get(zSite)!;
-        linearBackward(dZ, lg?.oWeight ?? null, lg?.oBias ?? null, dO, z, lw.oWeight, N, zWidth, d);
+        linearBackward(
+          dZ,
+          lg?.oWeight ?? null,
+          lg?.oBias ?? null,
+          dO,
+          lc.z,
+          lw.oWeight,
+          M,
+          zWidth,
+          d,
+        );
         zLive = true;
       }
+      dZ = full(dZ, zWidth);
       zLive = addSeed(dZ, zSite, zLive);
       out.set(zSite, dZ);
       if (zLive && !stop.has(zSite)) {

@@ -281,6 +281,34 @@ for (const family of Object.keys(TINY_CONFIGS)) {
   });
 }
 
+test("topLayerRows 'last' gives the full forward's logits, site and parameter gradients", () => {
+  for (const family of Object.keys(TINY_CONFIGS)) {
+    const model = tinyModel(family, 9);
+    const batch = makeBatch(sequences);
+    const dLogits = metricGradient(2, model.config.vocabSize);
+    const run = (topLayerRows: 'all' | 'last') => {
+      const pass = model.forward(batch, { forBackward: true, topLayerRows });
+      const pg = zeroTransformerWeights(model.config);
+      const grads = pass.backward(dLogits, { parameterGradients: pg });
+      return { logits: pass.logits, grads, params: namedParameters(pg) };
+    };
+    const all = run('all');
+    const last = run('last');
+    const rel = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+      maxAbsDiff(a, b) / Math.max(1e-30, ...Array.from(b, Math.abs));
+    assert.ok(rel(last.logits, all.logits) < 1e-6, `${family} logits`);
+    for (const site of model.sites)
+      assert.ok(rel(last.grads.get(site)!, all.grads.get(site)!) < 1e-5, `${family} ${site}`);
+    last.params.forEach(([name, g], i) => {
+      const e = rel(g, all.params[i][1]);
+      assert.ok(
+        e < 1e-5 || Math.max(...Array.from(all.params[i][1], Math.abs)) < 1e-7,
+        `${family} ${name}: ${e}`,
+      );
+    });
+  }
+});
+
 // ---- GPT-NeoX expressed on the generic engine, against the dedicated engine.
 
 for (const variant of ['parallel', 'sequential']) {
