@@ -229,12 +229,12 @@ const rowClaims: Claim[] = ROWS.flatMap((r) => {
 
 const RANDOM_README = 'Random features of the same count score ≈ 0';
 const RANDOM_DOC = 'Random features of the same count explain nothing (faithfulness |f| < 0.01)';
-const RANDOM_COMPLETENESS = 'leaves completeness at 0.6–1';
+const RANDOM_COMPLETENESS = 'leaves completeness at 0.5–1';
 const NEURONS_README = 'neurons need 4–5× more nodes than features';
 const NEURONS_DOC =
   'Neurons need 4–5 times as many nodes for the same faithfulness (174–217 against 41–45';
 const WITHOUT_ERRORS =
-  'without them the features top out at faithfulness 0.71\n  (0.93–0.96 on the other tasks); keeping only resid errors recovers 0.91';
+  'without them the features top out at faithfulness 0.70\n  (0.93–0.96 on the other tasks); keeping only resid errors recovers 0.91';
 
 export const groups: ClaimGroup[] = [
   {
@@ -265,7 +265,7 @@ export const groups: ClaimGroup[] = [
         key: 'all.random.min_completeness',
         doc: EVAL,
         text: RANDOM_COMPLETENESS,
-        stated: 0.6,
+        stated: 0.5,
         tolerance: 0.05,
         why: SEEDED('1 decimal (the low end of a range)'),
       },
@@ -315,7 +315,7 @@ export const groups: ClaimGroup[] = [
       exact('all.neurons_0.5.max', EVAL, NEURONS_DOC, 217),
       exact('all.features_0.5.features.min', EVAL, NEURONS_DOC, 41),
       exact('all.features_0.5.features.max', EVAL, NEURONS_DOC, 45),
-      rounded('within_rc.without_errors.max_faithfulness', EVAL, WITHOUT_ERRORS, 0.71, 2),
+      rounded('within_rc.without_errors.max_faithfulness', EVAL, WITHOUT_ERRORS, 0.7, 2),
       rounded('others.without_errors.min', EVAL, WITHOUT_ERRORS, 0.93, 2),
       rounded('others.without_errors.max', EVAL, WITHOUT_ERRORS, 0.96, 2),
       rounded('within_rc.without_attn_mlp_errors.max_faithfulness', EVAL, WITHOUT_ERRORS, 0.91, 2),

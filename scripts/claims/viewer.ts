@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { readCircuit } from '../../src/circuit/circuit.ts';
 import { runDashboards } from '../../src/dashboards/run.ts';
+import { organismDocuments } from '../../src/organism/corpus.ts';
 import { buildReport } from '../../src/viewer/report.ts';
 import { evaluateTask } from './lib/evaluate.ts';
 import { EXACT_COUNT, SEEDED } from './lib/organism.ts';
@@ -27,7 +28,12 @@ async function measure(): Promise<Record<string, number>> {
     });
     const circuit = readCircuit(out);
     log('dashboards');
-    const dashboards = runDashboards({ corpus: 'organism', out });
+    // As `sfc dashboards --corpus organism` does: the CLI generates the texts, dashboards reads them.
+    const dashboards = runDashboards({
+      corpus: 'organism',
+      documents: organismDocuments('organism'),
+      out,
+    });
     log('report');
     const report = buildReport(out);
     return {
