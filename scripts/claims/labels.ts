@@ -48,7 +48,7 @@ function summary(labels: FeatureLabel[]): Record<string, number> {
 
 // TRAINING.md's table as it stands: site, features, alive, confident.
 const TABLE: [string, number, number, number][] = [
-  ['embed', 1024, 246, 14],
+  ['embed', 1024, 308, 18],
   ['attn_0', 1024, 1018, 5],
   ['mlp_0', 1024, 539, 147],
   ['resid_0', 1024, 929, 58],

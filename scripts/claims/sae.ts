@@ -64,7 +64,7 @@ async function measure(): Promise<Record<string, number>> {
 // TRAINING.md's table as it stands: site, L0, FVE, dead %, loss clean, SAE, zero, recovered %.
 type Row = [string, number, number, number, number, number, number, number];
 const TABLE: Row[] = [
-  ['embed', 2.0, 0.99, 76.0, 2.3195, 2.3194, 8.5239, 100.0],
+  ['embed', 2.9, 0.999, 69.9, 2.3195, 2.3196, 8.5239, 100.0],
   ['attn_0', 31.9, 0.975, 0.0, 2.3195, 2.3201, 2.5851, 99.8],
   ['mlp_0', 26.4, 0.992, 47.4, 2.3195, 2.3209, 7.4686, 100.0],
   ['resid_0', 26.9, 0.982, 1.4, 2.3195, 2.3221, 7.8434, 100.0],
@@ -176,8 +176,8 @@ export const groups: ClaimGroup[] = [
       {
         key: 'embed.fve',
         doc: 'README.md',
-        text: 'TopK (k = 2,\nFVE 0.990)',
-        stated: 0.99,
+        text: 'TopK (k = 3,\nFVE 0.999)',
+        stated: 0.999,
         tolerance: 0.0005,
         why: SEEDED('3 decimals'),
       },
