@@ -4,19 +4,15 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { CONFIDENT_F1, LABEL_RECORD, LABELS_FILE } from './feature-labels.ts';
 import {
-  CONFIDENT_F1,
-  LABEL_RECORD,
-  LABELS_FILE,
-  type SiteLabelSummary,
-} from './feature-labels.ts';
-import {
-  MODEL_RECORD,
-  MODEL_STAGE_DEFAULTS,
-  TRAINING_DIR,
-  type ModelRecord,
-} from './train-model.ts';
-import { SAE_RECORD, SAES_DIR, type SaeRecord } from './train-saes.ts';
+  readLabelRecord,
+  readModelRecord,
+  readSaeRecord,
+  type SaeRecordFile,
+} from './records-file.ts';
+import { MODEL_RECORD, MODEL_STAGE_DEFAULTS, TRAINING_DIR } from './train-model.ts';
+import { SAE_RECORD, SAES_DIR } from './train-saes.ts';
 
 interface Series {
   name: string;
@@ -145,7 +141,7 @@ function lineChartSvg(series: Series[], o: ChartOptions): string {
 }
 
 /** Sites trained differently from the default (SITE_SAE_OVERRIDES), as a clause. */
-function siteOverrides(saes: SaeRecord): string {
+function siteOverrides(saes: SaeRecordFile): string {
   const parts = saes.sites
     .filter((s) => s.config)
     .map(({ site, config: c }) => {
@@ -180,9 +176,10 @@ const SAE_SWEEP = [
   '',
 ];
 
-function readRecord<T>(out: string, name: string): T | null {
+/** A stage's record through its reader; null when that stage has not run. */
+function readRecord<T>(out: string, name: string, read: (file: string) => T): T | null {
   const file = path.join(out, TRAINING_DIR, name);
-  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, 'utf8')) as T) : null;
+  return fs.existsSync(file) ? read(file) : null;
 }
 
 /** Bytes of every file under dir. */
@@ -195,20 +192,19 @@ function folderBytes(dir: string): number {
   return total;
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+// A measurement recorded as null (it was NaN) shows as a dash, and is left out of the charts.
+const fixed = (x: number | null, digits: number) => (x === null ? '—' : x.toFixed(digits));
+const pct = (x: number | null) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
+const measuredPoints = (points: [number, number | null][]): [number, number][] =>
+  points.filter((p): p is [number, number] => p[1] !== null);
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 const minutes = (s: number) => (s >= 90 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(0)} s`);
 
 /** Writes <out>/TRAINING.md and the charts it shows (<out>/training/*.svg). */
 export function writeReport(out: string): string {
-  const model = readRecord<ModelRecord>(out, MODEL_RECORD);
-  const saes = readRecord<SaeRecord>(out, SAE_RECORD);
-  const labels = readRecord<{
-    tokens: number;
-    seconds: number;
-    minF1: number;
-    summary: SiteLabelSummary[];
-  }>(out, LABEL_RECORD);
+  const model = readRecord(out, MODEL_RECORD, readModelRecord);
+  const saes = readRecord(out, SAE_RECORD, readSaeRecord);
+  const labels = readRecord(out, LABEL_RECORD, readLabelRecord);
   const md: string[] = ['# The model organism: how it was trained', ''];
   md.push(
     'Retrain everything with `npm run organism` (or one stage: `npm run organism -- --stage model|saes|labels|report`);',
@@ -238,7 +234,7 @@ export function writeReport(out: string): string {
       '',
       `**${model.steps} steps, ${(model.tokensSeen / 1e6).toFixed(2)} M tokens, ${minutes(model.seconds)}** ` +
         `(one GEMM thread, on the project's 2-core machine shared with other jobs); target ${model.reachedTarget ? 'reached' : 'NOT reached'}. ` +
-        `Final training loss ${model.losses.at(-1)?.[1].toFixed(3) ?? '?'} nats/token.`,
+        `Final training loss ${model.losses.length ? fixed(model.losses.at(-1)![1], 3) : '?'} nats/token.`,
       '',
       '![Training loss and agreement accuracy](training/model-curves.svg)',
       '',
@@ -247,11 +243,11 @@ export function writeReport(out: string): string {
       '| template | accuracy | mean logit diff | examples |',
       '| --- | --- | --- | --- |',
       ...Object.entries(model.test).map(
-        ([name, s]) => `| ${name} | ${pct(s.accuracy)} | ${s.logitDiff.toFixed(2)} | ${s.n} |`,
+        ([name, s]) => `| ${name} | ${pct(s.accuracy)} | ${fixed(s.logitDiff, 2)} | ${s.n} |`,
       ),
       '',
     );
-    const lossSvg = lineChartSvg([{ name: 'train loss', points: model.losses }], {
+    const lossSvg = lineChartSvg([{ name: 'train loss', points: measuredPoints(model.losses) }], {
       title: 'Model training loss',
       xLabel: 'step',
       yLabel: 'cross-entropy (nats/token)',
@@ -260,7 +256,12 @@ export function writeReport(out: string): string {
     const accSvg = lineChartSvg(
       Object.keys(model.test).map((name) => ({
         name,
-        points: model.evals.map((e) => [e.step, 100 * (e.accuracy[name] ?? 0)] as [number, number]),
+        points: measuredPoints(
+          model.evals.map((e) => {
+            const a = e.accuracy[name];
+            return [e.step, a === null ? null : 100 * (a ?? 0)];
+          }),
+        ),
       })),
       {
         title: 'Agreement accuracy (train files)',
@@ -293,8 +294,8 @@ export function writeReport(out: string): string {
       '| --- | --- | --- | --- | --- | --- | --- | --- |',
       ...saes.evaluation.map(
         (r) =>
-          `| ${r.site} | ${r.l0.toFixed(1)} | ${r.fve.toFixed(3)} | ${pct(r.deadFraction)} | ${r.lossClean.toFixed(4)} | ` +
-          `${r.lossSae.toFixed(4)} | ${r.lossZero.toFixed(4)} | ${pct(r.lossRecovered)} |`,
+          `| ${r.site} | ${fixed(r.l0, 1)} | ${fixed(r.fve, 3)} | ${pct(r.deadFraction)} | ${fixed(r.lossClean, 4)} | ` +
+          `${fixed(r.lossSae, 4)} | ${fixed(r.lossZero, 4)} | ${pct(r.lossRecovered)} |`,
       ),
       '',
       '![SAE training curves](training/sae-curves.svg)',
@@ -302,7 +303,10 @@ export function writeReport(out: string): string {
       ...SAE_SWEEP,
     );
     const fveSvg = lineChartSvg(
-      saes.sites.map((s) => ({ name: s.site, points: s.curve.map(([x, fve]) => [x, fve]) })),
+      saes.sites.map((s) => ({
+        name: s.site,
+        points: measuredPoints(s.curve.map(([x, fve]) => [x, fve])),
+      })),
       {
         title: 'SAE fraction of variance explained (training batches)',
         xLabel: 'step',
@@ -311,7 +315,10 @@ export function writeReport(out: string): string {
       },
     );
     const l0Svg = lineChartSvg(
-      saes.sites.map((s) => ({ name: s.site, points: s.curve.map(([x, , l0]) => [x, l0]) })),
+      saes.sites.map((s) => ({
+        name: s.site,
+        points: measuredPoints(s.curve.map(([x, , l0]) => [x, l0])),
+      })),
       {
         title: 'SAE L0 (training batches)',
         xLabel: 'step',

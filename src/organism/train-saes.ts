@@ -18,6 +18,7 @@ import { openSaes } from '../sae/library.ts';
 import { evaluateSaes, type SiteStats } from '../sae/metrics.ts';
 import { trainSae, type TrainMetrics } from '../sae/train.ts';
 import { generateCorpus, GrammarSampler, type GrammarMix } from './grammar-sampler.ts';
+import { readSaeRecord, type SaeRecordFile } from './records-file.ts';
 import { buildOrganismTokenizer } from './tokenizer-builder.ts';
 import {
   ORGANISM_MIX,
@@ -149,8 +150,11 @@ export interface SaeRecord {
   evalSeconds: number;
 }
 
-/** Trains and saves <out>/saes/<site>/ for every site, then evaluates them on held-out text. */
-export function runSaeStage(o: SaeStageOptions): SaeRecord {
+/**
+ * Trains and saves <out>/saes/<site>/ for every site, then evaluates them on held-out text.
+ * Returns the record as written and read back (merged with the old one when only some sites ran).
+ */
+export function runSaeStage(o: SaeStageOptions): SaeRecordFile {
   const log = o.log ?? (() => {});
   const progress = o.onProgress ?? (() => undefined);
   const { config, weights } = loadModel(o.out);
@@ -242,7 +246,8 @@ export function runSaeStage(o: SaeStageOptions): SaeRecord {
   const merged = o.sites && fs.existsSync(file) ? mergeRecord(readSaeRecord(file), record) : record;
   fs.mkdirSync(path.join(o.out, TRAINING_DIR), { recursive: true });
   fs.writeFileSync(file, JSON.stringify(merged, null, 1) + '\n');
-  return merged;
+  // Read back through the reader, so a writer that drifts from it fails here and not in a report.
+  return readSaeRecord(file);
 }
 
 export interface SiteSaeRun {
@@ -312,24 +317,15 @@ export function trainSiteSae(
   return { metrics: result.metrics, seconds, curve };
 }
 
-function readSaeRecord(file: string): SaeRecord {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as SaeRecord;
-  } catch (err) {
-    throw new Error(`${file}: not a readable SAE record (${(err as Error).message})`, {
-      cause: err,
-    });
-  }
-}
-
 /**
  * A retrain of some sites replaces their entries and keeps the others', in the model's site
  * order, so the record (and TRAINING.md) still describes every shipped SAE.
  */
-function mergeRecord(old: SaeRecord, fresh: SaeRecord): SaeRecord {
+function mergeRecord(old: SaeRecordFile, fresh: SaeRecord) {
   const known = [...old.sites, ...fresh.sites].map((s) => s.site);
   const order = (site: string) => known.indexOf(site);
-  const replace = <T extends { site: string }>(a: T[], b: T[]) => {
+  // The old entries as read (measurements may be null) beside this run's.
+  const replace = <A extends { site: string }, B extends { site: string }>(a: A[], b: B[]) => {
     const renewed = new Set(b.map((x) => x.site));
     return [...a.filter((x) => !renewed.has(x.site)), ...b].sort(
       (x, y) => order(x.site) - order(y.site),

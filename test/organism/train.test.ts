@@ -16,7 +16,12 @@ import {
   textTokenIds,
 } from '../../src/organism/train-model.ts';
 import { runOrganism } from '../../src/cli/commands/organism.ts';
-import { SITE_SAE_OVERRIDES, type SaeRecord } from '../../src/organism/train-saes.ts';
+import { SITE_SAE_OVERRIDES } from '../../src/organism/train-saes.ts';
+import {
+  readLabelRecord,
+  readModelRecord,
+  readSaeRecord,
+} from '../../src/organism/records-file.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { siteNames } from '../../src/model/sites.ts';
 import { openSaes } from '../../src/sae/library.ts';
@@ -95,11 +100,17 @@ test('the pipeline runs end to end in --quick mode', () => {
     assert.match(md, /\| resid_1 \|/);
     // TRAINING.md states the embedding's override as the stage used it.
     assert.ok(md.includes(`except embed: TopK with k = ${SITE_SAE_OVERRIDES.embed.k}`));
+    // Each stage's record reads back through its reader as the stage wrote it.
+    const records = path.join(out, 'training');
+    assert.equal(
+      readModelRecord(path.join(records, 'model.json')).config.numLayers,
+      config.numLayers,
+    );
+    assert.equal(readLabelRecord(path.join(records, 'labels.json')).summary.length, sites.length);
 
     // Retraining one site keeps every other site's files and record entries.
     const file = (site: string) => path.join(out, 'saes', site, 'sae_weights.safetensors');
-    const record = () =>
-      JSON.parse(fs.readFileSync(path.join(out, 'training', 'saes.json'), 'utf8')) as SaeRecord;
+    const record = () => readSaeRecord(path.join(records, 'saes.json'));
     const before = record();
     const resid0 = fs.readFileSync(file('resid_0'));
     // An SAE already there is replaced only with force (npm run organism passes it).
