@@ -78,26 +78,45 @@ function expectShape(file: string, name: string, shape: number[], want: number[]
     throw new Error(`${file}: tensor ${name} has shape [${shape}], expected [${want}]`);
 }
 
-// The config.json dictionary_learning writes beside ae.pt; only the dictionary class matters here.
+// The config.json dictionary_learning writes beside ae.pt: the dictionary's class and size.
+const DICTIONARY_LEARNING_CFG = 'config.json';
 const dictionaryLearningConfigSchema = z.looseObject({
-  trainer: z.looseObject({ dict_class: z.string().nullish() }).nullish(),
+  trainer: z
+    .looseObject({
+      dict_class: z.string().nullish(),
+      dict_size: z.number().int().positive().nullish(),
+    })
+    .nullish(),
 });
+
+export interface DictionaryLearningConfig {
+  file: string;
+  dictClass: string | null;
+  /** trainer.dict_size, the number of features. */
+  dictSize: number | null;
+}
+
+/** The config.json in a dictionary_learning folder (beside ae.pt), validated; null if absent. */
+export function readDictionaryLearningConfig(folder: string): DictionaryLearningConfig | null {
+  const file = path.join(folder, DICTIONARY_LEARNING_CFG);
+  if (!fs.existsSync(file)) return null;
+  const parsed = dictionaryLearningConfigSchema.safeParse(readJson(file));
+  if (!parsed.success)
+    throw new Error(
+      `${file}: not a dictionary_learning config.json (${describeIssues(parsed.error, { limit: 3 })})`,
+    );
+  const trainer = parsed.data.trainer;
+  return { file, dictClass: trainer?.dict_class ?? null, dictSize: trainer?.dict_size ?? null };
+}
 
 /** Loads a dictionary_learning AutoEncoder (`ae.pt`); `site` names it. */
 export function loadAePt(file: string, site: string): SparseAutoencoder {
-  const config = path.join(path.dirname(file), 'config.json');
-  if (fs.existsSync(config)) {
-    const parsed = dictionaryLearningConfigSchema.safeParse(readJson(config));
-    if (!parsed.success)
-      throw new Error(
-        `${config}: not a dictionary_learning config.json (${describeIssues(parsed.error, { limit: 3 })})`,
-      );
-    const cls = parsed.data.trainer?.dict_class;
-    if (typeof cls === 'string' && cls !== 'AutoEncoder')
-      throw new Error(
-        `${config}: dict_class ${cls} is not supported; only dictionary_learning's AutoEncoder (ReLU) is`,
-      );
-  }
+  const config = readDictionaryLearningConfig(path.dirname(file));
+  const cls = config?.dictClass;
+  if (config && typeof cls === 'string' && cls !== 'AutoEncoder')
+    throw new Error(
+      `${config.file}: dict_class ${cls} is not supported; only dictionary_learning's AutoEncoder (ReLU) is`,
+    );
   const tensors = readTorchStateDict(file);
   const get = (name: string): TorchTensor => {
     const t = tensors.get(name);

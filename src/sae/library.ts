@@ -13,6 +13,7 @@ import {
   loadAePt,
   loadSaeLensFolder,
   parseSaeLensCfg,
+  readDictionaryLearningConfig,
   siteFromDictionaryLearningFolder,
   siteOfSaeLensCfg,
 } from './formats.ts';
@@ -61,17 +62,13 @@ export interface OpenSaesOptions {
 /** The command-line flag that sets OpenSaesOptions.width, named in the errors that need it. */
 export const SAE_WIDTH_FLAG = '--sae-width';
 
-/** dictionary_learning's declared size: config.json's trainer.dict_size, else <id>_<F>. */
+/**
+ * dictionary_learning's declared size: config.json's trainer.dict_size, else <id>_<F>. A
+ * config.json its reader refuses throws (loading the ae.pt would refuse it too).
+ */
 function dictionaryLearningWidth(folder: string): number | null {
-  try {
-    const cfg = JSON.parse(fs.readFileSync(path.join(folder, 'config.json'), 'utf8')) as {
-      trainer?: { dict_size?: unknown };
-    };
-    const size = cfg?.trainer?.dict_size;
-    if (typeof size === 'number' && Number.isInteger(size) && size > 0) return size;
-  } catch {
-    // No or unreadable config.json: the folder name may still say.
-  }
+  const size = readDictionaryLearningConfig(folder)?.dictSize;
+  if (size) return size;
   const m = /^\d+_(\d+)$/.exec(path.basename(folder));
   return m ? Number(m[1]) : null;
 }
@@ -128,9 +125,17 @@ export function openSaes(
           siteFromDictionaryLearningFolder(path.basename(path.dirname(folder))) ??
           siteFromDictionaryLearningFolder(path.basename(folder)) ??
           (valid.has(path.basename(folder)) ? path.basename(folder) : undefined);
+        let width: number | null;
+        try {
+          width = dictionaryLearningWidth(folder);
+        } catch (e) {
+          // Skipped with the reader's reason, as a SAELens folder with a bad cfg.json is.
+          const entry = { format: 'dictionary_learning' as const, location, width: null };
+          return add(undefined, entry, (e as Error).message);
+        }
         add(
           site,
-          { format: 'dictionary_learning', location, width: dictionaryLearningWidth(folder) },
+          { format: 'dictionary_learning', location, width },
           'cannot tell the site from the folder names',
         );
         return;

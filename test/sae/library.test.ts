@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { readDictionaryLearningConfig } from '../../src/sae/formats.ts';
 import { openSaes } from '../../src/sae/library.ts';
 
 const FIX = 'test/fixtures/sae/dictionary_learning';
@@ -84,4 +85,56 @@ test('two dictionaries of the same size cannot be told apart: keep one', () => {
 
 test('a width that is not a positive integer is refused', () => {
   assert.throws(() => openSaes(FIX, 1, { width: 0 }), /--sae-width: expected a positive integer/);
+});
+
+test('a dictionary_learning config.json is read through its reader: size and class, or refused by name', () => {
+  const folder = path.join(FIX, 'resid_out_layer0', '10_6');
+  assert.deepEqual(readDictionaryLearningConfig(folder), {
+    file: path.join(folder, 'config.json'),
+    dictClass: 'AutoEncoder',
+    dictSize: 6,
+  });
+  assert.equal(readDictionaryLearningConfig(path.join(FIX, 'resid_out_layer0')), null);
+
+  const one = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-dl-config-'));
+  try {
+    fs.cpSync(path.join(FIX, 'resid_out_layer0'), path.join(one, 'resid_out_layer0'), {
+      recursive: true,
+    });
+    const config = path.join(one, 'resid_out_layer0', '10_6', 'config.json');
+    const skippedFor = (text: string, why: RegExp) => {
+      fs.writeFileSync(config, text);
+      const lib = openSaes(one, 1, { modelWidth: D });
+      assert.deepEqual(lib.sites(), []);
+      assert.equal(lib.skipped().length, 1);
+      assert.match(lib.skipped()[0].reason, why);
+      // Asking for the site says why its dictionary was passed over.
+      assert.throws(() => lib.get('resid_0'), why);
+    };
+    const where = config.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    skippedFor(
+      JSON.stringify({ trainer: { dict_class: 'AutoEncoder', dict_size: '6' } }),
+      new RegExp(`${where}: not a dictionary_learning config\\.json \\(trainer\\.dict_size: `),
+    );
+    skippedFor(
+      JSON.stringify({ trainer: { dict_class: 7, dict_size: 6 } }),
+      new RegExp(`${where}: not a dictionary_learning config\\.json \\(trainer\\.dict_class: `),
+    );
+    skippedFor('{"trainer": {', new RegExp(`${where}: not valid JSON`));
+    skippedFor('[]', new RegExp(`${where}: expected a JSON object`));
+
+    // Without trainer.dict_size the folder name <id>_<F> still gives the size.
+    fs.writeFileSync(config, JSON.stringify({ trainer: { dict_class: 'AutoEncoder' } }));
+    const lib = openSaes(one, 1, { modelWidth: D });
+    assert.equal(lib.entry('resid_0').width, 6);
+    assert.equal(lib.get('resid_0').width, 6);
+    // A valid config of another dictionary class: found, but refused when loaded.
+    fs.writeFileSync(config, JSON.stringify({ trainer: { dict_class: 'JumpReluAutoEncoder' } }));
+    assert.throws(
+      () => openSaes(one, 1, { modelWidth: D }).get('resid_0'),
+      new RegExp(`${where}: dict_class JumpReluAutoEncoder is not supported`),
+    );
+  } finally {
+    fs.rmSync(one, { recursive: true });
+  }
 });
