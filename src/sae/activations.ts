@@ -8,10 +8,14 @@
 
 import { Rng } from '../random.ts';
 import type { GptNeoX } from '../model/gptneox.ts';
+import type { BufferJson, SourceJson, WindowStreamJson } from './checkpoint-file.ts';
 
-/** What a source needs to continue exactly where it was (JSON plus optional buffered vectors). */
+/**
+ * What a source needs to continue exactly where it was (JSON plus optional buffered vectors).
+ * The JSON's types are those checkpoint-file.ts validates a saved one against.
+ */
 export interface SourceState {
-  json: Record<string, unknown>;
+  json: SourceJson;
   arrays?: Record<string, Float32Array>;
 }
 
@@ -89,7 +93,14 @@ export class ArraySource implements ActivationSource {
   }
 
   loadState(state: SourceState): void {
-    const { epoch, cursor } = state.json as { epoch: number; cursor: number };
+    const s = state.json;
+    if (s.kind !== 'array')
+      throw new Error(`the saved data stream is a ${s.kind} source, not an array of vectors`);
+    const { epoch, cursor } = s;
+    if (cursor > this.count)
+      throw new Error(
+        `the saved data stream is at vector ${cursor} of an epoch, but the data holds ${this.count}`,
+      );
     this.epoch = epoch;
     this.cursor = cursor;
     this.order = permutation(this.count, derivedRng(this.seed, RNG_EPOCH, epoch));
@@ -148,7 +159,7 @@ export class ShuffledBuffer {
     }
   }
 
-  saveState(): SourceState {
+  saveState(): { json: BufferJson; arrays: Record<string, Float32Array> } {
     const d = this.dIn;
     // Only the unread vectors matter; store them in serving order.
     const unread = this.order.subarray(this.pos);
@@ -157,13 +168,13 @@ export class ShuffledBuffer {
     return { json: { refills: this.refills }, arrays: { buffer: vectors } };
   }
 
-  loadState(state: SourceState): void {
+  loadState(state: { json: BufferJson; arrays?: Record<string, Float32Array> }): void {
     const vectors = state.arrays?.buffer ?? new Float32Array(0);
     this.buffer.set(vectors);
     this.filled = vectors.length / this.dIn;
     this.order = new Int32Array(this.filled).map((_, i) => i);
     this.pos = 0;
-    this.refills = (state.json as { refills: number }).refills;
+    this.refills = state.json.refills;
   }
 }
 
@@ -220,14 +231,18 @@ export class WindowStream {
     }
   }
 
-  saveState(): Record<string, unknown> {
+  saveState(): WindowStreamJson {
     return { epoch: this.epoch, doc: this.doc, offset: this.offset };
   }
 
-  loadState(s: Record<string, unknown>): void {
-    this.epoch = s.epoch as number;
-    this.doc = s.doc as number;
-    this.offset = s.offset as number;
+  loadState(s: WindowStreamJson): void {
+    if (s.doc > this.documents.length)
+      throw new Error(
+        `the saved data stream is at document ${s.doc} of an epoch, but the corpus holds ${this.documents.length}`,
+      );
+    this.epoch = s.epoch;
+    this.doc = s.doc;
+    this.offset = s.offset;
     this.order = this.epochOrder();
   }
 }
@@ -306,7 +321,9 @@ export class ModelActivationSource implements ActivationSource {
   }
 
   loadState(state: SourceState): void {
-    const j = state.json as { windows: Record<string, unknown>; buffer: Record<string, unknown> };
+    const j = state.json;
+    if (j.kind !== 'model')
+      throw new Error(`the saved data stream is an ${j.kind} source, not a model's activations`);
     this.windows.loadState(j.windows);
     this.buffer.loadState({ json: j.buffer, arrays: state.arrays });
   }

@@ -16,15 +16,17 @@ export const CHECKPOINT_TENSORS = 'trainer.safetensors';
 const count = z.number().int().min(0);
 const positive = z.number().int().min(1);
 
-// The activation sources' saveState() (src/sae/activations.ts).
+// The activation sources' saveState() (src/sae/activations.ts), whose loadState takes these types.
+const windowsSchema = z.looseObject({ epoch: count, doc: count, offset: count });
+const bufferSchema = z.looseObject({ refills: count });
 const sourceSchema = z.discriminatedUnion('kind', [
   z.looseObject({ kind: z.literal('array'), epoch: count, cursor: count }),
-  z.looseObject({
-    kind: z.literal('model'),
-    windows: z.looseObject({ epoch: count, doc: count, offset: count }),
-    buffer: z.looseObject({ refills: count }),
-  }),
+  z.looseObject({ kind: z.literal('model'), windows: windowsSchema, buffer: bufferSchema }),
 ]);
+
+export type SourceJson = z.infer<typeof sourceSchema>;
+export type WindowStreamJson = z.infer<typeof windowsSchema>;
+export type BufferJson = z.infer<typeof bufferSchema>;
 
 const checkpointSchema = z.looseObject({
   version: z.literal(1),

@@ -122,6 +122,10 @@ export function loadCheckpoint<T extends TrainerState>(
   t.lastFired.set(get('lastFired'));
   t.step = state.step;
   t.resampled = state.resampled;
-  source.loadState({ json: state.source, arrays: checkpoint.sourceArrays });
+  try {
+    source.loadState({ json: state.source, arrays: checkpoint.sourceArrays });
+  } catch (e) {
+    throw new Error(`${jsonFile}: ${(e as Error).message}`, { cause: e });
+  }
   return t;
 }

@@ -9,7 +9,12 @@ import { parseConfig } from '../../src/model/config.ts';
 import { parameterLayout, zeroWeights } from '../../src/model/weights.ts';
 import { GptNeoX } from '../../src/model/gptneox.ts';
 import { SparseAutoencoder } from '../../src/sae/dictionary.ts';
-import { ModelActivationSource, WindowStream } from '../../src/sae/activations.ts';
+import {
+  ArraySource,
+  ModelActivationSource,
+  WindowStream,
+  type ActivationSource,
+} from '../../src/sae/activations.ts';
 import { evaluateSaes, reconstructionStats } from '../../src/sae/metrics.ts';
 import { openSaes } from '../../src/sae/library.ts';
 import { saveDictionary } from '../../src/sae/formats.ts';
@@ -41,6 +46,8 @@ function tinyModel(seed: number): GptNeoX {
   }
   return new GptNeoX(config, weights);
 }
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 function documents(seed: number, count: number): number[][] {
   const rng = new Rng(seed);
@@ -138,6 +145,26 @@ test('training from the model resumes bit for bit (shuffled buffer state is chec
     assert.equal(resumed.resumedFrom, 17);
     assert.deepEqual(resumed.dictionary.decoder, whole.dictionary.decoder);
     assert.deepEqual(resumed.dictionary.encoderBias, whole.dictionary.encoderBias);
+    // The saved stream state is typed by its reader; a source of the other kind, or a position
+    // past this corpus, is refused naming the checkpoint file.
+    const jsonFile = path.join(dir, 'trainer.json');
+    const resumeWith = (s: ActivationSource) => () =>
+      trainSae(s, { ...options, checkpointDir: dir, resume: true });
+    const vectors = new ArraySource(new Float32Array(64 * d).fill(1), d);
+    assert.throws(
+      resumeWith(vectors),
+      new RegExp(
+        `^Error: ${escape(jsonFile)}: the saved data stream is a model source, not an array`,
+      ),
+    );
+    const good = fs.readFileSync(jsonFile, 'utf8');
+    fs.writeFileSync(jsonFile, good.replace(/"doc": \d+/, '"doc": 41'));
+    assert.throws(
+      resumeWith(source()),
+      new RegExp(
+        `^Error: ${escape(jsonFile)}: the saved data stream is at document 41 of an epoch, but the corpus holds 40`,
+      ),
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

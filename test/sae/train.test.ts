@@ -246,6 +246,24 @@ test('same seed gives bitwise the same dictionary; a split, resumed run equals a
     assert.throws(resume, /trainer\.json: not an SAE training checkpoint \(step: /);
     fs.writeFileSync(jsonFile, good.replace('"kind": "array"', '"kind": "elsewhere"'));
     assert.throws(resume, /trainer\.json: not an SAE training checkpoint \(source\.kind: /);
+    // A valid state of the other source kind, or a position past this data, is refused by the
+    // source, naming the file.
+    fs.writeFileSync(
+      jsonFile,
+      good.replace(
+        /"source": \{[^}]*\}/,
+        '"source": {"kind": "model", "windows": {"epoch": 0, "doc": 0, "offset": 0}, "buffer": {"refills": 1}}',
+      ),
+    );
+    assert.throws(
+      resume,
+      /trainer\.json: the saved data stream is a model source, not an array of vectors/,
+    );
+    fs.writeFileSync(jsonFile, good.replace(/"cursor": \d+/, '"cursor": 999999'));
+    assert.throws(
+      resume,
+      /trainer\.json: the saved data stream is at vector 999999 of an epoch, but the data holds \d+/,
+    );
     fs.writeFileSync(jsonFile, good);
     const tensorFile = path.join(dir, 'trainer.safetensors');
     const tensors = readSafetensors(tensorFile);
