@@ -27,8 +27,8 @@ const tokenizerFileSchema = z.looseObject({
 // listed would let a few bytes of JSON ask for gigabytes; real vocabularies are dense.
 const ID_SLACK = 1024;
 
-/** Checks the parts of tokenizer.json the library trusts; throws naming `source`. */
-function checkTokenizerJson(json: unknown, source: string): void {
+/** Checks the parts of tokenizer.json the library trusts, and returns them; throws naming `source`. */
+function checkTokenizerJson(json: unknown, source: string): z.infer<typeof tokenizerFileSchema> {
   const parsed = tokenizerFileSchema.safeParse(json);
   if (!parsed.success)
     throw new Error(
@@ -47,6 +47,7 @@ function checkTokenizerJson(json: unknown, source: string): void {
       throw new Error(
         `${source}: token ${JSON.stringify(token.slice(0, 40))} has id ${id}, far beyond the ${listed} tokens the file lists (ids should be dense)`,
       );
+  return parsed.data;
 }
 
 /** GPT-2's byte-level alphabet: byte b is shown as a printable character (space -> 'Ġ', '\n' -> 'Ċ'). */
@@ -80,11 +81,11 @@ export class Tokenizer {
   private readonly byteLevel: ReturnType<typeof byteLevelAlphabet> | undefined;
   private readonly addedTokens: Map<string, number>;
 
-  private constructor(json: object, source: string) {
+  private constructor(json: unknown, source: string) {
     this.source = source;
     if (typeof json !== 'object' || json === null || !('model' in json))
       throw new Error(`${source}: not a tokenizer.json (no "model" section)`);
-    checkTokenizerJson(json, source);
+    const checked = checkTokenizerJson(json, source);
     try {
       this.hf = new HfTokenizer(json, {});
     } catch (e) {
@@ -93,8 +94,7 @@ export class Tokenizer {
     let maxId = -1;
     for (const id of this.hf.get_vocab(true).values()) maxId = Math.max(maxId, id);
     this.vocabSize = maxId + 1;
-    const decoder = (json as { decoder?: { type?: string } }).decoder;
-    this.byteLevel = decoder?.type === 'ByteLevel' ? byteLevelAlphabet() : undefined;
+    this.byteLevel = checked.decoder?.type === 'ByteLevel' ? byteLevelAlphabet() : undefined;
     this.addedTokens = new Map(
       [...this.hf.get_added_tokens_decoder()].map(([id, token]) => [token.content, id]),
     );
@@ -102,8 +102,7 @@ export class Tokenizer {
 
   /** Loads a tokenizer.json; errors name the file. */
   static fromFile(path: string): Tokenizer {
-    const json = readJsonFile(path);
-    return new Tokenizer(json as object, path);
+    return new Tokenizer(readJsonFile(path), path);
   }
 
   static fromJson(json: object): Tokenizer {

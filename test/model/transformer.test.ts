@@ -418,7 +418,15 @@ test('config readers: 4.x and 5.x rope layouts agree; computation-changing field
     () => readFamilyConfig({ ...base, num_key_value_heads: 3 }, 'c.json'),
     /num_attention_heads 4 is not a multiple of num_key_value_heads 3/,
   );
-  assert.throws(() => readFamilyConfig({ vocab_size: 3 }, 'c.json'), /no "architectures" entry/);
+  assert.throws(
+    () => readFamilyConfig({ vocab_size: 3 }, 'c.json'),
+    /c\.json: no "architectures" entry \(architectures: /,
+  );
+  assert.throws(
+    () => readFamilyConfig({ ...base, architectures: [7] }, 'c.json'),
+    /c\.json: no "architectures" entry \(architectures\.0: /,
+  );
+  assert.throws(() => readFamilyConfig([base], 'c.json'), /c\.json: no "architectures" entry/);
   assert.throws(
     () => readFamilyConfig({ ...base, hidden_size: 'big' }, 'c.json'),
     /c\.json: not a valid LlamaForCausalLM config \(.*hidden_size/,

@@ -1,5 +1,7 @@
 // The families the generic engine runs, by their config.json architectures entry.
 
+import { z } from 'zod';
+import { describeIssues } from '../../io/validation.ts';
 import type { Family, TransformerConfig } from './family.ts';
 import { gemma2 } from './gemma2.ts';
 import { gpt2 } from './gpt2.ts';
@@ -10,17 +12,23 @@ import { qwen3 } from './qwen3.ts';
 
 export const FAMILIES: readonly Family[] = [gpt2, llama, qwen2, qwen3, gemma2, gptNeoX];
 
+// Only the first entry names the family; the family's readConfig checks the rest of the file.
+const architecturesSchema = z.looseObject({ architectures: z.tuple([z.string()], z.unknown()) });
+
 /** The family named by config.json's architectures, with its config; clear errors otherwise. */
 export function readFamilyConfig(
   json: unknown,
   file: string,
 ): { family: Family; config: TransformerConfig } {
   const supported = FAMILIES.map((f) => f.architecture).join(', ');
-  const archs = (json as { architectures?: unknown })?.architectures;
-  if (!Array.isArray(archs) || archs.length === 0 || typeof archs[0] !== 'string')
-    throw new Error(`${file}: no "architectures" entry; supported: ${supported}`);
-  const family = FAMILIES.find((f) => f.architecture === archs[0]);
+  const parsed = architecturesSchema.safeParse(json);
+  if (!parsed.success)
+    throw new Error(
+      `${file}: no "architectures" entry (${describeIssues(parsed.error, { limit: 1 })}); supported: ${supported}`,
+    );
+  const [arch] = parsed.data.architectures;
+  const family = FAMILIES.find((f) => f.architecture === arch);
   if (!family)
-    throw new Error(`${file}: architecture ${archs[0]} is not supported; supported: ${supported}`);
+    throw new Error(`${file}: architecture ${arch} is not supported; supported: ${supported}`);
   return { family, config: family.readConfig(json, file) };
 }
