@@ -48,19 +48,17 @@ export async function launchChromium(): Promise<Browser> {
 }
 
 /**
- * Opens a report file in a new page and waits until it is drawn. Console errors and warnings and
- * page errors go to `problems`, every request's URL to `requests`.
+ * Opens a report file in a new page of `viewport` size and waits until it is drawn. Console errors
+ * and warnings and page errors go to `problems`, every request's URL to `requests`.
  */
 export async function openReport(
   browser: Browser,
   file: string,
   problems: string[],
   requests: string[],
+  viewport = { width: 1440, height: 900 },
 ): Promise<Page> {
-  const page = await browser.newPage({
-    viewport: { width: 1440, height: 900 },
-    acceptDownloads: true,
-  });
+  const page = await browser.newPage({ viewport, acceptDownloads: true });
   page.on('console', (m) => {
     if (m.type() === 'error' || m.type() === 'warning')
       problems.push(`console ${m.type()}: ${m.text()}`);
