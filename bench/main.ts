@@ -4,7 +4,12 @@ import { runDiscoverBench } from './discover.ts';
 import { runEngineBench } from './engine.ts';
 
 const benches: [string, () => void | Promise<void>][] = [
-  ['engine', runEngineBench],
+  [
+    'engine',
+    async () => {
+      await runEngineBench();
+    },
+  ],
   ['discover', runDiscoverBench],
 ];
 
