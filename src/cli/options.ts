@@ -3,6 +3,7 @@
 
 import fs from 'node:fs';
 import { Option } from 'commander';
+import type { BosMode } from '../model/tokenizer.ts';
 
 /** Where commands write by default (relative to the working directory), never a shipped model. */
 export const DEFAULT_OUT = 'out';
@@ -40,4 +41,24 @@ export function saeWidthOption(): Option {
     '--sae-width <n>',
     'number of features of the dictionaries to use when the SAE folder holds several sizes per site (e.g. 32768)',
   ).argParser((v) => positiveInt('--sae-width', v));
+}
+
+/**
+ * `--bos` / `--no-bos`: start prompts with the beginning-of-sequence token, or not; without
+ * either, as the model's own tokenizer does (tokenizer.json's post_processor,
+ * tokenizer_config.json's add_bos_token). Read the value with bosMode.
+ */
+export function bosOptions(): Option[] {
+  return [
+    new Option(
+      '--bos',
+      "start the prompt with the tokenizer's beginning-of-sequence token (default: as the model's tokenizer does)",
+    ),
+    new Option('--no-bos', 'do not start the prompt with a beginning-of-sequence token'),
+  ];
+}
+
+/** The BOS mode of parsed --bos / --no-bos (commander leaves the value undefined without either). */
+export function bosMode(value: boolean | undefined): BosMode {
+  return value === undefined ? 'auto' : value ? 'always' : 'never';
 }

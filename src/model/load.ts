@@ -32,8 +32,9 @@ const CONVERT_HINT = (dir: string) =>
   `  save_file({k: v.contiguous() for k, v in sd.items()}, "${path.join(dir, 'model.safetensors')}", metadata={"format": "pt"})\n` +
   `or with transformers: GPTNeoXForCausalLM.from_pretrained(${JSON.stringify(dir)}).save_pretrained(${JSON.stringify(dir)}, safe_serialization=True)`;
 
-// Buffers some Pythia checkpoints carry (causal mask, rotary frequencies); we recompute them.
-const IGNORED_BUFFER = /\.attention\.(bias|masked_bias)$|\.rotary_emb\.inv_freq$/;
+// Buffers some checkpoints carry (Pythia's and GPT-2's causal masks, rotary frequencies); we
+// recompute them.
+const IGNORED_BUFFER = /\.(attention|attn)\.(bias|masked_bias)$|\.rotary_emb\.inv_freq$/;
 const ATTENTION_BIAS = /\.attention\.(query_key_value|dense)\.bias$/;
 
 const indexSchema = z.looseObject({ weight_map: z.record(z.string(), z.string()) });
@@ -42,7 +43,7 @@ const indexSchema = z.looseObject({ weight_map: z.record(z.string(), z.string())
  * The path of a shard the index names, which must be a file inside the model folder: an index
  * from the internet may not send us reading /etc/passwd or ../../secrets (nor a symlink out).
  */
-function shardInside(dir: string, shard: string, index: string): string {
+export function shardInside(dir: string, shard: string, index: string): string {
   const outside = (why: string) =>
     new Error(
       `${index}: shard ${JSON.stringify(shard)} ${why}; shards must be files inside the model folder ${dir}`,
@@ -66,12 +67,14 @@ function shardInside(dir: string, shard: string, index: string): string {
   return shardPath;
 }
 
-/** Which file holds each tensor: one model.safetensors, or the shards of an index. */
-function openCheckpoint(dir: string): {
+export interface Checkpoint {
   source: string; // names the checkpoint in errors
   files: SafetensorsFile[];
   fileOf: (name: string) => SafetensorsFile | undefined;
-} {
+}
+
+/** Which file holds each tensor: one model.safetensors, or the shards of an index. */
+export function openCheckpoint(dir: string): Checkpoint {
   const single = path.join(dir, 'model.safetensors');
   const index = path.join(dir, 'model.safetensors.index.json');
   if (fs.existsSync(single)) {
@@ -107,7 +110,7 @@ function openCheckpoint(dir: string): {
 }
 
 /** A few tensor names of the checkpoint close to a missing one, to spot prefix mismatches. */
-function nearbyNames(wanted: string, files: SafetensorsFile[]): string {
+export function nearbyNames(wanted: string, files: SafetensorsFile[]): string {
   const names = files.flatMap((f) => f.names()).filter((n) => !IGNORED_BUFFER.test(n));
   if (!names.length) return 'the checkpoint holds no tensors';
   const tail = wanted.split('.').slice(-3).join('.');
@@ -116,11 +119,8 @@ function nearbyNames(wanted: string, files: SafetensorsFile[]): string {
   return `it has ${names.length} tensors, e.g. ${shown}`;
 }
 
-/**
- * Reads config.json and the weights of a model folder (and tokenizer.json when options.tokenizer).
- * Tensors not used by the model (buffers, extra heads) are ignored.
- */
-export function loadModel(dir: string, options: { tokenizer?: boolean } = {}): LoadedModel {
+/** The config.json of a model folder, after checking the folder exists and holds one. */
+export function modelConfigFile(dir: string): string {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(dir);
@@ -141,6 +141,15 @@ export function loadModel(dir: string, options: { tokenizer?: boolean } = {}): L
     throw new Error(
       `${configFile}: missing; a model folder needs the Hugging Face config.json next to its weights`,
     );
+  return configFile;
+}
+
+/**
+ * Reads config.json and the weights of a model folder (and tokenizer.json when options.tokenizer).
+ * Tensors not used by the model (buffers, extra heads) are ignored.
+ */
+export function loadModel(dir: string, options: { tokenizer?: boolean } = {}): LoadedModel {
+  const configFile = modelConfigFile(dir);
   const config = parseConfig(readJsonFile(configFile), configFile);
 
   const checkpoint = openCheckpoint(dir);
@@ -168,14 +177,28 @@ export function loadModel(dir: string, options: { tokenizer?: boolean } = {}): L
   }
 
   const loaded: LoadedModel = { dir, config, weights };
-  const tokenizerFile = path.join(dir, 'tokenizer.json');
-  if (options.tokenizer && fs.existsSync(tokenizerFile)) {
-    const tokenizer = Tokenizer.fromFile(tokenizerFile);
-    if (tokenizer.vocabSize > config.vocabSize)
-      throw new Error(
-        `${tokenizerFile}: has ${tokenizer.vocabSize} token ids but ${configFile} says vocab_size ${config.vocabSize}`,
-      );
-    loaded.tokenizer = tokenizer;
-  }
+  if (options.tokenizer) loaded.tokenizer = loadFolderTokenizer(dir, config.vocabSize, configFile);
   return loaded;
+}
+
+/**
+ * The folder's tokenizer.json (with tokenizer_config.json when present), or undefined without
+ * one; refused when its ids do not fit the model's embedding rows.
+ */
+export function loadFolderTokenizer(
+  dir: string,
+  vocabSize: number,
+  configFile: string,
+): Tokenizer | undefined {
+  const file = path.join(dir, 'tokenizer.json');
+  if (!fs.existsSync(file)) return undefined;
+  const settings = path.join(dir, 'tokenizer_config.json');
+  const tokenizer = Tokenizer.fromFile(file, {
+    configFile: fs.existsSync(settings) ? settings : undefined,
+  });
+  if (tokenizer.vocabSize > vocabSize)
+    throw new Error(
+      `${file}: has ${tokenizer.vocabSize} token ids but ${configFile} says vocab_size ${vocabSize}: the embedding has no row for ids ${vocabSize}..${tokenizer.vocabSize - 1} (a tokenizer from another model?)`,
+    );
+  return tokenizer;
 }

@@ -1,13 +1,56 @@
 // A Hugging Face tokenizer.json (e.g. GPT-NeoX's byte-level BPE), through @huggingface/tokenizers.
-// encode adds no BOS/EOS or other special tokens; decode does no "clean up" of spaces, so
-// decode(encode(text)) === text.
+// encode adds no BOS/EOS or other special tokens (task answers and corpora are scored as bare
+// text); encodePrompt adds the beginning-of-sequence token as the model's own tokenizer would
+// (Llama 3 and Gemma add one, GPT-2, Pythia and Qwen do not) or as asked. decode does no
+// "clean up" of spaces, so decode(encode(text)) === text.
 
+import path from 'node:path';
 import { z } from 'zod';
 import { readJsonFile } from '../io/text-file.ts';
 import { describeIssues } from '../io/validation.ts';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 
 const tokenId = z.number().int().min(0);
+
+/** Whether a prompt starts with the beginning-of-sequence token: as the tokenizer does, or forced. */
+export type BosMode = 'auto' | 'always' | 'never';
+
+// The parts of a post_processor that can add a BOS: TemplateProcessing (Llama 3, Gemma, Llama 2),
+// possibly inside a Sequence (Llama 3 puts it after ByteLevel).
+interface PostProcessor {
+  type?: string;
+  single?: unknown;
+  special_tokens?: Record<string, { ids?: number[] }>;
+  processors?: PostProcessor[];
+}
+
+/** The special token a TemplateProcessing puts before a single sequence, if any. */
+function templateBos(pp: PostProcessor | null | undefined): { token: string; id: number } | null {
+  if (!pp || typeof pp !== 'object') return null;
+  if (pp.type === 'Sequence' && Array.isArray(pp.processors)) {
+    for (const inner of pp.processors) {
+      const found = templateBos(inner);
+      if (found) return found;
+    }
+    return null;
+  }
+  if (pp.type !== 'TemplateProcessing' || !Array.isArray(pp.single)) return null;
+  const first = pp.single[0] as { SpecialToken?: { id?: unknown } } | undefined;
+  const token = first?.SpecialToken?.id;
+  if (typeof token !== 'string') return null;
+  const id = pp.special_tokens?.[token]?.ids?.[0];
+  return typeof id === 'number' ? { token, id } : null;
+}
+
+// tokenizer_config.json: transformers rebuilds the template from add_bos_token when it is given,
+// so it decides over tokenizer.json's post_processor.
+const tokenizerConfigSchema = z.looseObject({
+  add_bos_token: z.boolean().optional(),
+  bos_token: z
+    .union([z.string(), z.looseObject({ content: z.string() })])
+    .nullable()
+    .optional(),
+});
 // What we rely on before handing the file to @huggingface/tokenizers (which trusts it): the
 // vocabulary maps tokens to ids (or lists Unigram pieces), added tokens have ids and contents.
 const tokenizerFileSchema = z.looseObject({
@@ -80,8 +123,14 @@ export class Tokenizer {
   private readonly source: string;
   private readonly byteLevel: ReturnType<typeof byteLevelAlphabet> | undefined;
   private readonly addedTokens: Map<string, number>;
+  /** The beginning-of-sequence token, when the tokenizer names one. */
+  readonly bos: { token: string; id: number } | undefined;
+  /** Whether the model's own tokenizer starts every sequence with `bos`. */
+  readonly addsBos: boolean;
+  /** Where addsBos comes from, for messages (file names without their folder). */
+  readonly bosReason: string;
 
-  private constructor(json: unknown, source: string) {
+  private constructor(json: unknown, source: string, config?: { json: unknown; source: string }) {
     this.source = source;
     if (typeof json !== 'object' || json === null || !('model' in json))
       throw new Error(`${source}: not a tokenizer.json (no "model" section)`);
@@ -98,15 +147,78 @@ export class Tokenizer {
     this.addedTokens = new Map(
       [...this.hf.get_added_tokens_decoder()].map(([id, token]) => [token.content, id]),
     );
+
+    const template = templateBos((json as { post_processor?: PostProcessor }).post_processor);
+    let settings: z.infer<typeof tokenizerConfigSchema> = {};
+    if (config) {
+      const parsed = tokenizerConfigSchema.safeParse(config.json);
+      if (!parsed.success)
+        throw new Error(
+          `${config.source}: not a tokenizer_config.json (${describeIssues(parsed.error, { limit: 3 })})`,
+        );
+      settings = parsed.data;
+    }
+    const named = settings.bos_token;
+    const namedToken = typeof named === 'string' ? named : named?.content;
+    if (template) this.bos = template;
+    else if (namedToken !== undefined) {
+      const id = this.hf.token_to_id(namedToken);
+      if (id === undefined)
+        throw new Error(
+          `${config!.source}: bos_token ${JSON.stringify(namedToken)} is not in ${source}'s vocabulary`,
+        );
+      this.bos = { token: namedToken, id };
+    }
+    if (settings.add_bos_token !== undefined) {
+      this.addsBos = settings.add_bos_token;
+      this.bosReason = `${path.basename(config!.source)} says add_bos_token ${settings.add_bos_token}`;
+      if (this.addsBos && !this.bos)
+        throw new Error(
+          `${config!.source}: add_bos_token is true but no bos_token is named (here or in ${source}'s post_processor)`,
+        );
+    } else {
+      this.addsBos = template !== null;
+      this.bosReason = template
+        ? `${path.basename(source)}'s post_processor adds ${template.token}`
+        : `${path.basename(source)}'s post_processor adds no BOS`;
+    }
   }
 
-  /** Loads a tokenizer.json; errors name the file. */
-  static fromFile(path: string): Tokenizer {
-    return new Tokenizer(readJsonFile(path), path);
+  /**
+   * Loads a tokenizer.json, with the tokenizer_config.json beside it when `configFile` is given
+   * (it says whether to add a BOS); errors name the files.
+   */
+  static fromFile(path: string, options: { configFile?: string } = {}): Tokenizer {
+    const json = readJsonFile(path);
+    const config = options.configFile
+      ? { json: readJsonFile(options.configFile), source: options.configFile }
+      : undefined;
+    return new Tokenizer(json, path, config);
   }
 
-  static fromJson(json: object): Tokenizer {
-    return new Tokenizer(json, 'tokenizer JSON');
+  /** `config` is a parsed tokenizer_config.json. */
+  static fromJson(json: object, config?: object): Tokenizer {
+    return new Tokenizer(
+      json,
+      'tokenizer JSON',
+      config && { json: config, source: 'tokenizer config JSON' },
+    );
+  }
+
+  /**
+   * Token ids of a prompt the model reads from its first position: with the BOS token first when
+   * `mode` is 'always', or 'auto' and the model's own tokenizer adds one. A text that already
+   * starts with the BOS token gets no second one. Throws when a BOS is wanted and there is none.
+   */
+  encodePrompt(text: string, mode: BosMode = 'auto'): { ids: number[]; bos: boolean } {
+    const ids = this.encode(text);
+    if (mode === 'never' || (mode === 'auto' && !this.addsBos)) return { ids, bos: false };
+    if (!this.bos)
+      throw new Error(
+        `${this.source}: a beginning-of-sequence token was asked for, but the tokenizer names none (no TemplateProcessing post_processor, no bos_token in tokenizer_config.json)`,
+      );
+    if (ids[0] === this.bos.id) return { ids, bos: true };
+    return { ids: [this.bos.id, ...ids], bos: true };
   }
 
   /** Token ids of text, with no special tokens added. */

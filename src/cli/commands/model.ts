@@ -1,12 +1,16 @@
 // `sfc info` and `sfc forward`: look at a model and run it on a prompt.
 
 import type { Command } from 'commander';
-import { defaultModelDir, loadModel } from '../../model/load.ts';
+import { defaultModelDir } from '../../model/load.ts';
+import { openModel } from '../../model/load-family.ts';
 import { GptNeoX, makeBatch } from '../../model/gptneox.ts';
 import { headSize, rotaryDims } from '../../model/config.ts';
 import { parameterLayout } from '../../model/weights.ts';
-import { siteNames } from '../../model/sites.ts';
-import { positiveInt } from '../options.ts';
+import { namedParameters } from '../../model/families/family.ts';
+import { modelShape, type LanguageModel } from '../../model/language-model.ts';
+import type { Tokenizer } from '../../model/tokenizer.ts';
+import type { Transformer } from '../../model/transformer.ts';
+import { bosMode, bosOptions, positiveInt } from '../options.ts';
 
 export function parseIds(text: string): number[] {
   const parts = text.split(',').map((s) => s.trim());
@@ -25,6 +29,64 @@ function topK(values: Float32Array, k: number): number[] {
   const order = Array.from(values.keys());
   order.sort((a, b) => values[b] - values[a]);
   return order.slice(0, k);
+}
+
+/** What the tokenizer does about BOS, in one line for info and forward. */
+function bosSummary(tokenizer: Tokenizer): string {
+  const token = tokenizer.bos ? `${tokenizer.bos.token} (id ${tokenizer.bos.id})` : 'none';
+  return `${tokenizer.addsBos ? 'adds' : 'does not add'} a BOS token; BOS token ${token}; ${tokenizer.bosReason}`;
+}
+
+/** `sfc info` of a model on the generic engine. */
+function transformerInfo(
+  dir: string,
+  model: Transformer,
+  tokenizer: Tokenizer | undefined,
+  json: boolean,
+): void {
+  const c = model.config;
+  const parameters = namedParameters(model.weights).reduce((n, [, a]) => n + a.length, 0);
+  const summary = {
+    model: dir,
+    parameters,
+    ...c,
+    tokenizerVocab: tokenizer?.vocabSize,
+    bos: tokenizer && {
+      adds: tokenizer.addsBos,
+      token: tokenizer.bos?.token,
+      id: tokenizer.bos?.id,
+      reason: tokenizer.bosReason,
+    },
+    sites: model.sites,
+  };
+  if (json) {
+    console.log(JSON.stringify(summary, null, 2));
+    return;
+  }
+  const windows = c.slidingWindows.filter((w) => w !== null);
+  console.log(`model       ${dir}`);
+  console.log(`family      ${c.architecture}`);
+  console.log(`parameters  ${parameters.toLocaleString('en-US')}`);
+  console.log(
+    `shape       ${c.numLayers} layers, d_model ${c.hiddenSize}, ${c.numHeads} heads` +
+      (c.numKvHeads !== c.numHeads ? ` (${c.numKvHeads} key/value heads)` : '') +
+      `, head dim ${c.headDim}, ${c.rotaryDims ? `rotary ${c.rotaryDims} dims` : 'learned positions'}, ` +
+      `${c.gatedMlp ? 'gated ' : ''}MLP ${c.intermediateSize}`,
+  );
+  console.log(
+    `vocabulary  ${c.vocabSize} (tokenizer ${tokenizer?.vocabSize ?? 'none'}), context ${c.maxPositions}`,
+  );
+  console.log(
+    `blocks      ${c.block}, ${c.norm}` +
+      (windows.length
+        ? `, sliding window ${windows[0]} on ${windows.length} of ${c.numLayers} layers`
+        : '') +
+      (c.attnSoftcap ? `, attention soft-cap ${c.attnSoftcap}` : '') +
+      (c.finalSoftcap ? `, logit soft-cap ${c.finalSoftcap}` : '') +
+      (c.tiedEmbeddings ? ', tied head' : ''),
+  );
+  if (tokenizer) console.log(`tokenizer   ${bosSummary(tokenizer)}`);
+  console.log(`sites       ${model.sites.join(' ')}`);
 }
 
 function softmax(logits: Float32Array): Float32Array {
@@ -48,12 +110,18 @@ export function register(program: Command): void {
     )
     .option('--json', 'print the summary as JSON')
     .action((opts: { model: string; json?: boolean }) => {
-      const { config, tokenizer } = loadModel(opts.model, { tokenizer: true });
+      const opened = openModel(opts.model, { tokenizer: true });
+      const { tokenizer } = opened;
+      if (!(opened.model instanceof GptNeoX)) {
+        transformerInfo(opts.model, opened.model, tokenizer, opts.json === true);
+        return;
+      }
+      const { config } = opened.model;
       const parameters = parameterLayout(config).reduce(
         (n, p) => n + p.shape.reduce((a, b) => a * b, 1),
         0,
       );
-      const sites = siteNames(config.numLayers);
+      const sites = opened.model.sites;
       const summary = {
         model: opts.model,
         parameters,
@@ -78,6 +146,7 @@ export function register(program: Command): void {
           `context ${config.maxPositionEmbeddings}`,
       );
       console.log(`residual    ${config.useParallelResidual ? 'parallel' : 'sequential'}`);
+      if (tokenizer) console.log(`tokenizer   ${bosSummary(tokenizer)}`);
       console.log(`sites       ${sites.join(' ')}`);
     });
 
@@ -94,36 +163,63 @@ export function register(program: Command): void {
     .option('--prompt <text>', "text to tokenise with the model folder's tokenizer.json")
     .option('--ids <ids>', 'token ids instead of a prompt, comma-separated: 1,2,3')
     .option('--top <k>', 'how many next tokens to list', '10')
+    .addOption(bosOptions()[0])
+    .addOption(bosOptions()[1])
     .option(
       '--json',
-      'print {"tokens": [ids], "logits": [[...vocab...] per position]} (every position, full vocabulary)',
+      'print {"tokens": [ids], "bos": added?, "logits": [[...vocab...] per position]} (every position, full vocabulary)',
     )
     .action(
-      (opts: { model: string; prompt?: string; ids?: string; top: string; json?: boolean }) => {
+      (opts: {
+        model: string;
+        prompt?: string;
+        ids?: string;
+        top: string;
+        bos?: boolean;
+        json?: boolean;
+      }) => {
         if ((opts.prompt === undefined) === (opts.ids === undefined)) {
           throw new Error('give exactly one of --prompt TEXT or --ids 1,2,3');
         }
+        if (opts.ids !== undefined && opts.bos !== undefined)
+          throw new Error(
+            `--${opts.bos ? '' : 'no-'}bos applies to --prompt; --ids are run as given (put the BOS id first yourself)`,
+          );
         const k = positiveInt('--top', opts.top);
-        const loaded = loadModel(opts.model, { tokenizer: opts.prompt !== undefined });
-        const { tokenizer } = loaded;
+        const opened = openModel(opts.model, { tokenizer: opts.prompt !== undefined });
+        const { tokenizer } = opened;
+        const model: LanguageModel = opened.model;
+        const shape = modelShape(model);
         let ids: number[];
+        let bos = false;
         if (opts.prompt !== undefined) {
           if (!tokenizer)
-            throw new Error(`${opts.model}: no tokenizer.json; use --ids instead of --prompt`);
-          ids = tokenizer.encode(opts.prompt);
+            throw new Error(
+              `${opts.model}: no tokenizer.json; pass token ids with --ids 1,2,3 instead of --prompt`,
+            );
+          ({ ids, bos } = tokenizer.encodePrompt(opts.prompt, bosMode(opts.bos)));
+          // stderr, so that stdout stays the result (and --json parseable)
+          console.error(
+            bos
+              ? `bos: added ${tokenizer.bos!.token} (id ${tokenizer.bos!.id})${opts.bos ? ' (--bos)' : `; ${tokenizer.bosReason}; --no-bos leaves it out`}`
+              : `bos: none added${opts.bos === false ? ' (--no-bos)' : `; ${tokenizer.bosReason}${tokenizer.bos ? `; --bos adds ${tokenizer.bos.token}` : ''}`}`,
+          );
         } else {
           ids = parseIds(opts.ids as string);
         }
         if (ids.length === 0) throw new Error('the prompt is empty: nothing to run');
-        const model = new GptNeoX(loaded.config, loaded.weights);
-        const V = loaded.config.vocabSize;
+        if (ids.length > shape.maxPositions)
+          throw new Error(
+            `${opts.model}: the prompt has ${ids.length} tokens${bos ? ' (BOS included)' : ''}, more than the model's context of ${shape.maxPositions} positions (config.json)`,
+          );
+        const V = shape.vocabSize;
         const pass = model.forward(makeBatch([ids]), { logits: 'all' });
         if (opts.json) {
           const rows: number[][] = [];
           for (let t = 0; t < ids.length; t++)
             rows.push(Array.from(pass.logits.subarray(t * V, (t + 1) * V)));
           process.stdout.write(
-            `{"tokens":${JSON.stringify(ids)},"logits":${JSON.stringify(rows)}}\n`,
+            `{"tokens":${JSON.stringify(ids)},"bos":${bos},"logits":${JSON.stringify(rows)}}\n`,
           );
           return;
         }
