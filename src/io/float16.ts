@@ -1,5 +1,5 @@
 // IEEE 754 half precision (F16) and bfloat16 (BF16) <-> float32, bit-exact.
-// Decoding is exact (every F16/BF16 value is an f32); F16 encoding rounds to nearest, ties to even.
+// Decoding is exact (every F16/BF16 value is an f32); encoding rounds to nearest, ties to even.
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -59,6 +59,16 @@ export function bf16BitsToF32(b: number): number {
   return f32[0];
 }
 
+/** bfloat16 bit pattern nearest to x (ties to even, as torch's .bfloat16()); NaN stays NaN. */
+export function f32ToBF16Bits(x: number): number {
+  f32[0] = x;
+  const u = u32[0];
+  if ((u & 0x7f800000) === 0x7f800000 && u & 0x7fffff) return ((u >>> 16) | 0x40) & 0xffff; // quiet NaN
+  // Adding 0x7fff plus the kept part's lowest bit rounds to nearest, ties to even; a carry moves
+  // into the exponent (up to inf), as it should.
+  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
 // bits [n] -> out [n]
 export function decodeF16(bits: Uint16Array, out: Float32Array): void {
   const table = halfTable();
@@ -74,4 +84,9 @@ export function decodeBF16(bits: Uint16Array, out: Float32Array): void {
 // values [n] -> out [n]
 export function encodeF16(values: Float32Array, out: Uint16Array): void {
   for (let i = 0; i < values.length; i++) out[i] = f32ToF16Bits(values[i]);
+}
+
+// values [n] -> out [n]
+export function encodeBF16(values: Float32Array, out: Uint16Array): void {
+  for (let i = 0; i < values.length; i++) out[i] = f32ToBF16Bits(values[i]);
 }

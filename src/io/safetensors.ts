@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import os from 'node:os';
-import { decodeBF16, decodeF16, encodeF16 } from './float16.ts';
+import { decodeBF16, decodeF16, encodeBF16, encodeF16 } from './float16.ts';
 import { briefJson } from './validation.ts';
 
 export type Dtype = 'F32' | 'F16' | 'BF16';
@@ -251,12 +251,12 @@ export function readSafetensors(path: string): Map<string, TensorData> {
 }
 
 /**
- * Writes tensors in the given order (dtype F32 unless given; F16 rounds to nearest even).
+ * Writes tensors in the given order (dtype F32 unless given; F16 and BF16 round to nearest even).
  * Writes to a temporary file first and renames it, so a crash never leaves a half-written checkpoint.
  */
 export function writeSafetensors(
   path: string,
-  tensors: { name: string; shape: number[]; data: Float32Array; dtype?: 'F32' | 'F16' }[],
+  tensors: { name: string; shape: number[]; data: Float32Array; dtype?: Dtype }[],
   metadata?: Record<string, string>,
 ): void {
   assertLittleEndianHost();
@@ -268,8 +268,8 @@ export function writeSafetensors(
     if (!t.name || t.name === '__metadata__')
       throw new Error(`${path}: invalid tensor name ${JSON.stringify(t.name)}`);
     if (t.name in header) throw new Error(`${path}: tensor ${t.name} given twice`);
-    if (!(dtype === 'F32' || dtype === 'F16'))
-      throw new Error(`${path}: cannot write dtype ${dtype}; writable dtypes: F32, F16`);
+    if (!Object.hasOwn(SUPPORTED, dtype))
+      throw new Error(`${path}: cannot write dtype ${dtype}; writable dtypes: ${SUPPORTED_LIST}`);
     if (!t.shape.every((s) => Number.isSafeInteger(s) && s >= 0))
       throw new Error(`${path}: tensor ${t.name} has invalid shape ${JSON.stringify(t.shape)}`);
     if (numel(t.shape) !== t.data.length)
@@ -309,7 +309,8 @@ export function writeSafetensors(
         write(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
       } else {
         const bits = new Uint16Array(t.data.length);
-        encodeF16(t.data, bits);
+        if (t.dtype === 'BF16') encodeBF16(t.data, bits);
+        else encodeF16(t.data, bits);
         write(new Uint8Array(bits.buffer));
       }
     }

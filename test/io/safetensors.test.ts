@@ -4,7 +4,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openSafetensors, readSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
-import { bf16BitsToF32, f16BitsToF32, f32ToF16Bits } from '../../src/io/float16.ts';
+import {
+  bf16BitsToF32,
+  f16BitsToF32,
+  f32ToBF16Bits,
+  f32ToF16Bits,
+} from '../../src/io/float16.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-safetensors-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -108,6 +113,27 @@ test('BF16 known bit patterns', () => {
   assert.deepEqual(t.shape, [2, 3]);
   cases.forEach(([, v], i) => assert.equal(t.data[i], v, `case ${i}`));
   assert.ok(Number.isNaN(bf16BitsToF32(0x7fc0)));
+});
+
+test('BF16 encoding rounds to nearest, ties to even, and round-trips through a file', () => {
+  const cases: [number, number][] = [
+    [1, 0x3f80],
+    [-2, 0xc000],
+    [1 + 2 ** -8, 0x3f80], // halfway between 1 and 1 + 2^-7: to the even 1
+    [1 + 3 * 2 ** -8, 0x3f82], // halfway between 1 + 2^-7 and 1 + 2^-6: to the even 1 + 2^-6
+    [1 + 2 ** -8 + 2 ** -20, 0x3f81], // just above halfway: up
+    [3.4e38, 0x7f80], // rounds past the largest bf16: inf
+    [2 ** -133, 0x0001], // subnormal kept
+    [-Infinity, 0xff80],
+  ];
+  for (const [x, bits] of cases) assert.equal(f32ToBF16Bits(x), bits, `${x}`);
+  assert.ok(Number.isNaN(bf16BitsToF32(f32ToBF16Bits(NaN))));
+  const file = tmpFile();
+  const values = Float32Array.from(cases.map((c) => c[0]));
+  writeSafetensors(file, [{ name: 'b', shape: [values.length], data: values, dtype: 'BF16' }]);
+  const t = openSafetensors(file).read('b');
+  assert.equal(t.dtype, 'BF16');
+  cases.forEach(([, bits], i) => assert.equal(t.data[i], bf16BitsToF32(bits), `case ${i}`));
 });
 
 test('F16 encoding hits hand-computed patterns and rounds ties to even', () => {
