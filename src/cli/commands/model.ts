@@ -198,12 +198,6 @@ export function register(program: Command): void {
               `${opts.model}: no tokenizer.json; pass token ids with --ids 1,2,3 instead of --prompt`,
             );
           ({ ids, bos } = tokenizer.encodePrompt(opts.prompt, bosMode(opts.bos)));
-          // stderr, so that stdout stays the result (and --json parseable)
-          console.error(
-            bos
-              ? `bos: added ${tokenizer.bos!.token} (id ${tokenizer.bos!.id})${opts.bos ? ' (--bos)' : `; ${tokenizer.bosReason}; --no-bos leaves it out`}`
-              : `bos: none added${opts.bos === false ? ' (--no-bos)' : `; ${tokenizer.bosReason}${tokenizer.bos ? `; --bos adds ${tokenizer.bos.token}` : ''}`}`,
-          );
         } else {
           ids = parseIds(opts.ids as string);
         }
@@ -211,6 +205,13 @@ export function register(program: Command): void {
         if (ids.length > shape.maxPositions)
           throw new Error(
             `${opts.model}: the prompt has ${ids.length} tokens${bos ? ' (BOS included)' : ''}, more than the model's context of ${shape.maxPositions} positions (config.json)`,
+          );
+        // stderr, so that stdout stays the result (and --json parseable)
+        if (tokenizer && opts.prompt !== undefined)
+          console.error(
+            bos
+              ? `bos: added ${tokenizer.bos!.token} (id ${tokenizer.bos!.id})${opts.bos ? ' (--bos)' : `; ${tokenizer.bosReason}; --no-bos leaves it out`}`
+              : `bos: none added${opts.bos === false ? ' (--no-bos)' : `; ${tokenizer.bosReason}${tokenizer.bos ? `; --bos adds ${tokenizer.bos.token}` : ''}`}`,
           );
         const V = shape.vocabSize;
         const pass = model.forward(makeBatch([ids]), { logits: 'all' });
