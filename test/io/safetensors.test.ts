@@ -4,12 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openSafetensors, readSafetensors, writeSafetensors } from '../../src/io/safetensors.ts';
-import {
-  bf16BitsToF32,
-  f16BitsToF32,
-  f32ToBF16Bits,
-  f32ToF16Bits,
-} from '../../src/io/float16.ts';
+import { bf16BitsToF32, f16BitsToF32, f32ToBF16Bits, f32ToF16Bits } from '../../src/io/float16.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-safetensors-'));
 process.on('exit', () => fs.rmSync(tmp, { recursive: true, force: true }));
