@@ -51,6 +51,7 @@ const tokenizerConfigSchema = z.looseObject({
     .nullable()
     .optional(),
 });
+
 // What we rely on before handing the file to @huggingface/tokenizers (which trusts it): the
 // vocabulary maps tokens to ids (or lists Unigram pieces), added tokens have ids and contents.
 const tokenizerFileSchema = z.looseObject({
@@ -188,12 +189,12 @@ export class Tokenizer {
    * Loads a tokenizer.json, with the tokenizer_config.json beside it when `configFile` is given
    * (it says whether to add a BOS); errors name the files.
    */
-  static fromFile(path: string, options: { configFile?: string } = {}): Tokenizer {
-    const json = readJsonFile(path);
+  static fromFile(file: string, options: { configFile?: string } = {}): Tokenizer {
+    const json = readJsonFile(file);
     const config = options.configFile
       ? { json: readJsonFile(options.configFile), source: options.configFile }
       : undefined;
-    return new Tokenizer(json, path, config);
+    return new Tokenizer(json, file, config);
   }
 
   /** `config` is a parsed tokenizer_config.json. */
