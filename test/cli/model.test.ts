@@ -62,7 +62,12 @@ test('sfc forward --prompt tokenises with the folder’s tokenizer and lists the
 test('sfc info names every site', () => {
   const out = sfc('info', '--model', dir, '--json');
   assert.equal(out.code, 0, out.stderr);
-  const info = JSON.parse(out.stdout) as { sites: string[]; parameters: number };
+  const info = JSON.parse(out.stdout) as {
+    architecture: string;
+    sites: string[];
+    parameters: number;
+  };
+  assert.equal(info.architecture, 'GPTNeoXForCausalLM');
   assert.deepEqual(info.sites, ['embed', 'attn_0', 'mlp_0', 'resid_0']);
   const d = config.hiddenSize;
   const f = config.intermediateSize;

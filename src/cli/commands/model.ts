@@ -124,6 +124,7 @@ export function register(program: Command): void {
       const sites = opened.model.sites;
       const summary = {
         model: opts.model,
+        architecture: opened.architecture,
         parameters,
         ...config,
         headSize: headSize(config),
