@@ -146,6 +146,15 @@ test('openModel keeps GPT-NeoX on its dedicated engine, with the weights loadMod
     vocabSize: 13,
     maxPositions: config.maxPositionEmbeddings,
   });
+  // a config naming no architecture stays on the GPT-NeoX path, as loadModel always took it
+  const configFile = path.join(dir, 'config.json');
+  const { architectures, ...bare } = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  assert.deepEqual(architectures, ['GPTNeoXForCausalLM']);
+  fs.writeFileSync(configFile, JSON.stringify(bare));
+  assert.ok(openModel(dir).model instanceof GptNeoX);
+  fs.writeFileSync(configFile, JSON.stringify({ ...bare, model_type: 'llama' }));
+  assert.throws(() => openModel(dir), /config\.json: no "architectures" entry; supported: /);
+  fs.writeFileSync(configFile, JSON.stringify({ ...bare, architectures }));
   // and loadTransformer reads the same folder onto the generic engine, to the same logits
   const generic = loadTransformer(dir).model.forward(batch, { logits: 'all' }).logits;
   assert.ok(relError(generic, want.logits) <= 1e-5);
