@@ -11,10 +11,13 @@ import { z } from 'zod';
 import type { OnProgress } from '../progress.ts';
 import { makeBatch, type Batch, type GptNeoX } from '../model/gptneox.ts';
 import { describeIssues } from '../io/validation.ts';
+import type { BosMode } from '../model/tokenizer.ts';
 
 /** What loading needs of a tokenizer (src/model/tokenizer.ts's Tokenizer has it). */
 export interface TaskTokenizer {
   encode(text: string): number[];
+  /** Prefix ids with or without the BOS token (Tokenizer.encodePrompt); used with options.bos. */
+  encodePrompt?(text: string, mode: BosMode): { ids: number[]; bos: boolean };
 }
 
 const lineSchema = z.object({
@@ -87,6 +90,8 @@ export interface LoadedTask {
   droppedLines: { line: number; reason: DropReason }[];
   /** Kept examples whose answers do not start with a space (often a mistake: ' is' vs 'is'). */
   answersWithoutSpace: number;
+  /** Whether the prefixes start with the BOS token (options.bos). */
+  bos: boolean;
 }
 
 export interface LoadTaskOptions {
@@ -96,6 +101,12 @@ export interface LoadTaskOptions {
   maxLength?: number;
   /** Put a space before answers that lack one (for files written as "is" rather than " is"). */
   addAnswerSpace?: boolean;
+  /**
+   * Start the prefixes with the BOS token: 'auto' as the model's tokenizer does, 'always',
+   * 'never'. Default: no BOS, as before. Answers are single tokens scored without BOS either way;
+   * maxLength counts the BOS.
+   */
+  bos?: BosMode;
 }
 
 /** Raw records with their line numbers, from JSONL or a JSON array. */
@@ -145,6 +156,15 @@ export function parseTask(
     dropped[reason]++;
     droppedLines.push({ line, reason });
   };
+  let bos = false;
+  const prefixIds = (prefix: string): number[] => {
+    if (options.bos === undefined) return tokenizer.encode(prefix);
+    if (!tokenizer.encodePrompt)
+      throw new Error(`${file}: a BOS option was given but the tokenizer cannot add a BOS`);
+    const prompt = tokenizer.encodePrompt(prefix, options.bos);
+    bos ||= prompt.bos;
+    return prompt.ids;
+  };
   const withSpace = (answer: string) =>
     options.addAnswerSpace && !/^\s/.test(answer) ? ` ${answer}` : answer;
 
@@ -171,8 +191,8 @@ export function parseTask(
       drop(line, 'patch_answer_not_one_token');
       continue;
     }
-    const clean = tokenizer.encode(r.clean_prefix);
-    const patch = r.patch_prefix == null ? null : tokenizer.encode(r.patch_prefix);
+    const clean = prefixIds(r.clean_prefix);
+    const patch = r.patch_prefix == null ? null : prefixIds(r.patch_prefix);
     if (patch && patch.length !== clean.length) {
       drop(line, 'prefix_lengths_differ');
       continue;
@@ -196,7 +216,7 @@ export function parseTask(
       patchAnswerId: patchAnswerIds ? patchAnswerIds[0] : null,
     });
   }
-  return { file, examples, total: all.length, dropped, droppedLines, answersWithoutSpace };
+  return { file, examples, total: all.length, dropped, droppedLines, answersWithoutSpace, bos };
 }
 
 /** Reads a task file (.jsonl, or the paper's .json with one object per line, or a JSON array). */

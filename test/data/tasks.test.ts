@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '../../src/model/tokenizer.ts';
 import { describeTask, loadTask, parseTask, scoreTask, taskBatches } from '../../src/data/tasks.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
@@ -93,6 +94,36 @@ test('limit, maxLength and addAnswerSpace', () => {
   assert.equal(spaced.examples[0].cleanAnswerId, tokenizer.tokenId(' is'));
   assert.equal(spaced.examples[0].patchAnswerId, tokenizer.tokenId(' are'));
   assert.equal(spaced.answersWithoutSpace, 0);
+});
+
+test('bos: prefixes start with BOS as asked, answers stay bare, maxLength counts the BOS', () => {
+  const chars = (name: string) =>
+    Tokenizer.fromFile(
+      fileURLToPath(new URL(`../fixtures/tokenizers/${name}.tokenizer.json`, import.meta.url)),
+    );
+  const withBos = chars('chars-bos');
+  const text = line({
+    clean_prefix: 'the cat',
+    patch_prefix: 'the cab',
+    clean_answer: 's',
+    patch_answer: 't',
+  });
+  const bare = withBos.encode('the cat');
+  const before = parseTask(text, 'x', withBos);
+  assert.deepEqual(before.examples[0].clean, bare, 'no option: as before, no BOS');
+  assert.equal(before.bos, false);
+  const auto = parseTask(text, 'x', withBos, { bos: 'auto' });
+  assert.equal(auto.bos, true);
+  assert.deepEqual(auto.examples[0].clean, [1, ...bare]);
+  assert.deepEqual(auto.examples[0].patch, [1, ...withBos.encode('the cab')]);
+  assert.equal(auto.examples[0].cleanAnswerId, withBos.encode('s')[0]);
+  assert.equal(auto.examples[0].patchAnswerId, withBos.encode('t')[0]);
+  assert.deepEqual(parseTask(text, 'x', withBos, { bos: 'never' }).examples[0].clean, bare);
+  assert.equal(parseTask(text, 'x', withBos, { bos: 'auto', maxLength: 7 }).examples.length, 0);
+  assert.equal(parseTask(text, 'x', withBos, { bos: 'never', maxLength: 7 }).examples.length, 1);
+  const plain = parseTask(text, 'x', chars('chars-no-bos'), { bos: 'auto' });
+  assert.equal(plain.bos, false);
+  assert.deepEqual(plain.examples[0].clean, bare);
 });
 
 test('bad lines give errors naming the file and line', () => {
