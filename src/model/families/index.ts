@@ -24,7 +24,7 @@ export function readFamilyConfig(
   const parsed = architecturesSchema.safeParse(json);
   if (!parsed.success)
     throw new Error(
-      `${file}: no "architectures" entry (${describeIssues(parsed.error, { limit: 1 })}); supported: ${supported}`,
+      `${file}: no "architectures" entry; supported: ${supported} (${describeIssues(parsed.error, { limit: 1 })})`,
     );
   const [arch] = parsed.data.architectures;
   const family = FAMILIES.find((f) => f.architecture === arch);
