@@ -5,23 +5,33 @@
 import { runEngineBench } from '../../bench/engine.ts';
 import type { ClaimGroup } from './types.ts';
 
-// On the shared 2-core machine one run moved the PyTorch ratio between 2.0 (best of 9) and 3.1
-// (median), and the engine's share of the ceiling between 27% and 65%: timing on a busy host.
-// Best-of-9 ratios are the stable ones; they are stated with that noise as tolerance.
-const NOISE = 'a timing ratio on a shared machine (best of 9 runs; one run spread 2.0–3.1)';
+// Timing on a shared host is noisy, and the load changes between the engine's half of a run and
+// PyTorch's: over three runs on 2026-12-02 the PyTorch ratio (best of 9) was 1.9-4.1x and the
+// engine's share of the ceiling 46-65%. So the docs state lower bounds, and a claim is 1 when
+// the run meets its bound.
+const BOUND = 'a lower bound on a timing ratio (shared host: single runs spread widely above it)';
 
 async function measure(): Promise<Record<string, number>> {
   const r = await runEngineBench();
+  const share = (r.gflop.forwardBackward / r.forwardBackward.best / r.ceiling) * 100;
   const out: Record<string, number> = {
-    'engine.fwdbwd.ceiling_share.best':
-      (r.gflop.forwardBackward / r.forwardBackward.best / r.ceiling) * 100,
+    'engine.fwdbwd.ceiling_share.best.at_least_40': share >= 40 ? 1 : 0,
   };
-  if (!('skipped' in r.torch))
-    out['torch_over_engine.fwdbwd.best'] = r.torch.forward_backward.best / r.forwardBackward.best;
+  if (!('skipped' in r.torch)) {
+    const ratio = r.torch.forward_backward.best / r.forwardBackward.best;
+    out['torch_over_engine.fwdbwd.best.at_least_1.5'] = ratio >= 1.5 ? 1 : 0;
+  }
   return out;
 }
 
-const README_TEXT = 'takes 2.04x as long (best of 9';
+const bound = (key: string, doc: string, text: string) => ({
+  key,
+  doc,
+  text,
+  stated: 1,
+  tolerance: 0,
+  why: BOUND,
+});
 
 export const groups: ClaimGroup[] = [
   {
@@ -30,33 +40,21 @@ export const groups: ClaimGroup[] = [
     fast: false,
     measure,
     claims: [
-      {
-        key: 'torch_over_engine.fwdbwd.best',
-        doc: 'README.md',
-        text: README_TEXT,
-        stated: 2.04,
-        tolerance: 0.5,
-        relative: true,
-        why: NOISE,
-      },
-      {
-        key: 'torch_over_engine.fwdbwd.best',
-        doc: 'docs/engine.md',
-        text: 'PyTorch / engine, forward+backward 2.56x median, 2.04x best',
-        stated: 2.04,
-        tolerance: 0.5,
-        relative: true,
-        why: NOISE,
-      },
-      {
-        key: 'engine.fwdbwd.ceiling_share.best',
-        doc: 'README.md',
-        text: 'difference to every site at 65% of the native sgemm ceiling',
-        stated: 65,
-        tolerance: 0.35,
-        relative: true,
-        why: NOISE,
-      },
+      bound(
+        'torch_over_engine.fwdbwd.best.at_least_1.5',
+        'README.md',
+        'takes at least 1.5x as long',
+      ),
+      bound(
+        'torch_over_engine.fwdbwd.best.at_least_1.5',
+        'docs/engine.md',
+        'the engine does the same work at least 1.5x faster than PyTorch 1.13',
+      ),
+      bound(
+        'engine.fwdbwd.ceiling_share.best.at_least_40',
+        'README.md',
+        'no less than 40% of the native sgemm ceiling',
+      ),
     ],
   },
 ];
