@@ -23,7 +23,7 @@ const [B, T] = [32, 16];
 const WARMUP = 2;
 const RUNS = 9;
 
-export interface Timing {
+interface Timing {
   median: number; // seconds
   best: number;
 }
@@ -168,18 +168,7 @@ function pytorchBaseline(threads: number): BaselineOutput | { skipped: string } 
   return result.data;
 }
 
-/** What one run of the engine bench measured (also what `npm run claims` checks its ratios on). */
-export interface EngineBenchResult {
-  forward: Timing;
-  forwardBackward: Timing;
-  /** GFLOP of the forward and of forward+backward. */
-  gflop: { forward: number; forwardBackward: number };
-  /** Best sgemm rate of this run, GFLOP/s. */
-  ceiling: number;
-  torch: BaselineOutput | { skipped: string };
-}
-
-export async function runEngineBench(): Promise<EngineBenchResult> {
+export async function runEngineBench(): Promise<void> {
   const c = PYTHIA_70M;
   const weights = initialWeights(c);
   const model = new GptNeoX(c, weights);
@@ -234,19 +223,9 @@ export async function runEngineBench(): Promise<EngineBenchResult> {
     '1-minute load average at the end',
     `${load.toFixed(1)} on ${os.availableParallelism()} cores`,
   );
-  const result: EngineBenchResult = {
-    forward,
-    forwardBackward,
-    gflop: {
-      forward: flops.forward / 1e9,
-      forwardBackward: (flops.forward + flops.backward) / 1e9,
-    },
-    ceiling: ceilingRate,
-    torch,
-  };
   if ('skipped' in torch) {
     line('PyTorch baseline', `not run: ${torch.skipped}`);
-    return result;
+    return;
   }
   const ms = (x: number) => `${(x * 1000).toFixed(0)} ms`;
   const ratio = (theirs: Timing, ours: Timing) =>
@@ -267,5 +246,4 @@ export async function runEngineBench(): Promise<EngineBenchResult> {
   line('PyTorch / engine, forward+backward', ratio(torch.forward_backward, forwardBackward));
   line('PyTorch peak RSS', `${torch.peak_rss_mib.toFixed(0)} MiB`);
   line('1-minute load average after it', `${loadAfterTorch.toFixed(1)}`);
-  return result;
 }

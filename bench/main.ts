@@ -4,12 +4,7 @@ import { runDiscoverBench } from './discover.ts';
 import { runEngineBench } from './engine.ts';
 
 const benches: [string, () => void | Promise<void>][] = [
-  [
-    'engine',
-    async () => {
-      await runEngineBench();
-    },
-  ],
+  ['engine', runEngineBench],
   ['discover', runDiscoverBench],
 ];
 
