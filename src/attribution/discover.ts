@@ -3,7 +3,7 @@
 
 import type { OnProgress } from '../progress.ts';
 import type { TaskExample } from '../data/tasks.ts';
-import type { GptNeoX } from '../model/gptneox.ts';
+import type { LanguageModel } from '../model/language-model.ts';
 import type { Dictionary } from '../sae/dictionary.ts';
 import { EffectSums, buildCircuit, type CircuitHeader } from '../circuit/build.ts';
 import type { Aggregation, Circuit, Method } from '../circuit/circuit.ts';
@@ -20,6 +20,11 @@ export interface DiscoverOptions {
   edgeThreshold?: number; // default 0.01
   nodesOnly?: boolean;
   batchSize?: number; // default 10
+  /**
+   * The sites with dictionaries, whose nodes are found (default: every site of the model). Edges
+   * join them along direct paths through the sites left out.
+   */
+  sites?: string[];
   /** Default: the paper's logit difference (logitDiffMetric). */
   metric?: Metric;
   onNodes?: OnProgress;
@@ -63,7 +68,7 @@ function checkExamples(examples: TaskExample[], aggregation: Aggregation): numbe
   return Math.max(...lengths.keys());
 }
 
-function readoutIndex(model: GptNeoX, readout: string): number {
+function readoutIndex(model: LanguageModel, readout: string): number {
   const i = model.sites.indexOf(readout);
   if (i < 0)
     throw new Error(
@@ -77,7 +82,7 @@ function readoutIndex(model: GptNeoX, readout: string): number {
  * site. The returned sums turn into a circuit with `toCircuit`.
  */
 export function discover(
-  model: GptNeoX,
+  model: LanguageModel,
   dictionaries: (site: string) => Dictionary,
   examples: TaskExample[],
   options: DiscoverOptions = {},
@@ -95,15 +100,24 @@ export function discover(
     throw new Error(`discover: batch size must be a positive integer, got ${batchSize}`);
   const positions = checkExamples(examples, aggregation);
   const metric = options.metric ?? logitDiffMetric(examples);
-  // A metric that reads a residual site depends on that site and the ones below it only.
-  const sites = metric.readout
-    ? model.sites.slice(0, readoutIndex(model, metric.readout) + 1)
-    : model.sites;
+  const wanted = options.sites ?? model.sites;
+  for (const site of wanted)
+    if (!model.sites.includes(site))
+      throw new Error(`discover: ${site} is not a site of this model (${model.sites.join(', ')})`);
+  // In model order. A metric that reads a residual site depends on that site and the ones below
+  // it only.
+  const upTo = metric.readout ? readoutIndex(model, metric.readout) + 1 : model.sites.length;
+  const sites = model.sites.slice(0, upTo).filter((site) => wanted.includes(site));
+  if (sites.length === 0)
+    throw new Error(
+      `discover: no site with a dictionary${metric.readout ? ` up to ${metric.readout}` : ''}`,
+    );
   const widths = sites.map((site) => {
     const dict = dictionaries(site);
-    if (dict.dIn !== model.config.hiddenSize)
+    const width = model.siteWidth(site);
+    if (dict.dIn !== width)
       throw new Error(
-        `SAE for site ${site} reads width ${dict.dIn}, but the model's d_model is ${model.config.hiddenSize}`,
+        `SAE for site ${site} reads width ${dict.dIn}, but the model's ${site} is ${width} wide`,
       );
     return { site, width: dict.width };
   });

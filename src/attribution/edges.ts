@@ -1,15 +1,20 @@
 // Edge weights (direct effects) for one batch: weight(u -> d) = ∇_d m · ∂d/∂u · Δu, with ∇_d m the
 // downstream node's mean gradient from the node stage and ∂d/∂u on the clean input along the
-// direct path only (gradients stopped at the sites in between):
+// direct path only (gradients stopped at the dictionary sites in between). Which sites feed which
+// comes from the model's site graph (language-model.ts siteInputs, by the block's wiring):
 //
-//   mlp_L -> resid_L, attn_L -> resid_L (mlp_L stopped), prev -> resid_L (attn_L, mlp_L stopped)
-//       all identity maps: the VJP of a downstream resid node is its own seed, no pass needed;
-//   prev -> attn_L: VJP through input_layernorm + attention;
-//   prev -> mlp_L (attn_L stopped): VJP through post_attention_layernorm + MLP; with a sequential
-//       residual the MLP reads mid = prev + attn_L, so attn_L -> mlp_L is an edge too, with the
-//       same VJP (∂mlp/∂attn = ∂mlp/∂mid = ∂mlp/∂prev|attn frozen). The path prev -> attn_L ->
+//   mlp_L -> resid_L, attn_L -> resid_L, prev -> resid_L: identity maps, the VJP of a downstream
+//       resid node is its own seed, no pass needed;
+//   prev -> attn_L (GptNeoX) or prev -> attn_z_L -> attn_L (Transformer: attn_z_L feeds attn_L
+//       through o_proj and, in a sandwich block, the post-attention norm): VJPs through the
+//       input norm and attention;
+//   prev -> mlp_L (attn_L stopped): VJP through the MLP's norm and MLP; in a sequential or
+//       sandwich block the MLP reads mid = prev + attn_L, so attn_L -> mlp_L is an edge too, with
+//       the same VJP (∂mlp/∂attn = ∂mlp/∂mid = ∂mlp/∂prev|attn frozen). The path prev -> attn_L ->
 //       mlp_L is not direct: it is the two edges prev -> attn_L and attn_L -> mlp_L.
 //   prev = resid_{L-1}, or embed for L = 0.
+// A site without a dictionary is passed through: its inputs become the upstream sites, along
+// the composed path (directUpstream).
 //
 // Downstream nodes are functions of their site's real activation x_D:
 //   feature j: f_j = act(W_E[j]·(x - b_D) + b_E[j]), so ∂f_j/∂x = 1[f_j ≠ 0]·W_E[j] (relu,
@@ -19,15 +24,22 @@
 // upstream nodes reach x_U through their decoder row (feature i: g_U·W_D[i]·Δf_i) or directly
 // (error: g_U·Δε).
 //
-// VJPs run on `tails.layer(L)` (layer L alone, fed the clean resid_{L-1}): one forward per batch,
-// then backward passes whose seeds carry many downstream nodes at once: one per example for
-// attention (its VJP spreads over earlier positions), one per position for the row-local MLP.
+// VJPs run on `tails.span(L0, ..)` (layer L alone, or from the lowest upstream site's layer, fed
+// the clean input of that layer): one forward per batch, then backward passes whose seeds carry
+// many downstream nodes at once: one per example when a path crosses attention (its VJP spreads
+// over earlier positions), one per position when every path is row-local.
 //
-// T tokens, d model dim, F a site's dictionary width, K downstream nodes sharing an upstream row.
+// T tokens, d a site's width, F a site's dictionary width, K downstream nodes sharing an upstream
+// row.
 
 import { matmul } from '../kernels/gemm.ts';
 import { dotRow } from '../kernels/rows.ts';
-import { parseSite } from '../model/sites.ts';
+import {
+  siteRef,
+  type LanguageModel,
+  type SiteInput,
+  type SitePath,
+} from '../model/language-model.ts';
 import { SparseAutoencoder, type Dictionary } from '../sae/dictionary.ts';
 import type { EffectSums } from '../circuit/build.ts';
 import { Tails } from './tails.ts';
@@ -51,14 +63,29 @@ export interface EdgeOptions {
   circuit?: Uint8Array[];
 }
 
-/** Sites whose nodes feed `site` directly, with the VJP that carries a seed there. */
-export function upstreamSites(site: string, numLayers: number, parallel: boolean): string[] {
-  const ref = parseSite(site, numLayers);
-  if (ref.kind === 'embed') return [];
-  const prev = ref.layer === 0 ? 'embed' : `resid_${ref.layer - 1}`;
-  if (ref.kind === 'resid') return [`mlp_${ref.layer}`, `attn_${ref.layer}`, prev];
-  if (ref.kind === 'mlp' && !parallel) return [`attn_${ref.layer}`, prev];
-  return [prev];
+const RANK: Record<SitePath, number> = { identity: 0, local: 1, mixing: 2 };
+
+/**
+ * The dictionary sites (`sites`) whose nodes feed `site` directly: along the model's site graph,
+ * through no other dictionary site, each with the strongest kind of path that reaches it (a
+ * site without a dictionary in between is passed through, as part of the direct path).
+ */
+export function directUpstream(
+  model: LanguageModel,
+  site: string,
+  sites: Iterable<string>,
+): SiteInput[] {
+  const have = new Set(sites);
+  const found = new Map<string, SitePath>();
+  const walk = (s: string, path: SitePath) => {
+    for (const u of model.upstreamSites(s)) {
+      const p = RANK[u.path] > RANK[path] ? u.path : path;
+      if (!have.has(u.site)) walk(u.site, p);
+      else if (!found.has(u.site) || RANK[p] > RANK[found.get(u.site)!]) found.set(u.site, p);
+    }
+  };
+  walk(site, 'identity');
+  return [...found].map(([u, path]) => ({ site: u, path }));
 }
 
 function encoderRow(dict: Dictionary, j: number, d: number): Float32Array {
@@ -185,6 +212,19 @@ function groupBy<X>(items: X[], key: (x: X) => number): Map<number, X[]> {
   return groups;
 }
 
+/** The first layer of a span of layers that holds `site` or takes it as its input. */
+function spanStart(model: LanguageModel, site: string): number {
+  const ref = siteRef(model, site);
+  return ref.kind === 'resid' ? ref.layer + 1 : ref.kind === 'embed' ? 0 : ref.layer;
+}
+
+/** A full-model site's name inside the span of layers from `start` ('embed': its input). */
+function innerSite(model: LanguageModel, site: string, start: number): string {
+  const ref = siteRef(model, site);
+  if (ref.kind === 'embed' || (ref.kind === 'resid' && ref.layer === start - 1)) return 'embed';
+  return `${ref.kind}_${ref.layer - start}`;
+}
+
 /**
  * Adds every edge of one batch into `sums`. Reports progress per downstream site through `onSite`.
  */
@@ -195,16 +235,16 @@ export function batchEdges(
   options: EdgeOptions & { onSite?: (site: string) => void },
 ): void {
   const { tails } = ctx;
-  const c = tails.model.config;
-  const d = c.hiddenSize;
+  const model = tails.model;
   const T = bn.T;
   for (const site of ctx.sites) {
-    const ref = parseSite(site, c.numLayers);
-    const ups = upstreamSites(site, c.numLayers, c.useParallelResidual);
+    const ref = siteRef(model, site);
+    const ups = directUpstream(model, site, ctx.sites);
     if (ups.length === 0) {
       options.onSite?.(site);
       continue;
     }
+    const dD = model.siteWidth(site);
     const target = sums.index(site);
     const down = downstreamNodes(
       bn.sites.get(site)!,
@@ -213,71 +253,88 @@ export function batchEdges(
       sums,
       options.nodeThreshold,
       options.circuit?.[target],
-      d,
+      dD,
     );
-    // (row n of the batch, K downstream nodes, their VJPs [K, d] at row n of the upstream sites)
-    const emit = (n: number, G: Float32Array, targets: number[]) => {
-      for (const u of ups)
-        addUpstream(sums, bn, u, ctx.dictionaries(u), n, G, targets, target, options.circuit, d);
-    };
+    // Edges from upstream u at row n of the batch into K downstream nodes, whose VJPs at that row
+    // of u are the rows of G [K, w_u].
+    const emit = (u: string, n: number, G: Float32Array, targets: number[]) =>
+      addUpstream(
+        sums,
+        bn,
+        u,
+        ctx.dictionaries(u),
+        n,
+        G,
+        targets,
+        target,
+        options.circuit,
+        model.siteWidth(u),
+      );
 
-    if (ref.kind === 'resid') {
-      // Identity VJPs: group the seeds by row.
+    if (ups.every((u) => u.path === 'identity')) {
+      // resid_L with a dictionary at each of its inputs: identity VJPs, group the seeds by row.
       const byRow = groupBy(down, (x) => x.n);
       for (const [n, list] of byRow) {
-        const G = new Float32Array(list.length * d);
-        list.forEach((x, k) => G.set(x.seed, k * d));
-        emit(
-          n,
-          G,
-          list.map((x) => x.node),
-        );
+        const G = new Float32Array(list.length * dD);
+        list.forEach((x, k) => G.set(x.seed, k * dD));
+        const targets = list.map((x) => x.node);
+        for (const u of ups) emit(u.site, n, G, targets);
       }
       options.onSite?.(site);
       continue;
     }
 
-    // attn_L / mlp_L: one forward of layer L alone on the batch, then one backward per round of
-    // seeds. A round holds at most one seed per example for attention (its VJP spreads over the
-    // earlier positions) and one per position for the row-local MLP.
-    const layer = tails.layer(ref.layer);
-    const input = ref.layer === 0 ? 'embed' : `resid_${ref.layer - 1}`;
-    const pass = layer.forward(Tails.inputBatch(bn.B, T, bn.lengths), {
+    // The layers from the lowest upstream site to the site's own, fed the clean input of the
+    // lowest: one forward per batch, then one backward per round of seeds with the gradient
+    // stopped at every other dictionary site. A round holds at most one seed per example when a
+    // path crosses attention (its VJP spreads over the earlier positions), else one per position.
+    const start = Math.min(...ups.map((u) => spanStart(model, u.site)));
+    const span = tails.span(start, ref.layer - start + 1);
+    const input = start === 0 ? 'embed' : `resid_${start - 1}`;
+    const pass = span.forward(Tails.inputBatch(bn.B, T, bn.lengths), {
       hooks: { embed: Tails.feed(bn.clean.get(input)!) },
       logits: 'none',
       forBackward: true,
     });
-    const inner = `${ref.kind}_0`;
-    const stop = ref.kind === 'mlp' && !c.useParallelResidual ? ['attn_0'] : [];
+    const inner = innerSite(model, site, start);
+    const stop = ctx.sites
+      .filter((s) => s !== site && spanStart(model, s) >= start && spanStart(model, s) <= ref.layer)
+      .map((s) => innerSite(model, s, start))
+      .filter((s) => s !== inner && span.sites.includes(s));
+    const mixing = ups.some((u) => u.path === 'mixing');
     const rounds: Downstream[][] = [];
-    const slot =
-      ref.kind === 'attn' ? (x: Downstream) => Math.floor(x.n / T) : (x: Downstream) => x.n;
+    const slot = mixing ? (x: Downstream) => Math.floor(x.n / T) : (x: Downstream) => x.n;
     for (const list of groupBy(down, slot).values())
       list.forEach((x, k) => (rounds[k] ??= []).push(x));
-    // VJPs at x_U grouped by upstream row n = b·T + t', for one product per row.
-    const groups = new Map<number, { vectors: Float32Array[]; targets: number[] }>();
-    const seeds = new Float32Array(bn.B * T * d);
+    // Per upstream site, VJPs at x_u grouped by upstream row n = b·T + t', for one product per row.
+    const groups = ups.map(() => new Map<number, { vectors: Float32Array[]; targets: number[] }>());
+    const seeds = new Float32Array(bn.B * T * dD);
     for (const round of rounds) {
       seeds.fill(0);
-      for (const s of round) seeds.set(s.seed, s.n * d);
-      const gIn = pass
-        .backward(null, { seeds: { [inner]: seeds }, stopGradient: stop })
-        .get('embed')!;
-      for (const s of round) {
-        const t = s.n % T;
-        for (let n = ref.kind === 'attn' ? s.n - t : s.n; n <= s.n; n++) {
-          let grp = groups.get(n);
-          if (!grp) groups.set(n, (grp = { vectors: [], targets: [] }));
-          grp.vectors.push(gIn.slice(n * d, (n + 1) * d));
-          grp.targets.push(s.node);
+      for (const s of round) seeds.set(s.seed, s.n * dD);
+      const grads = pass.backward(null, { seeds: { [inner]: seeds }, stopGradient: stop });
+      ups.forEach((u, i) => {
+        const w = model.siteWidth(u.site);
+        const gIn = grads.get(innerSite(model, u.site, start))!;
+        for (const s of round) {
+          const t = s.n % T;
+          for (let n = u.path === 'mixing' ? s.n - t : s.n; n <= s.n; n++) {
+            let grp = groups[i].get(n);
+            if (!grp) groups[i].set(n, (grp = { vectors: [], targets: [] }));
+            grp.vectors.push(gIn.slice(n * w, (n + 1) * w));
+            grp.targets.push(s.node);
+          }
         }
+      });
+    }
+    ups.forEach((u, i) => {
+      const w = model.siteWidth(u.site);
+      for (const [n, { vectors, targets }] of groups[i]) {
+        const G = new Float32Array(targets.length * w);
+        vectors.forEach((v, k) => G.set(v, k * w));
+        emit(u.site, n, G, targets);
       }
-    }
-    for (const [n, { vectors, targets }] of groups) {
-      const G = new Float32Array(targets.length * d);
-      vectors.forEach((v, k) => G.set(v, k * d));
-      emit(n, G, targets);
-    }
+    });
     options.onSite?.(site);
   }
 }

@@ -19,7 +19,7 @@ export function exactEffects(
   nodes: SiteNodes,
 ): void {
   const { T, lengths } = bn;
-  const d = ctx.tails.model.config.hiddenSize;
+  const d = ctx.tails.model.siteWidth(nodes.site); // the site's width
   const N = bn.B * T;
   const xClean = bn.clean.get(nodes.site)!;
   const { delta, errorDelta } = nodes;

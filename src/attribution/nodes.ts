@@ -7,12 +7,14 @@
 // line. Hence no pass here splices an SAE into the model: IG interpolates x, exact patching adds
 // Δf_i·W_D[i] (or Δε) to x at one position, and every site above runs the plain model.
 //
-// B examples, T tokens (padded), N = B*T rows, d model dim, F dictionary width, V' metric vocab,
+// B examples, T tokens (padded), N = B*T rows, d a site's width (the model dim, or H·Dh at
+// attn_z_L), F dictionary width, V' metric vocab,
 // R rows of a tail batch (copies of examples with the site set to some value).
 
 import { SparseAutoencoder, type Dictionary, type SparseRows } from '../sae/dictionary.ts';
 import type { TaskExample } from '../data/tasks.ts';
-import { makeBatch, type Batch, type Past } from '../model/gptneox.ts';
+import { makeBatch, type Batch } from '../model/gptneox.ts';
+import type { ModelPast } from '../model/language-model.ts';
 import type { Metric } from './metric.ts';
 import { Tails } from './tails.ts';
 import { exactEffects } from './exact.ts';
@@ -53,7 +55,7 @@ export interface BatchNodes {
   B: number;
   T: number;
   lengths: number[];
-  /** Clean activation of every site [N*d] (kept for the edges' passes). */
+  /** Clean activation of every site up to the metric's [N*w] (kept for the edges' passes). */
   clean: Map<string, Float32Array>;
   /** m on the clean and on the patch input per example; patch is null under zero ablation. */
   mClean: Float64Array;
@@ -90,7 +92,6 @@ export function batchNodes(
   options: NodeOptions,
 ): BatchNodes {
   const { tails } = ctx;
-  const d = tails.model.config.hiddenSize;
   const batchExamples = indices.map((i) => examples[i]);
   const clean = makeBatch(batchExamples.map((e) => e.clean));
   const zeroAblation = batchExamples[0].patch === null;
@@ -123,7 +124,8 @@ export function batchNodes(
   const cleanRun = fullRun(clean, true);
   bn.mClean.set(cleanRun.m);
   const cleanGrads = cleanRun.backward();
-  for (const site of ctx.sites) bn.clean.set(site, cleanRun.pass.activation(site));
+  // Every site the run has, not only those with dictionaries: the edges' passes start from any.
+  for (const site of tails.tail(0).sites) bn.clean.set(site, cleanRun.pass.activation(site));
   let patchRun: ReturnType<typeof fullRun> | null = null;
   if (!zeroAblation) {
     patchRun = fullRun(makeBatch(batchExamples.map((e) => e.patch!)), false);
@@ -134,7 +136,7 @@ export function batchNodes(
   // that site, and their gradients are never used: the runs start after them, continuing the
   // clean keys and values. Not under a readout metric, which reads every position; the last
   // token, which the metric reads, is always run.
-  const pasts = new Map<number, Past>();
+  const pasts = new Map<number, ModelPast>();
   const cleanPrefix = (live: number[]): CleanPrefix | null => {
     if (tails.readout !== undefined) return null;
     let P = Math.min(...lengths) - 1;
@@ -151,6 +153,8 @@ export function batchNodes(
   );
   const done = new Map<string, SiteNodes>();
   for (const group of tailGroups(ctx, prepared)) {
+    // The sites of a group share their width (d when they enter the tail through its input).
+    const d = tails.model.siteWidth(group[0].site);
     // ∇m at the site: clean (α = 0) plus α = k/steps for k = 1..steps-1, averaged. The sites of
     // a group share their tail, so their steps run as one batch.
     if (gradSteps > 1) {
@@ -199,7 +203,7 @@ function prepareSite(
   cleanGrad: Float32Array,
   xPatchRun: Float32Array | null,
 ): PreparedSite {
-  const d = ctx.tails.model.config.hiddenSize;
+  const d = ctx.tails.model.siteWidth(site);
   const { T, lengths } = bn;
   const N = bn.B * T;
   const dict = ctx.dictionaries(site);

@@ -1,9 +1,10 @@
 // Runs of the model's tails for the node passes: from a site set to given values (each row an
 // example with that site's output replaced), to the metric m per row and, on demand, its gradient.
-// B examples, T tokens (padded), N = B*T rows, d model dim, R rows of a tail batch.
+// B examples, T tokens (padded), N = B*T rows, d model dim, w a site's width (d, or H·Dh for
+// attn_z), R rows of a tail batch.
 
-import type { Batch, ForwardPass, Past, SiteHook } from '../model/gptneox.ts';
-import { parseSite } from '../model/sites.ts';
+import type { Batch, SiteHook } from '../model/gptneox.ts';
+import { siteRef, type ModelPass, type ModelPast } from '../model/language-model.ts';
 import type { BatchNodes, NodeContext } from './nodes.ts';
 import { gatherRows } from '../kernels/rows.ts';
 import { addDifference, firstRows, suffixRows } from './rows.ts';
@@ -11,7 +12,7 @@ import { Tails } from './tails.ts';
 
 /** A tail pass with m per row and the backward that m's gradient drives. */
 export interface MetricRun {
-  pass: ForwardPass;
+  pass: ModelPass;
   /** m per row. */
   m: Float64Array;
   /** ∂m/∂(every site of the tail), given only for runs made `withGrad`. */
@@ -32,14 +33,13 @@ export function runMetric(
   exampleOf: number[],
   withGrad: boolean,
   readsSites = false,
-  past?: Past,
+  past?: ModelPast,
 ): MetricRun {
   const { tails, metric } = ctx;
   const tail = tails.tail(start);
   const readout = tails.readoutIn(start);
-  const top = tail.config.numLayers - 1;
-  const nl = tail.config.numLayers;
-  const hooksTop = Object.keys(hooks).some((site) => parseSite(site, nl).layer === top);
+  const top = tail.shape.numLayers - 1;
+  const hooksTop = Object.keys(hooks).some((site) => siteRef(tail, site).layer === top);
   const pass = tail.forward(batch, {
     hooks,
     logits: readout ? 'none' : 'last',
@@ -49,7 +49,7 @@ export function runMetric(
   });
   const values = readout ? pass.activation(readout) : pass.logits;
   const R = batch.batchSize;
-  const width = values.length / R; // V' logits, or T*d activations
+  const width = values.length / R; // V' logits, or T*w activations
   const m = new Float64Array(R);
   const dValues = withGrad ? new Float32Array(R * width) : null;
   for (let r = 0; r < R; r++)
@@ -76,14 +76,14 @@ export function runMetric(
  */
 export interface CleanPrefix {
   P: number;
-  past: Past;
+  past: ModelPast;
 }
 
 /** Rows of a tail run that set one site: row r is example rows[r] with the site's output x. */
 export interface SitePart {
   site: string;
   rows: number[];
-  /** The site's output for those rows [R*T*d] (all bn.T positions). */
+  /** The site's output for those rows [R*T*w] (all bn.T positions). */
   x: Float32Array;
 }
 
@@ -108,15 +108,16 @@ export function runFromSites(
     throw new Error('attribution: sites run together must enter one tail through its input');
   const P = prefix?.P ?? 0;
   const T = bn.T - P;
-  const d = tails.model.config.hiddenSize;
+  const d = tails.model.shape.hiddenSize;
+  const width = tails.model.siteWidth(parts[0].site); // d unless the site is inside the tail
   const rows = parts.flatMap((part) => part.rows);
   const batch = Tails.inputBatch(
     rows.length,
     T,
     rows.map((b) => bn.lengths[b] - P),
   );
-  // [.., bn.T, d] rows of `rows` -> their positions P.. [R, T, d]
-  const pick = (a: Float32Array, pickRows: number[]) => suffixRows(a, pickRows, bn.T, P, d);
+  // [.., bn.T, w] rows of `rows` -> their positions P.. [R, T, w]
+  const pick = (a: Float32Array, pickRows: number[], w = d) => suffixRows(a, pickRows, bn.T, P, w);
   const hooks: Record<string, SiteHook> = {};
   if (loc.inner === 'embed') {
     const input = new Float32Array(rows.length * T * d);
@@ -137,14 +138,14 @@ export function runFromSites(
     hooks.embed = Tails.feed(input);
   } else {
     hooks.embed = Tails.feed(pick(bn.clean.get(loc.input!)!, rows));
-    hooks[loc.inner] = Tails.feed(pick(parts[0].x, firstRows(rows.length)));
+    hooks[loc.inner] = Tails.feed(pick(parts[0].x, firstRows(rows.length), width));
   }
-  let past: Past | undefined;
+  let past: ModelPast | undefined;
   if (prefix) {
-    // keys, values [B, H, P, S]: P*d values per example
+    // keys, values [B, heads, P, head dim]: the same number of values per example
     const layers = prefix.past.layers.slice(loc.start, tails.end).map((kv) => ({
-      keys: gatherRows(kv.keys, rows, P * d),
-      values: gatherRows(kv.values, rows, P * d),
+      keys: gatherRows(kv.keys, rows, kv.keys.length / bn.B),
+      values: gatherRows(kv.values, rows, kv.values.length / bn.B),
     }));
     past = { length: P, layers };
   }
@@ -163,13 +164,13 @@ export function runFromSites(
 /** Sites below which a gradient at `site` needs no further backward (inside its tail). */
 function stopsFor(ctx: NodeContext, site: string): string[] {
   const { inner } = ctx.tails.locate(site);
-  // Only attn_L of a sequential residual sits inside its tail; its gradient includes the path
-  // through mlp_L, so mlp_L must flow.
+  // A site inside its tail (attn_z_L; attn_L of a sequential or sandwich block) has its gradient
+  // through everything above it, mlp_L included, so only the site itself stops.
   return inner === 'embed' ? ['embed'] : [inner];
 }
 
 /**
- * ∂m/∂x at each part's site [R*T*d] for its rows set to x (one tail run for all parts); 0 at a
+ * ∂m/∂x at each part's site [R*T*w] for its rows set to x (one tail run for all parts); 0 at a
  * clean prefix's positions.
  */
 export function gradientsFromSites(
@@ -182,19 +183,19 @@ export function gradientsFromSites(
   const g = run.backward(stopsFor(ctx, parts[0].site)).get(ctx.tails.locate(parts[0].site).inner)!;
   const P = prefix?.P ?? 0;
   const { T } = bn;
-  const d = ctx.tails.model.config.hiddenSize;
-  // g holds the parts' rows one after the other, positions P.. [R, T-P, d] each.
+  const w = ctx.tails.model.siteWidth(parts[0].site);
+  // g holds the parts' rows one after the other, positions P.. [R, T-P, w] each.
   let next = 0;
   return parts.map((part) => {
     const R = part.rows.length;
     const first = next;
     next += R;
-    if (P === 0) return g.subarray(first * T * d, next * T * d);
-    const out = new Float32Array(R * T * d);
+    if (P === 0) return g.subarray(first * T * w, next * T * w);
+    const out = new Float32Array(R * T * w);
     for (let r = 0; r < R; r++)
       out.set(
-        g.subarray((first + r) * (T - P) * d, (first + r + 1) * (T - P) * d),
-        (r * T + P) * d,
+        g.subarray((first + r) * (T - P) * w, (first + r + 1) * (T - P) * w),
+        (r * T + P) * w,
       );
     return out;
   });

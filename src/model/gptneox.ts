@@ -31,6 +31,14 @@ import { layerCache, type LayerCache, type Workspace } from './workspace.ts';
 import { lastRowsLayerForward } from './last-rows.ts';
 import { attentionBranchBackward, mlpBranchBackward, mlpRowsBackward } from './branch-backward.ts';
 import { gatherRows } from '../kernels/rows.ts';
+import { matmul } from '../kernels/gemm.ts';
+import {
+  siteInputs,
+  type BlockWiring,
+  type LanguageModel,
+  type ModelShape,
+  type SiteInput,
+} from './language-model.ts';
 
 export interface Batch {
   /** [B*T] right-padded token ids; padding positions hold any valid id. */
@@ -114,7 +122,7 @@ export interface ForwardPass {
 
 const MAX_WORKSPACES = 2;
 
-export class GptNeoX {
+export class GptNeoX implements LanguageModel {
   readonly config: GptNeoXConfig;
   readonly weights: GptNeoXWeights;
   readonly sites: string[];
@@ -141,6 +149,82 @@ export class GptNeoX {
     this.config = config;
     this.weights = weights;
     this.sites = siteNames(config.numLayers);
+  }
+
+  get shape(): ModelShape {
+    const c = this.config;
+    return {
+      numLayers: c.numLayers,
+      hiddenSize: c.hiddenSize,
+      vocabSize: c.vocabSize,
+      maxPositions: c.maxPositionEmbeddings,
+    };
+  }
+
+  get wiring(): BlockWiring {
+    return this.config.useParallelResidual ? 'parallel' : 'sequential';
+  }
+
+  siteWidth(site: string): number {
+    parseSite(site, this.config.numLayers); // throws with the valid names
+    return this.config.hiddenSize;
+  }
+
+  upstreamSites(site: string): SiteInput[] {
+    return siteInputs(site, this.config.numLayers, this.wiring, false);
+  }
+
+  embed(batch: Batch): Float32Array {
+    const d = this.config.hiddenSize;
+    const N = batch.batchSize * batch.seqLen;
+    const out = new Float32Array(N * d);
+    embeddingForward(out, batch.ids, this.weights.embedIn, N, d);
+    return out;
+  }
+
+  slice(start: number, count: number, vocab?: Int32Array): GptNeoX {
+    const c = this.config;
+    const w = this.weights;
+    const d = c.hiddenSize;
+    if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 0))
+      throw new Error(`slice: layers ${start}..${start + count - 1} are not a range`);
+    if (start + count > c.numLayers)
+      throw new Error(
+        `slice: layers ${start}..${start + count - 1} go past the model's ${c.numLayers}`,
+      );
+    let { embedIn, embedOut } = w;
+    if (vocab) {
+      vocab.forEach((id) => {
+        if (!(id >= 0 && id < c.vocabSize))
+          throw new Error(
+            `metric vocabulary: token id ${id} is outside the model's [0, ${c.vocabSize})`,
+          );
+      });
+      embedOut = new Float32Array(vocab.length * d); // [V', d]
+      vocab.forEach((id, i) => embedOut.set(w.embedOut.subarray(id * d, (id + 1) * d), i * d));
+      embedIn = new Float32Array(vocab.length * d);
+    }
+    return new GptNeoX(
+      { ...c, numLayers: count, vocabSize: vocab ? vocab.length : c.vocabSize },
+      {
+        embedIn,
+        layers: w.layers.slice(start, start + count),
+        lnFinalWeight: w.lnFinalWeight,
+        lnFinalBias: w.lnFinalBias,
+        embedOut,
+      },
+    );
+  }
+
+  unembedDirections(vectors: Float32Array, K: number): Float32Array {
+    const d = this.config.hiddenSize;
+    const gamma = this.weights.lnFinalWeight;
+    const scaled = new Float32Array(K * d);
+    for (let k = 0; k < K; k++)
+      for (let j = 0; j < d; j++) scaled[k * d + j] = gamma[j] * vectors[k * d + j];
+    const out = new Float32Array(K * this.config.vocabSize);
+    matmul(scaled, this.weights.embedOut, out, K, this.config.vocabSize, d, { transB: true });
+    return out;
   }
 
   forward(batch: Batch, options: ForwardOptions = {}): ForwardPass {
@@ -175,7 +259,7 @@ export class GptNeoX {
     const V = c.vocabSize;
     const Nd = N * d;
     const eps = c.layerNormEps;
-    const shape = this.shape(B, T, P);
+    const shape = this.attentionShape(B, T, P);
     const ws = this.workspace(B, T, P);
     const rope = this.rotary(P + T);
     const acts = new Map<string, Float32Array>();
@@ -277,7 +361,7 @@ export class GptNeoX {
   }
 
   /** @internal dimensions of the attention for a batch shape. */
-  shape(B: number, T: number, P = 0): AttentionShape {
+  attentionShape(B: number, T: number, P = 0): AttentionShape {
     const c = this.config;
     return { B, T, H: c.numHeads, S: headSize(c), R: rotaryDims(c), P };
   }
@@ -286,7 +370,7 @@ export class GptNeoX {
   workspace(B: number, T: number, P = 0): Workspace {
     let ws = this.workspaces.find((x) => x.B === B && x.T === T && x.P === P);
     if (!ws) {
-      const s = this.shape(B, T, P);
+      const s = this.attentionShape(B, T, P);
       const N = B * T;
       ws = {
         B,
@@ -382,7 +466,7 @@ class Pass implements ForwardPass {
     if (!caches) throw new Error('past: this forward pass was run without forBackward: true');
     if (this.pastLength > 0) throw new Error('past: this forward pass itself continues a past');
     const { batchSize: B, seqLen: T } = this.batch;
-    const { H, S } = this.model.shape(B, T);
+    const { H, S } = this.model.attentionShape(B, T);
     if (!Number.isInteger(P) || P < 0 || P > T)
       throw new Error(`past: length ${P} must be an integer in 0..${T}`);
     const plane = B * H * T * S;
@@ -455,7 +539,7 @@ class Pass implements ForwardPass {
       );
     }
     const P = this.pastLength;
-    const shape = model.shape(B, T, P);
+    const shape = model.attentionShape(B, T, P);
     const ws = model.workspace(B, T, P);
     const rope = model.rotary(P + T);
 

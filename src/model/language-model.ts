@@ -1,64 +1,127 @@
-// What code that runs "a model" needs from either engine: the dedicated GptNeoX (gptneox.ts) or
-// the generic Transformer (transformer.ts). Both already have these members; their configs name
-// the sizes differently, so modelShape reads them.
+// What discovery, evaluation, dashboards, SHIFT and the SAE tools use of a model, so that they run
+// on either engine: GptNeoX (gptneox.ts, the original GPT-NeoX engine) or Transformer
+// (transformer.ts, every family). Both read and replace sites through hooks, differentiate them
+// with seeds and stop-gradients, and continue a past, with the same semantics.
+//
+// Sites form a graph that follows the block's wiring (see siteInputs): discovery's edges and its
+// tails (a model cut above a site) are built from it, not from one family's residual structure.
 
 import type { Batch, SiteHook } from './gptneox.ts';
-import type { GptNeoXConfig } from './config.ts';
-import type { TransformerConfig } from './families/family.ts';
+import { parseTransformerSite, type TransformerSiteRef } from './sites.ts';
 
-export interface LanguageModelForwardOptions {
+export type BlockWiring = 'parallel' | 'sequential' | 'sandwich';
+
+/** The sizes consumers read, under one name for both engines' configs. */
+export interface ModelShape {
+  numLayers: number;
+  hiddenSize: number;
+  vocabSize: number;
+  /** Longest sequence (past included) the model takes. */
+  maxPositions: number;
+}
+
+/** Keys and values of P earlier positions at every layer (each engine's own layout). */
+export interface ModelPast {
+  length: number;
+  layers: { keys: Float32Array; values: Float32Array }[];
+}
+
+export interface ModelForwardOptions {
   hooks?: Record<string, SiteHook>;
   logits?: 'all' | 'last' | 'none';
   forBackward?: boolean;
   topLayerRows?: 'all' | 'last';
+  past?: ModelPast;
 }
 
-export interface LanguageModelBackwardOptions {
+export interface ModelBackwardOptions {
   stopGradient?: Iterable<string>;
   seeds?: Record<string, Float32Array>;
 }
 
-export interface LanguageModelPass {
+export interface ModelPass {
   readonly batch: Batch;
   readonly logits: Float32Array;
   activation(site: string): Float32Array;
-  backward(
-    dLogits: Float32Array | null,
-    options?: LanguageModelBackwardOptions,
-  ): Map<string, Float32Array>;
+  backward(dLogits: Float32Array | null, options?: ModelBackwardOptions): Map<string, Float32Array>;
+  past(P: number): ModelPast;
+}
+
+/**
+ * How a site's output reaches a site that reads it with no other site in between:
+ *   identity  added into the residual as it is (x -> resid_L);
+ *   local     through row-local maps (norms, projections, the MLP): position t reads position t;
+ *   mixing    through attention: position t reads positions <= t.
+ */
+export type SitePath = 'identity' | 'local' | 'mixing';
+
+export interface SiteInput {
+  site: string;
+  path: SitePath;
 }
 
 export interface LanguageModel {
-  readonly config: GptNeoXConfig | TransformerConfig;
   /** Every site in computation order. */
   readonly sites: string[];
-  forward(batch: Batch, options?: LanguageModelForwardOptions): LanguageModelPass;
+  readonly shape: ModelShape;
+  readonly wiring: BlockWiring;
+  /** Values per token of a site's activation: d, or H·Dh for attn_z_L. */
+  siteWidth(site: string): number;
+  /** The sites whose outputs `site` reads directly (see SitePath), in a fixed order. */
+  upstreamSites(site: string): SiteInput[];
+  forward(batch: Batch, options?: ModelForwardOptions): ModelPass;
+  /** Token ids -> the embed site's activation [B*T*d] (positions from 0). */
+  embed(batch: Batch): Float32Array;
+  /**
+   * Layers start..start+count-1 as a model of their own, whose embed site is the input of layer
+   * `start` and whose head (final norm, unembedding) is the full model's. With `vocab` the head
+   * computes those token ids' logits only, in that order, and the token table is a zero table of
+   * that size (feed the embed site by a hook). Weights are shared, not copied.
+   */
+  slice(start: number, count: number, vocab?: Int32Array): LanguageModel;
+  /** Logits a direction adds through the final norm's gain (normalization aside): (γ ⊙ v)·W_Uᵀ, K vectors [K*d] -> [K*V]. */
+  unembedDirections(vectors: Float32Array, K: number): Float32Array;
 }
 
-export interface ModelShape {
-  architecture: string;
-  numLayers: number;
-  hiddenSize: number;
-  vocabSize: number;
-  /** Longest sequence the model takes (max_position_embeddings / n_positions). */
-  maxPositions: number;
+/** A site's kind and layer, checked against the model's own sites (the error lists them). */
+export function siteRef(model: LanguageModel, site: string): TransformerSiteRef {
+  if (!model.sites.includes(site))
+    throw new Error(`unknown site "${site}": this model has ${model.sites.join(', ')}`);
+  return parseTransformerSite(site, model.shape.numLayers);
 }
 
-export function modelShape(model: LanguageModel): ModelShape {
-  const c = model.config;
-  if ('architecture' in c)
-    return {
-      architecture: c.architecture,
-      numLayers: c.numLayers,
-      hiddenSize: c.hiddenSize,
-      vocabSize: c.vocabSize,
-      maxPositions: c.maxPositions,
-    };
-  return {
-    architecture: 'GPTNeoXForCausalLM',
-    numLayers: c.numLayers,
-    hiddenSize: c.hiddenSize,
-    vocabSize: c.vocabSize,
-    maxPositions: c.maxPositionEmbeddings,
-  };
+/**
+ * The site graph of a block wiring: what each site reads directly. attn_z_L exists only in
+ * models that have that site (`hasZ`).
+ */
+export function siteInputs(
+  site: string,
+  numLayers: number,
+  wiring: BlockWiring,
+  hasZ: boolean,
+): SiteInput[] {
+  const ref = parseTransformerSite(site, numLayers);
+  if (ref.kind === 'embed') return [];
+  const L = ref.layer;
+  const prev = L === 0 ? 'embed' : `resid_${L - 1}`;
+  switch (ref.kind) {
+    case 'resid':
+      return [
+        { site: `mlp_${L}`, path: 'identity' },
+        { site: `attn_${L}`, path: 'identity' },
+        { site: prev, path: 'identity' },
+      ];
+    case 'mlp':
+      // Sequential and sandwich blocks: the MLP reads mid = prev + attn_L.
+      return wiring === 'parallel'
+        ? [{ site: prev, path: 'local' }]
+        : [
+            { site: `attn_${L}`, path: 'local' },
+            { site: prev, path: 'local' },
+          ];
+    case 'attn':
+      return hasZ ? [{ site: `attn_z_${L}`, path: 'local' }] : [{ site: prev, path: 'mixing' }];
+    case 'attn_z':
+      return [{ site: prev, path: 'mixing' }];
+  }
 }

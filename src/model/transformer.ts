@@ -50,6 +50,13 @@ import {
 import { rmsNormBackward, rmsNormForward } from './layers/rmsnorm.ts';
 import { inverseFrequencies, rotaryTableFrom } from './layers/rotary.ts';
 import { matmul } from '../kernels/gemm.ts';
+import {
+  siteInputs,
+  type BlockWiring,
+  type LanguageModel,
+  type ModelShape,
+  type SiteInput,
+} from './language-model.ts';
 
 export interface TransformerForwardOptions {
   hooks?: Record<string, SiteHook>;
@@ -216,7 +223,7 @@ interface HeadCache {
   capped: Float32Array | null; // [R, V] soft-capped logits
 }
 
-export class Transformer {
+export class Transformer implements LanguageModel {
   readonly config: TransformerConfig;
   readonly weights: TransformerWeights;
   readonly sites: string[];
@@ -245,6 +252,94 @@ export class Transformer {
     this.weights = weights;
     this.sites = transformerSiteNames(config.numLayers);
     this.invFreq = inverseFrequencies(config.rotaryDims, config.ropeTheta, config.ropeScaling);
+  }
+
+  get shape(): ModelShape {
+    const c = this.config;
+    return {
+      numLayers: c.numLayers,
+      hiddenSize: c.hiddenSize,
+      vocabSize: c.vocabSize,
+      maxPositions: c.maxPositions,
+    };
+  }
+
+  get wiring(): BlockWiring {
+    return this.config.block;
+  }
+
+  siteWidth(site: string): number {
+    const ref = parseTransformerSite(site, this.config.numLayers); // throws with the valid names
+    return ref.kind === 'attn_z'
+      ? this.config.numHeads * this.config.headDim
+      : this.config.hiddenSize;
+  }
+
+  upstreamSites(site: string): SiteInput[] {
+    return siteInputs(site, this.config.numLayers, this.config.block, true);
+  }
+
+  embed(batch: Batch): Float32Array {
+    return this.embedRows(batch.ids, batch.batchSize, batch.seqLen, 0);
+  }
+
+  /** ids [B*T] -> the embed site [B*T, d]: token rows (scaled), plus positions P.. (GPT-2). */
+  private embedRows(ids: Int32Array, B: number, T: number, P: number): Float32Array {
+    const c = this.config;
+    const d = c.hiddenSize;
+    const Nd = B * T * d;
+    const embed = new Float32Array(Nd);
+    embeddingForward(embed, ids, this.weights.embed, B * T, d);
+    if (c.embedScale !== 1) for (let i = 0; i < Nd; i++) embed[i] *= c.embedScale;
+    if (this.weights.positions) positionEmbeddingForward(embed, this.weights.positions, B, T, d, P);
+    return embed;
+  }
+
+  slice(start: number, count: number, vocab?: Int32Array): Transformer {
+    const c = this.config;
+    const w = this.weights;
+    const d = c.hiddenSize;
+    if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 0))
+      throw new Error(`slice: layers ${start}..${start + count - 1} are not a range`);
+    if (start + count > c.numLayers)
+      throw new Error(
+        `slice: layers ${start}..${start + count - 1} go past the model's ${c.numLayers}`,
+      );
+    let { embed, unembed } = w;
+    if (vocab) {
+      vocab.forEach((id) => {
+        if (!(id >= 0 && id < c.vocabSize))
+          throw new Error(
+            `metric vocabulary: token id ${id} is outside the model's [0, ${c.vocabSize})`,
+          );
+      });
+      unembed = new Float32Array(vocab.length * d); // [V', d]
+      vocab.forEach((id, i) => unembed.set(w.unembed.subarray(id * d, (id + 1) * d), i * d));
+      embed = new Float32Array(vocab.length * d);
+    }
+    return new Transformer(
+      {
+        ...c,
+        numLayers: count,
+        slidingWindows: c.slidingWindows.slice(start, start + count),
+        vocabSize: vocab ? vocab.length : c.vocabSize,
+        tiedEmbeddings: vocab ? false : c.tiedEmbeddings,
+      },
+      { ...w, embed, unembed, layers: w.layers.slice(start, start + count) },
+    );
+  }
+
+  unembedDirections(vectors: Float32Array, K: number): Float32Array {
+    const c = this.config;
+    const d = c.hiddenSize;
+    const gamma = this.weights.finalNorm.weight;
+    const offset = c.norm === 'rmsnorm_1p' ? 1 : 0;
+    const scaled = new Float32Array(K * d);
+    for (let k = 0; k < K; k++)
+      for (let j = 0; j < d; j++) scaled[k * d + j] = (offset + gamma[j]) * vectors[k * d + j];
+    const out = new Float32Array(K * c.vocabSize);
+    matmul(scaled, this.weights.unembed, out, K, c.vocabSize, d, { transB: true });
+    return out;
   }
 
   /** @internal cos/sin for positions 0..T-1. */
@@ -314,10 +409,7 @@ export class Transformer {
       act.set(replacement);
     };
 
-    const embed = new Float32Array(Nd);
-    embeddingForward(embed, ids, w.embed, N, d);
-    if (c.embedScale !== 1) for (let i = 0; i < Nd; i++) embed[i] *= c.embedScale;
-    if (w.positions) positionEmbeddingForward(embed, w.positions, B, T, d, P);
+    const embed = this.embedRows(ids, B, T, P);
     runHook('embed', embed);
 
     let x = embed;

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { discover, toCircuit } from '../../src/attribution/discover.ts';
-import { upstreamSites } from '../../src/attribution/edges.ts';
+import { directUpstream } from '../../src/attribution/edges.ts';
 import { parseNodeId } from '../../src/circuit/circuit.ts';
 import { makeBatch, type SiteHook } from '../../src/model/gptneox.ts';
 import { parseSite } from '../../src/model/sites.ts';
@@ -86,7 +86,7 @@ for (const parallel of [true, false]) {
     // Every direct pair of sites has edges, and only those.
     const expected = new Set<string>();
     for (const D of w.model.sites)
-      for (const U of upstreamSites(D, w.config.numLayers, parallel)) expected.add(`${U}>${D}`);
+      for (const U of directUpstream(w.model, D, w.model.sites)) expected.add(`${U.site}>${D}`);
     assert.deepEqual([...pairs.keys()].sort(), [...expected].sort());
     assert.equal(expected.has('attn_0>mlp_0'), !parallel);
 
