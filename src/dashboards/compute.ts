@@ -15,7 +15,7 @@
 
 import type { OnProgress } from '../progress.ts';
 import { matmul } from '../kernels/gemm.ts';
-import type { GptNeoX } from '../model/gptneox.ts';
+import type { LanguageModel } from '../model/language-model.ts';
 import { SparseAutoencoder, type Dictionary } from '../sae/dictionary.ts';
 
 export interface FeatureRef {
@@ -56,7 +56,7 @@ export interface FeatureDashboard {
 }
 
 export interface DashboardOptions {
-  model: GptNeoX;
+  model: LanguageModel;
   /** The dictionary of a site (e.g. `library.get`). */
   dictionary: (site: string) => Dictionary;
   /** Token ids, one array per document. */
@@ -194,19 +194,11 @@ class SiteEncoder {
 }
 
 /** W_U (γ ⊙ d) for the given features of one dictionary: [K*V]. */
-function logitEffects(model: GptNeoX, dict: Dictionary, features: number[]): Float32Array {
-  const d = model.config.hiddenSize;
-  const V = model.config.vocabSize;
-  const K = features.length;
-  const gamma = model.weights.lnFinalWeight;
-  const scaled = new Float32Array(K * d);
-  features.forEach((f, k) => {
-    const row = dict.decoderRow(f);
-    for (let j = 0; j < d; j++) scaled[k * d + j] = gamma[j] * row[j];
-  });
-  const out = new Float32Array(K * V);
-  matmul(scaled, model.weights.embedOut, out, K, V, d, { transB: true });
-  return out;
+function logitEffects(model: LanguageModel, dict: Dictionary, features: number[]): Float32Array {
+  const d = dict.dIn;
+  const rows = new Float32Array(features.length * d);
+  features.forEach((f, k) => rows.set(dict.decoderRow(f), k * d));
+  return model.unembedDirections(rows, features.length);
 }
 
 /** Indices of the n largest (sign 1) or smallest (sign -1) values of v[0..limit). */
@@ -237,17 +229,16 @@ export function histogram(values: Float32Array, count: number, bins: number) {
 export function computeDashboards(o: DashboardOptions): DashboardResult {
   const { model } = o;
   const top = o.top ?? 20;
-  const T = o.ctx ?? Math.min(64, model.config.maxPositionEmbeddings);
+  const T = o.ctx ?? Math.min(64, model.shape.maxPositions);
   const bins = o.bins ?? 24;
   const nLogit = o.logitTokens ?? 10;
   const before = o.before ?? 24;
   const after = o.after ?? 8;
   const W = o.windowsPerForward ?? 8;
-  const d = model.config.hiddenSize;
-  const V = model.config.vocabSize;
-  if (!(Number.isInteger(T) && T >= 1 && T <= model.config.maxPositionEmbeddings))
+  const { hiddenSize: d, vocabSize: V, maxPositions } = model.shape;
+  if (!(Number.isInteger(T) && T >= 1 && T <= maxPositions))
     throw new Error(
-      `dashboards: ctx ${T} must be an integer in 1..${model.config.maxPositionEmbeddings} (the model's positions)`,
+      `dashboards: ctx ${T} must be an integer in 1..${maxPositions} (the model's positions)`,
     );
   if (!(Number.isInteger(top) && top >= 1)) throw new Error(`dashboards: top ${top} must be >= 1`);
   for (const [i, doc] of o.documents.entries())
@@ -272,24 +263,26 @@ export function computeDashboards(o: DashboardOptions): DashboardResult {
   const trackers = new Map<string, Tracker[]>();
   for (const site of sites) {
     const dict = o.dictionary(site);
-    if (dict.dIn !== d)
+    const width = model.siteWidth(site);
+    if (dict.dIn !== width)
       throw new Error(
-        `dashboards: the ${site} dictionary reads width ${dict.dIn}, the model has ${d}`,
+        `dashboards: the ${site} dictionary reads width ${dict.dIn}, the model's ${site} is ${width} wide`,
       );
     const columns = bySite.get(site)!;
     const encoder = new SiteEncoder(dict, columns);
     encoders.set(site, encoder);
-    const effects = logitEffects(model, dict, columns); // [K*V]
+    // Only a direction of the residual stream has a logit-lens reading: not attn_z's head outputs.
+    const effects = width === d ? logitEffects(model, dict, columns) : null; // [K*V]
     trackers.set(
       site,
       columns.map((feature, k) => {
-        const row = effects.subarray(k * V, (k + 1) * V);
+        const row = effects?.subarray(k * V, (k + 1) * V);
         return {
           ref: { site, feature },
           nonzero: new FloatList(),
           best: [],
-          promoted: extremes(row, nLogit, limit, 1),
-          suppressed: extremes(row, nLogit, limit, -1),
+          promoted: row ? extremes(row, nLogit, limit, 1) : [],
+          suppressed: row ? extremes(row, nLogit, limit, -1) : [],
         };
       }),
     );

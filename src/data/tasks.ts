@@ -9,7 +9,8 @@
 import { readTextFile } from '../io/text-file.ts';
 import { z } from 'zod';
 import type { OnProgress } from '../progress.ts';
-import { makeBatch, type Batch, type GptNeoX } from '../model/gptneox.ts';
+import { makeBatch, type Batch } from '../model/gptneox.ts';
+import type { LanguageModel } from '../model/language-model.ts';
 import { describeIssues } from '../io/validation.ts';
 import type { BosMode } from '../model/tokenizer.ts';
 
@@ -298,14 +299,14 @@ export interface TaskScore {
  * Only examples with a patch answer count; throws if there are none.
  */
 export function scoreTask(
-  model: GptNeoX,
+  model: LanguageModel,
   examples: TaskExample[],
   options: { batchSize?: number; onProgress?: OnProgress } = {},
 ): TaskScore {
   const scored = examples.filter((e) => e.patchAnswerId !== null);
   if (scored.length === 0)
     throw new Error('no examples with a patch_answer to compare the clean answer against');
-  const V = model.config.vocabSize;
+  const V = model.shape.vocabSize;
   for (const e of scored)
     for (const id of [e.cleanAnswerId, e.patchAnswerId!, ...e.clean])
       if (id >= V)

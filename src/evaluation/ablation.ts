@@ -7,10 +7,11 @@
 // layers than the start layer, the embedding) run untouched.
 //
 // B batch, T tokens (of a batch), P positions of the masks (the longest example), N = B*T rows,
-// d model width, F dictionary width, V vocabulary.
+// d a site's width (the model width, or H·Dh at attn_z_L), F dictionary width, V vocabulary.
 
 import type { OnProgress } from '../progress.ts';
-import type { GptNeoX, SiteHook } from '../model/gptneox.ts';
+import type { SiteHook } from '../model/gptneox.ts';
+import type { LanguageModel } from '../model/language-model.ts';
 import { toSparseRows, type Dictionary, type SparseRows } from '../sae/dictionary.ts';
 import type { TaskBatch } from '../data/tasks.ts';
 import { logitDiffMetric, meanOverLogits, type Metric } from '../attribution/metric.ts';
@@ -72,7 +73,7 @@ export class AblatedModel {
   private readonly scratch = new Map<number, Float32Array[]>();
 
   constructor(
-    readonly model: GptNeoX,
+    readonly model: LanguageModel,
     readonly dictionaries: Map<string, Dictionary>,
     readonly batches: TaskBatch[],
     options: AblatedModelOptions = {},
@@ -82,16 +83,16 @@ export class AblatedModel {
       throw new Error(`ablation: expected one of ${ABLATION_KINDS.join(', ')}, got "${ablation}"`);
     if (batches.length === 0) throw new Error('evaluation: no examples to evaluate on');
     this.metricFn = options.metric ?? logitDiffMetric(batches.flatMap((b) => b.examples));
-    const d = model.config.hiddenSize;
     const order = model.sites;
     for (const [site, dict] of dictionaries) {
       if (!order.includes(site))
         throw new Error(
           `evaluation: site ${site} is not a site of this model (${order.join(', ')})`,
         );
+      const d = model.siteWidth(site);
       if (dict.dIn !== d)
         throw new Error(
-          `evaluation: the dictionary at ${site} reads width ${dict.dIn}, the model has ${d}`,
+          `evaluation: the dictionary at ${site} reads width ${dict.dIn}, the model's ${site} is ${d} wide`,
         );
     }
     this.sites = order.filter((s) => dictionaries.has(s));
@@ -107,7 +108,7 @@ export class AblatedModel {
         const F = dictionaries.get(site)!.width;
         this.means.set(site, {
           features: new Float32Array(F),
-          errors: new Float32Array(d),
+          errors: new Float32Array(model.siteWidth(site)),
           rowOf: 'constant',
         });
       }
@@ -150,7 +151,7 @@ export class AblatedModel {
   // Mean of m over every example (one metric module with discovery: attribution/metric.ts).
   private meanMetric(logits: Float32Array[]): number {
     const sizes = this.batches.map((b) => b.examples.length);
-    return meanOverLogits(this.metricFn, logits, sizes, this.model.config.vocabSize);
+    return meanOverLogits(this.metricFn, logits, sizes, this.model.shape.vocabSize);
   }
 
   private checkMask(keep: KeepMask): void {
@@ -167,11 +168,11 @@ export class AblatedModel {
 
   // One forward of the patch inputs (clean when absent) per batch, reading every evaluated site.
   private collectPatchStates(onProgress?: OnProgress): void {
-    const d = this.model.config.hiddenSize;
     const P = this.positions;
     const sums = new Map<string, { features: Float64Array; errors: Float64Array }>();
     for (const site of this.sites) {
       const F = this.dictionaries.get(site)!.width;
+      const d = this.model.siteWidth(site);
       sums.set(site, { features: new Float64Array(P * F), errors: new Float64Array(P * d) });
     }
     const counts = new Float64Array(P);
@@ -185,6 +186,7 @@ export class AblatedModel {
       for (const site of this.sites) {
         const dict = this.dictionaries.get(site)!;
         const F = dict.width;
+        const d = this.model.siteWidth(site);
         hooks[site] = (x) => {
           const { features, error } = dict.run(x, N);
           if (this.ablation === 'patch') {
@@ -208,6 +210,7 @@ export class AblatedModel {
     if (this.ablation !== 'mean') return;
     for (const site of this.sites) {
       const F = this.dictionaries.get(site)!.width;
+      const d = this.model.siteWidth(site);
       const sum = sums.get(site)!;
       const features = new Float32Array(P * F);
       const errors = new Float32Array(P * d);
@@ -241,7 +244,6 @@ export class AblatedModel {
   // Last-token logits [B*V] of one batch's clean inputs.
   private runBatch(batch: TaskBatch, keep: KeepMask | null, index: number): Float32Array {
     if (!keep) return this.model.forward(batch.clean, { logits: 'last' }).logits;
-    const d = this.model.config.hiddenSize;
     const { batchSize: B, seqLen: T } = batch.clean;
     const N = B * T;
     const hooks: Record<string, SiteHook> = {};
@@ -249,6 +251,7 @@ export class AblatedModel {
       const dict = this.dictionaries.get(site)!;
       const F = dict.width;
       const mask = keep.get(site)!;
+      const d = this.model.siteWidth(site);
       hooks[site] = (x) => {
         const { f, xHat } = this.buffers(F, N, d);
         dict.encode(x, N, f);

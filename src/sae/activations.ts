@@ -7,7 +7,7 @@
 // Dims: n vectors, d width, T context length (tokens per window), W windows per forward pass.
 
 import { Rng } from '../random.ts';
-import type { GptNeoX } from '../model/gptneox.ts';
+import type { LanguageModel } from '../model/language-model.ts';
 import type { BufferJson, SourceJson, WindowStreamJson } from './checkpoint-file.ts';
 
 /**
@@ -248,7 +248,7 @@ export class WindowStream {
 }
 
 export interface ModelSourceOptions {
-  model: GptNeoX;
+  model: LanguageModel;
   site: string;
   /** Token ids, one array per document. */
   documents: number[][];
@@ -274,14 +274,14 @@ export class ModelActivationSource implements ActivationSource {
     if (!model.sites.includes(site))
       throw new Error(`unknown site "${site}"; the model has ${model.sites.join(', ')}`);
     const T = o.ctx ?? 64;
-    if (T > model.config.maxPositionEmbeddings)
+    if (T > model.shape.maxPositions)
       throw new Error(
-        `--ctx ${T} is longer than the model's ${model.config.maxPositionEmbeddings} positions`,
+        `--ctx ${T} is longer than the model's ${model.shape.maxPositions} positions`,
       );
     const W = o.windowsPerForward ?? 8;
     const bufferWindows = Math.max(o.bufferWindows ?? 64, 2 * W);
     const seed = o.seed ?? 0;
-    this.dIn = model.config.hiddenSize;
+    this.dIn = model.siteWidth(site);
     this.windows = new WindowStream(o.documents, T, o.eosId, seed);
     const d = this.dIn;
     const ids = new Int32Array(W * T);

@@ -8,7 +8,8 @@
 //
 // Dims: N rows (tokens), d width, F features, B windows per forward pass, T tokens per window, V vocab.
 
-import type { GptNeoX, SiteHook } from '../model/gptneox.ts';
+import type { SiteHook } from '../model/gptneox.ts';
+import type { LanguageModel } from '../model/language-model.ts';
 import { crossEntropy } from '../model/loss.ts';
 import type { OnProgress } from '../progress.ts';
 import type { Dictionary } from './dictionary.ts';
@@ -130,13 +131,17 @@ export interface EvaluateOptions {
  * Reconstruction and spliced-in language-model loss of each site's dictionary, on the first
  * `tokens` tokens of the corpus packed into windows of `ctx`.
  */
-export function evaluateSaes(model: GptNeoX, library: SaeLibrary, o: EvaluateOptions): SiteStats[] {
+export function evaluateSaes(
+  model: LanguageModel,
+  library: SaeLibrary,
+  o: EvaluateOptions,
+): SiteStats[] {
   const T = o.ctx ?? 64;
   const sites = o.sites ?? library.sites();
   for (const site of sites) library.entry(site); // fail before any work on a missing site
   const windowCount = Math.max(1, Math.ceil((o.tokens ?? 4096) / T));
   const W = o.windowsPerForward ?? 8;
-  const V = model.config.vocabSize;
+  const V = model.shape.vocabSize;
   const stream = new WindowStream(o.documents, T, o.eosId, 0, false);
   const batches: { ids: Int32Array; B: number; targets: Int32Array }[] = [];
   for (let w0 = 0; w0 < windowCount; w0 += W) {

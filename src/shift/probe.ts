@@ -4,8 +4,8 @@
 // d+1 parameters converges in a few exact steps, with no learning rate to tune.
 // n examples, d model width.
 
-import { GptNeoX, makeBatch, type SiteHook } from '../model/gptneox.ts';
-import { parseSite } from '../model/sites.ts';
+import { makeBatch, type SiteHook } from '../model/gptneox.ts';
+import { siteRef, type LanguageModel } from '../model/language-model.ts';
 import type { OnProgress } from '../progress.ts';
 
 export interface Probe {
@@ -27,24 +27,18 @@ export interface PooledOptions {
  * run (a residual site's logits are never needed).
  */
 export function pooledActivations(
-  model: GptNeoX,
+  model: LanguageModel,
   sequences: number[][],
   site: string,
   options: PooledOptions = {},
 ): Float32Array {
-  const d = model.config.hiddenSize;
   const batchSize = options.batchSize ?? 32;
   if (!model.sites.includes(site))
     throw new Error(`probe: site ${site} is not a site of this model (${model.sites.join(', ')})`);
-  const ref = parseSite(site, model.config.numLayers);
+  const d = model.siteWidth(site);
+  const ref = siteRef(model, site);
   const layers = ref.kind === 'embed' ? 0 : ref.layer + 1;
-  const upTo =
-    layers === model.config.numLayers
-      ? model
-      : new GptNeoX(
-          { ...model.config, numLayers: layers },
-          { ...model.weights, layers: model.weights.layers.slice(0, layers) },
-        );
+  const upTo = layers === model.shape.numLayers ? model : model.slice(0, layers);
   const out = new Float32Array(sequences.length * d);
   for (let start = 0; start < sequences.length; start += batchSize) {
     const chunk = sequences.slice(start, start + batchSize);

@@ -18,7 +18,8 @@ import {
 import type { Circuit, CircuitNode } from '../circuit/circuit.ts';
 import type { ClassificationTask, ClassifiedText } from '../data/classification.ts';
 import { exampleFromIds, type TaskExample } from '../data/tasks.ts';
-import type { GptNeoX, SiteHook } from '../model/gptneox.ts';
+import type { SiteHook } from '../model/gptneox.ts';
+import type { LanguageModel } from '../model/language-model.ts';
 import { Rng } from '../random.ts';
 import type { Dictionary } from '../sae/dictionary.ts';
 import { zeroAblationHooks, type FeatureRef } from './ablation.ts';
@@ -50,7 +51,7 @@ export interface CircuitFeature {
 }
 
 export interface ShiftOptions {
-  model: GptNeoX;
+  model: LanguageModel;
   dictionaries: (site: string) => Dictionary;
   /** Identity dictionaries, for the neuron skyline. */
   neurons: (site: string) => Dictionary;
@@ -132,7 +133,7 @@ export type ScoredSplit = 'balanced_test' | 'balanced_val';
 
 /** What every ablation is compared with: the probe, and the scored split's pooled inputs. */
 export interface ShiftSetup {
-  model: GptNeoX;
+  model: LanguageModel;
   site: string;
   l2: number;
   batchSize?: number;
@@ -164,11 +165,11 @@ function pooledOf(
 
 /** Trains the original probe on the ambiguous split and pools the scored split. */
 export function prepareShift(
-  model: GptNeoX,
+  model: LanguageModel,
   task: ClassificationTask,
   o: SetupOptions = {},
 ): ShiftSetup {
-  const site = o.site ?? defaultProbeSite(model.config.numLayers);
+  const site = o.site ?? defaultProbeSite(model.shape.numLayers);
   const scoredOn = o.scoreOn ?? 'balanced_test';
   const scored = task.splits[scoredOn];
   if (!scored)
