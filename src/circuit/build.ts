@@ -4,7 +4,7 @@
 // A node is (site, position, feature) with feature F (the site's width) standing for the error;
 // within a site it is numbered position·(F+1) + feature, position 0 for every token under `sum`.
 
-import { parseSite } from '../model/sites.ts';
+import { parseTransformerSite } from '../model/sites.ts';
 import {
   METRIC_NODE,
   nodeId,
@@ -88,7 +88,7 @@ export class EffectSums {
     return {
       id: nodeId(site, feature, position),
       site,
-      layer: parseSite(site, Number.MAX_SAFE_INTEGER).layer,
+      layer: parseTransformerSite(site, Number.MAX_SAFE_INTEGER).layer,
       kind: feature === null ? 'error' : 'feature',
       feature,
       position,

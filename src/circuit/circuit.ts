@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { fileInFolder, readJsonFile } from '../io/text-file.ts';
-import { parseSite } from '../model/sites.ts';
+import { parseTransformerSite } from '../model/sites.ts';
 import { describeIssues } from '../io/validation.ts';
 
 export const CIRCUIT_FILE = 'circuit.json';
@@ -74,7 +74,7 @@ export function parseNodeId(id: string): {
   feature: number | null;
   position: number | null;
 } {
-  const match = /^([a-z]+(?:_\d+)?)\/(\d+|ε)(?:@(\d+))?$/.exec(id);
+  const match = /^([a-z]+(?:_[a-z]+)*(?:_\d+)?)\/(\d+|ε)(?:@(\d+))?$/.exec(id);
   if (!match)
     throw new Error(
       `"${id}" is not a node id; expected <site>/<feature or ε>[@<position>], e.g. resid_1/17@3`,
@@ -101,11 +101,12 @@ export function validateCircuit(json: unknown, file: string): Circuit {
   const fail = (where: string, what: string): never => {
     throw new Error(`${file}: ${where}: ${what}`);
   };
-  // The sites name the model's depth: resid_5 means at least 6 layers.
+  // The sites name the model's depth: resid_5 means at least 6 layers. Any engine's sites
+  // (attn_z_L included) are valid.
   const numLayers = Math.max(0, ...c.sites.map((s) => Number(/_(\d+)$/.exec(s)?.[1] ?? -1) + 1));
   c.sites.forEach((s, i) => {
     try {
-      parseSite(s, numLayers);
+      parseTransformerSite(s, numLayers);
     } catch (e) {
       fail(`sites.${i}`, (e as Error).message);
     }
@@ -115,7 +116,7 @@ export function validateCircuit(json: unknown, file: string): Circuit {
   c.nodes.forEach((n, i) => {
     const where = `nodes.${i} (${n.id})`;
     if (!sites.has(n.site)) fail(where, `site ${n.site} is not in "sites"`);
-    const layer = parseSite(n.site, numLayers).layer;
+    const layer = parseTransformerSite(n.site, numLayers).layer;
     if (n.layer !== layer) fail(where, `layer ${n.layer} does not match site ${n.site} (${layer})`);
     if ((n.kind === 'error') !== (n.feature === null))
       fail(where, `kind ${n.kind} needs feature ${n.kind === 'error' ? 'null' : 'a number'}`);

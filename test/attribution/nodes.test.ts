@@ -5,10 +5,11 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { discover, type Discovery } from '../../src/attribution/discover.ts';
+import { discover } from '../../src/attribution/discover.ts';
 import type { Metric } from '../../src/attribution/metric.ts';
 import { makeBatch } from '../../src/model/gptneox.ts';
 import {
+  allNodes,
   makeWorld,
   metricOf,
   pearson,
@@ -18,22 +19,6 @@ import {
 } from './world.ts';
 
 const dictionaries = (w: World) => (site: string) => w.saes.get(site)!;
-
-/** Every node of every example as [example, site, position, feature|null, effect]. */
-function allNodes(dsc: Discovery): [number, string, number, number | null, number][] {
-  const out: [number, string, number, number | null, number][] = [];
-  for (const bn of dsc.batches) {
-    for (const [site, sn] of bn.sites) {
-      for (let n = 0; n < bn.B * bn.T; n++) {
-        const [b, t] = [Math.floor(n / bn.T), n % bn.T];
-        for (let e = sn.delta.rowStart[n]; e < sn.delta.rowStart[n + 1]; e++)
-          out.push([bn.examples[b], site, t, sn.delta.index[e], sn.effect[e]]);
-        out.push([bn.examples[b], site, t, null, sn.errorEffect[n]]);
-      }
-    }
-  }
-  return out;
-}
 
 for (const parallel of [true, false]) {
   for (const single of [false, true]) {

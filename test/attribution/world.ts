@@ -1,19 +1,57 @@
-// A small random world for attribution tests: a tiny GPT-NeoX, random ReLU SAEs at every site,
-// random contrastive examples, and the slow obvious way of running the model with SAEs spliced in.
+// A small random world for attribution tests: a tiny GPT-NeoX (or a tiny model of another family
+// on the generic engine), random ReLU SAEs at every site, random contrastive examples, and the
+// slow obvious way of running the model with SAEs spliced in.
 
+import type { Discovery } from '../../src/attribution/discover.ts';
 import type { GptNeoXConfig } from '../../src/model/config.ts';
 import { GptNeoX, makeBatch, type SiteHook } from '../../src/model/gptneox.ts';
+import type { LanguageModel } from '../../src/model/language-model.ts';
 import { exampleFromIds, type TaskExample } from '../../src/data/tasks.ts';
 import type { SparseAutoencoder } from '../../src/sae/dictionary.ts';
 import { Rng } from '../../src/random.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
-import { randomSaes } from '../helpers/random-saes.ts';
+import { randomModelSaes, randomSaes } from '../helpers/random-saes.ts';
+import { tinyTransformer } from '../helpers/random-transformer.ts';
 
-export interface World {
-  config: GptNeoXConfig;
-  model: GptNeoX;
+/** A model of any engine, SAEs at some of its sites, and examples. */
+export interface ModelWorld {
+  model: LanguageModel;
   saes: Map<string, SparseAutoencoder>;
   examples: TaskExample[];
+}
+
+export interface World extends ModelWorld {
+  config: GptNeoXConfig;
+  model: GptNeoX;
+}
+
+/**
+ * A tiny random model of `family` (test/helpers/random-transformer.ts) with SAEs at `sites`
+ * (default every site, attn_z_L included) and random examples.
+ */
+export function makeFamilyWorld(
+  family: string,
+  options: {
+    examples?: number;
+    T?: number;
+    single?: boolean;
+    scale?: number;
+    seed?: number;
+    width?: number;
+    sites?: string[];
+  } = {},
+): ModelWorld {
+  const seed = options.seed ?? 1;
+  const model = tinyTransformer(family, seed, options.scale ?? 0.3);
+  const saes = randomModelSaes(model, options.width ?? 24, seed + 1, options.sites);
+  const examples = randomExamples(
+    new Rng(seed + 2),
+    model.shape.vocabSize,
+    options.examples ?? 3,
+    options.T ?? 4,
+    options.single ?? false,
+  );
+  return { model, saes, examples };
 }
 
 export function makeWorld(options: {
@@ -35,10 +73,25 @@ export function makeWorld(options: {
   });
   const model = new GptNeoX(config, randomWeights(config, seed, options.scale ?? 0.4));
   const saes = randomSaes(config, options.width ?? 24, seed + 1);
-  const rng = new Rng(seed + 2);
-  const T = options.T ?? 4;
-  const V = config.vocabSize;
-  const examples: TaskExample[] = Array.from({ length: options.examples ?? 3 }, (_, i) => {
+  const examples = randomExamples(
+    new Rng(seed + 2),
+    config.vocabSize,
+    options.examples ?? 3,
+    options.T ?? 4,
+    options.single ?? false,
+  );
+  return { config, model, saes, examples };
+}
+
+/** `count` examples of T random tokens whose patch differs at one position. */
+function randomExamples(
+  rng: Rng,
+  V: number,
+  count: number,
+  T: number,
+  single: boolean,
+): TaskExample[] {
+  return Array.from({ length: count }, (_, i) => {
     const clean = Array.from({ length: T }, () => rng.int(V));
     const patch = clean.slice();
     patch[rng.int(T)] = rng.int(V); // one token differs, like a singular/plural swap
@@ -47,12 +100,11 @@ export function makeWorld(options: {
     return exampleFromIds({
       line: i + 1,
       clean,
-      patch: options.single ? null : patch,
+      patch: single ? null : patch,
       cleanAnswerId,
       patchAnswerId,
     });
   });
-  return { config, model, saes, examples };
 }
 
 /** The paper's metric from full last-token logits [V]. */
@@ -68,7 +120,7 @@ export function metricOf(logits: Float32Array, e: TaskExample): number {
  * and the site is replaced by decode(f) + ε.
  */
 export function splicedMetric(
-  w: World,
+  w: ModelWorld,
   e: TaskExample,
   ids: number[],
   edit?: (site: string, f: Float32Array, err: Float32Array) => void,
@@ -79,16 +131,17 @@ export function splicedMetric(
 }
 
 /**
- * Hooks that splice every site's SAE in: encode, let `edit` change the features f [T*F] and the
- * error ε [T*d], replace the site by decode(f) + ε.
+ * Hooks that splice every site's SAE in (every site that has one): encode, let `edit` change the
+ * features f [T*F] and the error ε [T*d], replace the site by decode(f) + ε.
  */
 export function splicedHooks(
-  w: World,
+  w: ModelWorld,
   T: number,
   edit?: (site: string, f: Float32Array, err: Float32Array) => void,
 ): Record<string, SiteHook> {
   const hooks: Record<string, SiteHook> = {};
   for (const site of w.model.sites) {
+    if (!w.saes.has(site)) continue;
     hooks[site] = (x) => {
       const sae = w.saes.get(site)!;
       const { features, error } = sae.run(x, T);
@@ -102,7 +155,7 @@ export function splicedHooks(
 }
 
 /** A site's activation [T*d] on one input, from a plain forward. */
-export function siteActivation(w: World, ids: number[], site: string): Float32Array {
+export function siteActivation(w: ModelWorld, ids: number[], site: string): Float32Array {
   return w.model
     .forward(makeBatch([ids]), { logits: 'none' })
     .activation(site)
@@ -122,4 +175,20 @@ export function pearson(a: number[], b: number[]): number {
     sbb += (b[i] - mb) ** 2;
   }
   return sab / Math.sqrt(saa * sbb);
+}
+
+/** Every node of every example as [example, site, position, feature|null, effect]. */
+export function allNodes(dsc: Discovery): [number, string, number, number | null, number][] {
+  const out: [number, string, number, number | null, number][] = [];
+  for (const bn of dsc.batches) {
+    for (const [site, sn] of bn.sites) {
+      for (let n = 0; n < bn.B * bn.T; n++) {
+        const [b, t] = [Math.floor(n / bn.T), n % bn.T];
+        for (let e = sn.delta.rowStart[n]; e < sn.delta.rowStart[n + 1]; e++)
+          out.push([bn.examples[b], site, t, sn.delta.index[e], sn.effect[e]]);
+        out.push([bn.examples[b], site, t, null, sn.errorEffect[n]]);
+      }
+    }
+  }
+  return out;
 }

@@ -3,6 +3,7 @@
 // good share of the features fire on typical activations (and the error term is far from zero).
 
 import type { GptNeoXConfig } from '../../src/model/config.ts';
+import type { LanguageModel } from '../../src/model/language-model.ts';
 import { siteNames } from '../../src/model/sites.ts';
 import { SparseAutoencoder } from '../../src/sae/dictionary.ts';
 import { normalizeRows } from '../../src/sae/train-loss.ts';
@@ -14,10 +15,36 @@ export function randomSaes(
   width: number,
   seed: number,
 ): Map<string, SparseAutoencoder> {
-  const rng = new Rng(seed);
   const d = config.hiddenSize;
+  return randomSaesAt(
+    siteNames(config.numLayers).map((site) => ({ site, dIn: d })),
+    width,
+    seed,
+  );
+}
+
+/** One SAE of `width` features at each of `sites` of a model (default all), as wide as the site. */
+export function randomModelSaes(
+  model: LanguageModel,
+  width: number,
+  seed: number,
+  sites = model.sites,
+): Map<string, SparseAutoencoder> {
+  return randomSaesAt(
+    sites.map((site) => ({ site, dIn: model.siteWidth(site) })),
+    width,
+    seed,
+  );
+}
+
+function randomSaesAt(
+  sites: { site: string; dIn: number }[],
+  width: number,
+  seed: number,
+): Map<string, SparseAutoencoder> {
+  const rng = new Rng(seed);
   const saes = new Map<string, SparseAutoencoder>();
-  for (const site of siteNames(config.numLayers)) {
+  for (const { site, dIn: d } of sites) {
     const decoder = new Float32Array(width * d);
     for (let i = 0; i < width * d; i++) decoder[i] = rng.normal();
     normalizeRows(decoder, d);

@@ -16,91 +16,10 @@ import {
   namedParameters,
   readTransformerWeights,
   zeroTransformerWeights,
-  type TransformerConfig,
 } from '../../src/model/families/family.ts';
 import { gptNeoX } from '../../src/model/families/gptneox.ts';
 import { assertDerivative, derivative, dot, maxAbsDiff, randn, rng } from './finite-differences.ts';
-
-const common = { vocab_size: 23, max_position_embeddings: 12, intermediate_size: 24 };
-const llamaShape = {
-  ...common,
-  hidden_size: 16,
-  num_hidden_layers: 2,
-  num_attention_heads: 4,
-  num_key_value_heads: 2,
-};
-
-/** One tiny config.json per family, exercising each family's distinctive options. */
-export const TINY_CONFIGS: Record<string, Record<string, unknown>> = {
-  gpt2: {
-    architectures: ['GPT2LMHeadModel'],
-    vocab_size: 23,
-    n_embd: 16,
-    n_layer: 2,
-    n_head: 2,
-    n_positions: 12,
-    n_inner: null,
-  },
-  llama: {
-    architectures: ['LlamaForCausalLM'],
-    ...llamaShape,
-    head_dim: 6,
-    attention_bias: true,
-    rms_norm_eps: 1e-5,
-    // theta 100, R 6: wavelengths 6.3, 29, 135 against 32/4 = 8 and 32/1 = 32: all three bands
-    rope_theta: 100,
-    rope_scaling: {
-      rope_type: 'llama3',
-      factor: 4,
-      low_freq_factor: 1,
-      high_freq_factor: 4,
-      original_max_position_embeddings: 32,
-    },
-  },
-  qwen2: {
-    architectures: ['Qwen2ForCausalLM'],
-    ...llamaShape,
-    tie_word_embeddings: true,
-    rope_theta: 1000,
-  },
-  qwen3: {
-    architectures: ['Qwen3ForCausalLM'],
-    ...llamaShape,
-    head_dim: 6,
-    // transformers 5.x layout
-    rope_parameters: { rope_type: 'default', rope_theta: 1000 },
-  },
-  gemma2: {
-    architectures: ['Gemma2ForCausalLM'],
-    ...llamaShape,
-    head_dim: 6,
-    query_pre_attn_scalar: 5,
-    sliding_window: 3,
-    attn_logit_softcapping: 2,
-    final_logit_softcapping: 5,
-    hidden_activation: 'gelu_pytorch_tanh',
-  },
-};
-
-function randomWeights(config: TransformerConfig, seed: number) {
-  const w = zeroTransformerWeights(config);
-  const next = rng(seed);
-  for (const [name, t] of namedParameters(w)) {
-    const isNorm = /Norm/.test(name) && !name.endsWith('bias');
-    for (let i = 0; i < t.length; i++) {
-      if (isNorm) t[i] = (config.norm === 'rmsnorm_1p' ? 0 : 1) + 0.2 * next();
-      else if (/[Bb]ias$/.test(name)) t[i] = 0.1 * next();
-      else if (name === 'embed' || name === 'positions') t[i] = next();
-      else t[i] = 0.3 * next();
-    }
-  }
-  return w;
-}
-
-function tinyModel(family: string, seed = 1): Transformer {
-  const { config } = readFamilyConfig(TINY_CONFIGS[family], `${family}/config.json`);
-  return new Transformer(config, randomWeights(config, seed));
-}
+import { TINY_CONFIGS, tinyTransformer as tinyModel } from '../helpers/random-transformer.ts';
 
 const sequences = [
   [5, 1, 9, 22, 0, 14, 3],
