@@ -6,7 +6,9 @@
 // Logit effects follow the usual logit-lens reading of a direction: the decoder row d is scaled
 // by the final layer norm's gain γ only and read out by the unembedding, W_U (γ ⊙ d). The layer
 // norm's centring and 1/σ depend on the whole residual stream, not on one direction, and its bias
-// β adds the same to every feature, so both are left out (as the paper's dashboards do).
+// β adds the same to every feature, so both are left out (as the paper's dashboards do). RMSNorm
+// gains are γ (Gemma's: 1 + γ). A feature at attn_z_L (heads' outputs before o_proj) is not a
+// direction of the residual stream: its dashboard lists no promoted or suppressed tokens.
 //
 // Contexts are windows of at most T tokens cut from each document (a document longer than T
 // gives several windows); padding never enters a statistic.
@@ -15,7 +17,7 @@
 
 import type { OnProgress } from '../progress.ts';
 import { matmul } from '../kernels/gemm.ts';
-import type { LanguageModel } from '../model/language-model.ts';
+import { siteRef, type LanguageModel } from '../model/language-model.ts';
 import { SparseAutoencoder, type Dictionary } from '../sae/dictionary.ts';
 
 export interface FeatureRef {
@@ -235,7 +237,7 @@ export function computeDashboards(o: DashboardOptions): DashboardResult {
   const before = o.before ?? 24;
   const after = o.after ?? 8;
   const W = o.windowsPerForward ?? 8;
-  const { hiddenSize: d, vocabSize: V, maxPositions } = model.shape;
+  const { vocabSize: V, maxPositions } = model.shape;
   if (!(Number.isInteger(T) && T >= 1 && T <= maxPositions))
     throw new Error(
       `dashboards: ctx ${T} must be an integer in 1..${maxPositions} (the model's positions)`,
@@ -272,7 +274,8 @@ export function computeDashboards(o: DashboardOptions): DashboardResult {
     const encoder = new SiteEncoder(dict, columns);
     encoders.set(site, encoder);
     // Only a direction of the residual stream has a logit-lens reading: not attn_z's head outputs.
-    const effects = width === d ? logitEffects(model, dict, columns) : null; // [K*V]
+    const inResidual = siteRef(model, site).kind !== 'attn_z';
+    const effects = inResidual ? logitEffects(model, dict, columns) : null; // [K*V]
     trackers.set(
       site,
       columns.map((feature, k) => {
