@@ -32,8 +32,13 @@ export function siteFromDictionaryLearningFolder(name: string): string | undefin
   return m ? `${m[1]}_${Number(m[2])}` : undefined;
 }
 
-/** TransformerLens hook name -> site, e.g. blocks.2.hook_mlp_out -> mlp_2; else undefined. */
+/**
+ * TransformerLens hook name -> site, e.g. blocks.2.hook_mlp_out -> mlp_2, blocks.2.attn.hook_z ->
+ * attn_z_2 (Gemma Scope's attention SAEs, on the flattened heads' outputs); else undefined.
+ */
 export function siteFromHookName(hook: string): string | undefined {
+  const z = /^blocks\.(\d+)\.attn\.hook_z$/.exec(hook);
+  if (z) return `attn_z_${Number(z[1])}`;
   const m = /^blocks\.(\d+)\.hook_(resid_pre|attn_out|mlp_out|resid_post)$/.exec(hook);
   if (!m) return undefined;
   const layer = Number(m[1]);
@@ -52,6 +57,8 @@ export function siteFromHookName(hook: string): string | undefined {
 /** site -> TransformerLens hook name (for the cfg.json we write). */
 export function hookNameForSite(site: string): string {
   if (site === 'embed') return 'blocks.0.hook_resid_pre';
+  const z = /^attn_z_(\d+)$/.exec(site);
+  if (z) return `blocks.${z[1]}.attn.hook_z`;
   const m = /^(attn|mlp|resid)_(\d+)$/.exec(site);
   if (!m) throw new Error(`cannot name a hook for site "${site}"`);
   const hook = { attn: 'attn_out', mlp: 'mlp_out', resid: 'resid_post' }[

@@ -53,6 +53,12 @@ export interface OpenSaesOptions {
   /** The model's width d; required for `neurons`, and checked against each SAE's d_in when given. */
   modelWidth?: number;
   /**
+   * The model's own sites and their widths (a LanguageModel of any engine): then the valid sites
+   * are these (attn_z_L included on the generic engine) rather than GPT-NeoX's, and each SAE's d_in
+   * (and each neuron dictionary's width) is its site's width rather than modelWidth.
+   */
+  model?: { readonly sites: string[]; siteWidth(site: string): number };
+  /**
    * The dictionary size to use (number of features, e.g. 32768) when the folder holds several
    * per site, as dictionary_learning releases do; every site then uses a dictionary of this size.
    */
@@ -87,18 +93,20 @@ export function openSaes(
   numLayers: number,
   options: OpenSaesOptions = {},
 ): SaeLibrary {
-  const valid = new Set(siteNames(numLayers));
-  const order = siteNames(numLayers);
+  const order = options.model?.sites ?? siteNames(numLayers);
+  const valid = new Set(order);
   const entries = new Map<string, SaeEntry>();
   const skipped: { location: string; reason: string }[] = [];
-  const { modelWidth, width } = options;
+  const { width } = options;
+  const modelWidth = options.model?.siteWidth('embed') ?? options.modelWidth;
+  const widthAt = (site: string) => options.model?.siteWidth(site) ?? modelWidth;
   if (width !== undefined && !(Number.isInteger(width) && width > 0))
     throw new Error(`${SAE_WIDTH_FLAG}: expected a positive integer, got ${width}`);
 
   if (dir === NEURONS) {
     if (!modelWidth) throw new Error('openSaes("neurons"): the model width (modelWidth) is needed');
     for (const site of order)
-      entries.set(site, { site, format: 'identity', location: NEURONS, width: modelWidth });
+      entries.set(site, { site, format: 'identity', location: NEURONS, width: widthAt(site)! });
   } else {
     // Every dictionary found, by site; one per site is chosen after the walk.
     const found = new Map<string, SaeEntry[]>();
@@ -199,13 +207,16 @@ export function openSaes(
       const e = entry(site);
       const dict =
         e.format === 'identity'
-          ? new IdentityDictionary(site, modelWidth!)
+          ? new IdentityDictionary(site, widthAt(site)!)
           : e.format === 'dictionary_learning'
             ? loadAePt(e.location, site)
             : loadSaeLensFolder(e.location, site);
-      if (modelWidth !== undefined && dict.dIn !== modelWidth)
+      const expected = widthAt(site);
+      if (expected !== undefined && dict.dIn !== expected)
         throw new Error(
-          `${e.location}: SAE input width ${dict.dIn} does not match the model width ${modelWidth}`,
+          options.model && expected !== modelWidth
+            ? `${e.location}: SAE input width ${dict.dIn} does not match the width of site ${site}, ${expected}`
+            : `${e.location}: SAE input width ${dict.dIn} does not match the model width ${expected}`,
         );
       if (e.width !== null && dict.width !== e.width)
         throw new Error(

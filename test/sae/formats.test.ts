@@ -11,6 +11,7 @@ import {
   loadDictionary,
   loadSaeLensFolder,
   saveDictionary,
+  hookNameForSite,
   siteFromHookName,
 } from '../../src/sae/formats.ts';
 import { openSaes } from '../../src/sae/library.ts';
@@ -160,6 +161,9 @@ test('hook names map to sites', () => {
   assert.equal(siteFromHookName('blocks.5.hook_mlp_out'), 'mlp_5');
   assert.equal(siteFromHookName('blocks.1.hook_resid_post'), 'resid_1');
   assert.equal(siteFromHookName('blocks.1.hook_z'), undefined);
+  // Gemma Scope's attention SAEs read the heads' outputs: attn_z_L, and back
+  assert.equal(siteFromHookName('blocks.4.attn.hook_z'), 'attn_z_4');
+  assert.equal(hookNameForSite('attn_z_4'), 'blocks.4.attn.hook_z');
 });
 
 test('openSaes finds each layout lazily and explains a missing site', () => {

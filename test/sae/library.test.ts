@@ -7,8 +7,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readDictionaryLearningConfig } from '../../src/sae/formats.ts';
-import { openSaes } from '../../src/sae/library.ts';
+import { readDictionaryLearningConfig, saveDictionary } from '../../src/sae/formats.ts';
+import { NEURONS, openSaes } from '../../src/sae/library.ts';
+import { tinyTransformer } from '../helpers/random-transformer.ts';
+import { randomModelSaes } from '../helpers/random-saes.ts';
 
 const FIX = 'test/fixtures/sae/dictionary_learning';
 const D = 4; // the fixture's d_in
@@ -137,4 +139,47 @@ test('a dictionary_learning config.json is read through its reader: size and cla
   } finally {
     fs.rmSync(one, { recursive: true });
   }
+});
+
+test('a model of the generic engine: its sites (attn_z_L, H·Dh wide) and widths, saved and reopened', () => {
+  const model = tinyTransformer('gemma2', 1); // d 16, attn_z 4 heads x 6 = 24
+  const saes = randomModelSaes(model, 5, 2);
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-family-saes-'));
+  try {
+    for (const sae of saes.values()) saveDictionary(root, sae);
+    const cfg = JSON.parse(fs.readFileSync(path.join(root, 'attn_z_1', 'cfg.json'), 'utf8'));
+    assert.equal(cfg.hook_name, 'blocks.1.attn.hook_z');
+    const lib = openSaes(root, 2, { model });
+    assert.deepEqual(lib.sites(), model.sites);
+    assert.equal(lib.get('attn_z_0').dIn, 24);
+    assert.equal(lib.get('mlp_1').dIn, 16);
+    // GPT-NeoX's site list does not know attn_z: skipped, with the reason
+    const neox = openSaes(root, 2, { modelWidth: 16 });
+    assert.ok(!neox.has('attn_z_0'));
+    assert.match(
+      neox
+        .skipped()
+        .map((s) => s.reason)
+        .join('; '),
+      /site attn_z_0 does not exist in a 2-layer model/,
+    );
+    // a dictionary of the wrong width at attn_z names the site's width
+    fs.rmSync(path.join(root, 'attn_z_0'), { recursive: true });
+    fs.cpSync(path.join(root, 'attn_0'), path.join(root, 'attn_z_0'), { recursive: true });
+    const cfg0 = path.join(root, 'attn_z_0', 'cfg.json');
+    const moved = JSON.parse(fs.readFileSync(cfg0, 'utf8'));
+    fs.writeFileSync(
+      cfg0,
+      JSON.stringify({ ...moved, site: 'attn_z_0', hook_name: 'blocks.0.attn.hook_z' }),
+    );
+    assert.throws(
+      () => openSaes(root, 2, { model }).get('attn_z_0'),
+      /SAE input width 16 does not match the width of site attn_z_0, 24/,
+    );
+  } finally {
+    fs.rmSync(root, { recursive: true });
+  }
+  const neurons = openSaes(NEURONS, 2, { model });
+  assert.equal(neurons.get('attn_z_1').dIn, 24);
+  assert.equal(neurons.get('resid_1').width, 16);
 });
