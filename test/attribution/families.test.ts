@@ -19,12 +19,15 @@ import { parameterLayout } from '../../src/model/weights.ts';
 import { Transformer } from '../../src/model/transformer.ts';
 import { gptNeoX } from '../../src/model/families/gptneox.ts';
 import { readTransformerWeights } from '../../src/model/families/family.ts';
+import { probeMetric } from '../../src/shift/metric.ts';
+import { Rng } from '../../src/random.ts';
 import {
   allNodes,
   makeFamilyWorld,
   makeWorld,
   metricOf,
   siteActivation,
+  splicedHooks,
   splicedMetric,
   type ModelWorld,
 } from './world.ts';
@@ -481,3 +484,75 @@ for (const parallel of [true, false]) {
     }
   });
 }
+
+test('a readout metric (probe on resid_0) on Gemma-2: exact effects equal brute-force zero patching', () => {
+  // As readout.test.ts: examples of different lengths under zero ablation; only the sites up to
+  // the readout (attn_z_0 included) get nodes, and the tails stop at layer 0.
+  const w = makeFamilyWorld('gemma2', { single: true, examples: 3, T: 5 });
+  w.examples[1].clean = w.examples[1].clean.slice(0, 3);
+  const d = w.model.shape.hiddenSize;
+  const rng = new Rng(9);
+  const probe = {
+    site: 'resid_0',
+    weight: Float64Array.from({ length: d }, () => rng.normal()),
+    bias: 0.3,
+  };
+  const signs = [1, -1, 1];
+  const metric = probeMetric(
+    probe,
+    w.examples.map((e) => e.clean.length),
+    signs,
+  );
+  const splicedProbe = (
+    k: number,
+    edit?: (site: string, f: Float32Array, err: Float32Array) => void,
+  ) => {
+    const ids = w.examples[k].clean;
+    const T = ids.length;
+    const act = w.model
+      .forward(makeBatch([ids]), { hooks: splicedHooks(w, T, edit), logits: 'none' })
+      .activation('resid_0');
+    let z = 0;
+    for (let t = 0; t < T; t++) for (let j = 0; j < d; j++) z += probe.weight[j] * act[t * d + j];
+    return signs[k] * (z / T + probe.bias);
+  };
+  const dsc = discover(w.model, dictionaries(w), w.examples, {
+    method: 'exact',
+    aggregation: 'sum',
+    nodesOnly: true,
+    batchSize: 3,
+    steps: 2,
+    metric,
+    sites: sitesOf(w),
+  });
+  assert.deepEqual(dsc.sites, ['embed', 'attn_z_0', 'attn_0', 'mlp_0', 'resid_0']);
+  let [checked, nonzero] = [0, 0];
+  for (const bn of dsc.batches)
+    for (const [site, sn] of bn.sites) {
+      const sae = w.saes.get(site)!;
+      for (let n = 0; n < bn.B * bn.T; n++) {
+        const [b, t] = [Math.floor(n / bn.T), n % bn.T];
+        const k = bn.examples[b];
+        if (t >= w.examples[k].clean.length) continue;
+        const clean = splicedProbe(k);
+        const check = (feature: number | null, effect: number) => {
+          const m = splicedProbe(k, (s, f, err) => {
+            if (s !== site) return;
+            if (feature === null) err.fill(0, t * sae.dIn, (t + 1) * sae.dIn);
+            else f[t * sae.width + feature] = 0;
+          });
+          const truth = m - clean;
+          assert.ok(
+            Math.abs(effect - truth) <= 2e-4 + 2e-3 * Math.abs(truth),
+            `${site}/${feature ?? 'ε'}@${t} example ${k}: exact ${effect}, brute force ${truth}`,
+          );
+          checked++;
+          if (Math.abs(truth) > 1e-3) nonzero++;
+        };
+        for (let i = sn.delta.rowStart[n]; i < sn.delta.rowStart[n + 1]; i++)
+          check(sn.delta.index[i], sn.effect[i]);
+        check(null, sn.errorEffect[n]);
+      }
+    }
+  assert.ok(checked > 100 && nonzero > 30, `checked ${checked}, non-zero ${nonzero}`);
+});
