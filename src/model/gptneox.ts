@@ -154,6 +154,7 @@ export class GptNeoX implements LanguageModel {
   get shape(): ModelShape {
     const c = this.config;
     return {
+      architecture: 'GPTNeoXForCausalLM',
       numLayers: c.numLayers,
       hiddenSize: c.hiddenSize,
       vocabSize: c.vocabSize,

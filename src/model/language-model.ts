@@ -5,14 +5,19 @@
 //
 // Sites form a graph that follows the block's wiring (see siteInputs): discovery's edges and its
 // tails (a model cut above a site) are built from it, not from one family's residual structure.
+// (The loader's names for the same things, LanguageModelPass etc. and modelShape, are aliases.)
 
 import type { Batch, SiteHook } from './gptneox.ts';
+import type { GptNeoXConfig } from './config.ts';
+import type { TransformerConfig } from './families/family.ts';
 import { parseTransformerSite, type TransformerSiteRef } from './sites.ts';
 
 export type BlockWiring = 'parallel' | 'sequential' | 'sandwich';
 
 /** The sizes consumers read, under one name for both engines' configs. */
 export interface ModelShape {
+  /** config.json's architectures entry (GPTNeoXForCausalLM for the GptNeoX engine). */
+  architecture: string;
   numLayers: number;
   hiddenSize: number;
   vocabSize: number;
@@ -61,6 +66,8 @@ export interface SiteInput {
 }
 
 export interface LanguageModel {
+  /** The engine's own config (sizes under one name: `shape`). */
+  readonly config: GptNeoXConfig | TransformerConfig;
   /** Every site in computation order. */
   readonly sites: string[];
   readonly shape: ModelShape;
@@ -81,6 +88,15 @@ export interface LanguageModel {
   slice(start: number, count: number, vocab?: Int32Array): LanguageModel;
   /** Logits a direction adds through the final norm's gain (normalization aside): (γ ⊙ v)·W_Uᵀ, K vectors [K*d] -> [K*V]. */
   unembedDirections(vectors: Float32Array, K: number): Float32Array;
+}
+
+export type LanguageModelForwardOptions = ModelForwardOptions;
+export type LanguageModelBackwardOptions = ModelBackwardOptions;
+export type LanguageModelPass = ModelPass;
+
+/** The model's sizes under one name (model.shape, as a function). */
+export function modelShape(model: LanguageModel): ModelShape {
+  return model.shape;
 }
 
 /** A site's kind and layer, checked against the model's own sites (the error lists them). */

@@ -257,6 +257,7 @@ export class Transformer implements LanguageModel {
   get shape(): ModelShape {
     const c = this.config;
     return {
+      architecture: c.architecture,
       numLayers: c.numLayers,
       hiddenSize: c.hiddenSize,
       vocabSize: c.vocabSize,
