@@ -87,6 +87,23 @@ test('write then read gives the same circuit; a folder is read through its circu
   assert.deepEqual(readCircuit(dir), empty);
 });
 
+test("a circuit of the generic engine's sites (attn_z_L) reads back", () => {
+  assert.deepEqual(parseNodeId('attn_z_1/4@2'), { site: 'attn_z_1', feature: 4, position: 2 });
+  const c = sample();
+  const z = { ...c.nodes[0], id: 'attn_z_0/7@1', site: 'attn_z_0', layer: 0, feature: 7 };
+  const circuit: Circuit = {
+    ...c,
+    sites: ['embed', 'attn_z_0', 'mlp_0', 'resid_0'],
+    nodes: [...c.nodes, z],
+    edges: [...c.edges, { source: 'attn_z_0/7@1', target: 'resid_0/ε@1', weight: 0.5 }],
+  };
+  assert.deepEqual(validateCircuit(circuit, 'c.json'), circuit);
+  assert.throws(
+    () => validateCircuit({ ...circuit, nodes: [...c.nodes, { ...z, layer: 1 }] }, 'c.json'),
+    /c\.json: nodes\.2 \(attn_z_0\/7@1\): layer 1 does not match site attn_z_0 \(0\)/,
+  );
+});
+
 test('validation errors name the file and the field', () => {
   const dir = tmp();
   const file = path.join(dir, 'circuit.json');
