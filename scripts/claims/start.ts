@@ -62,7 +62,7 @@ async function measure(): Promise<Record<string, number>> {
   const batches = taskBatches(examples, 25);
   const startLayer = Math.floor(config.numLayers / 3);
   const sites = evaluatedSites(model.sites, config.numLayers, startLayer);
-  const dicts = (s: string[]) => dictionariesAt(saes, s, config.numLayers, config.hiddenSize);
+  const dicts = (s: string[]) => dictionariesAt(saes, s, model);
   const ablated = new AblatedModel(model, dicts(sites), batches, { ablation: 'mean' });
   const allLayers = new AblatedModel(model, dicts(model.sites), batches, { ablation: 'mean' });
   const e = evaluate(

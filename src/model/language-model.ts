@@ -141,3 +141,26 @@ export function siteInputs(
       return [{ site: prev, path: 'mixing' }];
   }
 }
+
+/**
+ * A comma-separated list of sites, each a site of the model (resid_3) or a kind at every layer
+ * (attn_z, attn, mlp, resid), e.g. the paper's Gemma-2 setup `embed,attn_z,mlp,resid`. In model
+ * order, without duplicates; `flag` names the option in errors.
+ */
+export function parseSiteList(model: LanguageModel, text: string, flag: string): string[] {
+  const wanted = new Set<string>();
+  for (const item of text.split(',').map((x) => x.trim())) {
+    if (model.sites.includes(item)) wanted.add(item);
+    else {
+      const every = model.sites.filter((s) => s.replace(/_\d+$/, '') === item && s !== 'embed');
+      if (every.length === 0)
+        throw new Error(
+          `${flag}: "${item}" is neither a site of this model nor a kind of site (${[
+            ...new Set(model.sites.map((s) => s.replace(/_\d+$/, ''))),
+          ].join(', ')}, or one site such as ${model.sites[model.sites.length - 1]})`,
+        );
+      every.forEach((s) => wanted.add(s));
+    }
+  }
+  return model.sites.filter((s) => wanted.has(s));
+}

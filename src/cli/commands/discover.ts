@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultModelDir, loadModel } from '../../model/load.ts';
 import { GptNeoX } from '../../model/gptneox.ts';
+import { parseSiteList, type LanguageModel } from '../../model/language-model.ts';
 import { describeTask, loadTask } from '../../data/tasks.ts';
 import { openSaes } from '../../sae/library.ts';
 import { discover, toCircuit, type DiscoverOptions } from '../../attribution/discover.ts';
@@ -21,6 +22,7 @@ interface DiscoverCliOptions {
   model: string;
   saes?: string;
   saeWidth?: number;
+  sites?: string;
   method: Method;
   steps: number;
   examples: number;
@@ -96,6 +98,11 @@ export function register(program: Command): void {
     .option('--saes <dir>', 'SAE folder with one dictionary per site (default: <model>/saes)')
     .addOption(saeWidthOption())
     .option(
+      '--sites <list>',
+      'sites with dictionaries, comma-separated: sites (resid_3) or kinds at every layer ' +
+        '(embed,attn_z,mlp,resid); default: every site of the model',
+    )
+    .option(
       '--method <name>',
       'ig | attrib | exact',
       choice('--method', ['ig', 'attrib', 'exact'] as const),
@@ -132,17 +139,17 @@ export function register(program: Command): void {
     .action((opts: DiscoverCliOptions) => {
       const { config, weights, tokenizer } = loadModel(opts.model, { tokenizer: true });
       if (!tokenizer) throw new Error(`${opts.model}: no tokenizer.json, needed to read task text`);
+      // Everything below takes any engine: only the two lines above read GPT-NeoX.
+      const model: LanguageModel = new GptNeoX(config, weights);
+      const sites =
+        opts.sites === undefined ? undefined : parseSiteList(model, opts.sites, '--sites');
       const saesDir = opts.saes ?? path.join(opts.model, 'saes');
-      const library = openSaes(saesDir, config.numLayers, {
-        modelWidth: config.hiddenSize,
-        width: opts.saeWidth,
-      });
+      const library = openSaes(saesDir, model.shape.numLayers, { model, width: opts.saeWidth });
       const task = loadTask(opts.data, tokenizer, {
         limit: opts.examples,
-        maxLength: config.maxPositionEmbeddings,
+        maxLength: model.shape.maxPositions,
       });
       process.stderr.write(`${describeTask(task)}\n`);
-      const model = new GptNeoX(config, weights);
       const nodesBar = progressBar('nodes');
       const edgesBar = progressBar('edges');
       const options: DiscoverOptions = {
@@ -153,6 +160,7 @@ export function register(program: Command): void {
         edgeThreshold: opts.edgeThreshold,
         nodesOnly: opts.nodesOnly,
         batchSize: opts.batchSize,
+        sites,
         onNodes: nodesBar.update,
         onEdges: edgesBar.update,
       };

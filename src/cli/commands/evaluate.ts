@@ -6,7 +6,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultModelDir, loadModel } from '../../model/load.ts';
 import { GptNeoX } from '../../model/gptneox.ts';
-import { parseSite } from '../../model/sites.ts';
+import { parseTransformerSite } from '../../model/sites.ts';
+import type { LanguageModel } from '../../model/language-model.ts';
 import { describeTask, loadTask, taskBatches, type TaskExample } from '../../data/tasks.ts';
 import type { Tokenizer } from '../../model/tokenizer.ts';
 import { NEURONS, openSaes } from '../../sae/library.ts';
@@ -125,17 +126,16 @@ function metricOf(data: string, examples: TaskExample[]): Metric {
 
 /** The sites evaluated from a start layer on (the embedding only when start < 0). */
 export function evaluatedSites(sites: string[], numLayers: number, startLayer: number): string[] {
-  return sites.filter((s) => parseSite(s, numLayers).layer >= startLayer);
+  return sites.filter((s) => parseTransformerSite(s, numLayers).layer >= startLayer);
 }
 
 export function dictionariesAt(
   dir: string,
   sites: string[],
-  numLayers: number,
-  width: number,
+  model: LanguageModel,
   saeWidth?: number,
 ): Map<string, Dictionary> {
-  const library = openSaes(dir, numLayers, { modelWidth: width, width: saeWidth });
+  const library = openSaes(dir, model.shape.numLayers, { model, width: saeWidth });
   return new Map(sites.map((s) => [s, library.get(s)]));
 }
 
@@ -249,7 +249,9 @@ export function register(program: Command): void {
       const dir = modelDir(flags, circuit);
       const { config, weights, tokenizer } = loadModel(dir, { tokenizer: true });
       if (!tokenizer) throw new Error(`${dir}: no tokenizer.json, needed to read the task data`);
-      const numLayers = config.numLayers;
+      // Everything below takes any engine: only these lines read GPT-NeoX.
+      const model: LanguageModel = new GptNeoX(config, weights);
+      const numLayers = model.shape.numLayers;
       let startLayer = Math.floor(numLayers / 3);
       if (flags.startLayer !== undefined) {
         startLayer = Number(flags.startLayer);
@@ -260,7 +262,6 @@ export function register(program: Command): void {
       }
 
       const out = flags.out ?? path.dirname(circuit.file);
-      const model = new GptNeoX(config, weights);
       const data = dataFile(flags, circuit);
       if (!neuronsCircuit && (series ?? SERIES).includes('neurons'))
         neuronsCircuit = discoverNeurons(model, tokenizer, circuit, Math.min(...thresholds), out);
@@ -274,7 +275,7 @@ export function register(program: Command): void {
         circuit,
         neuronsCircuit,
         flags.examples,
-        config.maxPositionEmbeddings,
+        model.shape.maxPositions,
       );
       const batches = taskBatches(examples, flags.batchSize);
       const metric = metricOf(
@@ -286,7 +287,7 @@ export function register(program: Command): void {
       const bar = progressBar('evaluating');
       const ablated = new AblatedModel(
         model,
-        dictionariesAt(saes, sites, numLayers, config.hiddenSize, flags.saeWidth),
+        dictionariesAt(saes, sites, model, flags.saeWidth),
         batches,
         { ablation, metric },
       );
@@ -294,20 +295,16 @@ export function register(program: Command): void {
       const allLayers =
         sites.length === model.sites.length
           ? ablated
-          : new AblatedModel(
-              model,
-              dictionariesAt(saes, model.sites, numLayers, config.hiddenSize),
-              batches,
-              { ablation, metric },
-            );
+          : new AblatedModel(model, dictionariesAt(saes, model.sites, model), batches, {
+              ablation,
+              metric,
+            });
       const neurons = neuronsCircuit
         ? {
-            model: new AblatedModel(
-              model,
-              dictionariesAt(NEURONS, sites, numLayers, config.hiddenSize),
-              batches,
-              { ablation, metric },
-            ),
+            model: new AblatedModel(model, dictionariesAt(NEURONS, sites, model), batches, {
+              ablation,
+              metric,
+            }),
             circuit: neuronsCircuit,
           }
         : undefined;
@@ -358,7 +355,7 @@ export function register(program: Command): void {
  * evaluation as neurons/circuit.json so it can be reused with --neurons-circuit.
  */
 function discoverNeurons(
-  model: GptNeoX,
+  model: LanguageModel,
   tokenizer: Tokenizer,
   circuit: CircuitForEvaluation,
   threshold: number,
@@ -371,11 +368,9 @@ function discoverNeurons(
     );
   const task = loadTask(data, tokenizer, {
     limit: circuit.examples,
-    maxLength: model.config.maxPositionEmbeddings,
+    maxLength: model.shape.maxPositions,
   });
-  const library = openSaes(NEURONS, model.config.numLayers, {
-    modelWidth: model.config.hiddenSize,
-  });
+  const library = openSaes(NEURONS, model.shape.numLayers, { model });
   const options = {
     method: circuit.method,
     steps: circuit.steps,
