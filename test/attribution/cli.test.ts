@@ -80,6 +80,18 @@ test('sfc discover: malformed data, missing SAEs and bad options fail clearly', 
     run('--data', data, '--saes', partial, '--out', path.join(dir, 'o3')),
     /no SAE for site mlp_1; found embed, attn_0, mlp_0, resid_0, attn_1, resid_1/,
   );
+  // --sites: only the sites with dictionaries; edges pass through the others
+  const out4 = path.join(dir, 'o4');
+  await run('--data', data, '--saes', partial, '--sites', 'embed,resid,mlp_0', '--out', out4);
+  const c4 = readCircuit(out4);
+  assert.deepEqual(c4.sites, ['embed', 'mlp_0', 'resid_0', 'resid_1']);
+  assert.ok(
+    c4.edges.some((e) => e.source.startsWith('resid_0/') && e.target.startsWith('resid_1/')),
+  );
+  await assert.rejects(
+    run('--data', data, '--sites', 'embed,attn_z'),
+    /--sites: "attn_z" is neither a site of this model nor a kind of site/,
+  );
   await assert.rejects(
     run('--data', data, '--method', 'fast'),
     /--method: expected one of ig, attrib, exact/,

@@ -42,12 +42,6 @@ const dictionaries = (w: ModelWorld) => (site: string) => {
 };
 const sitesOf = (w: ModelWorld) => [...w.saes.keys()];
 
-/** The paper's Gemma-2 sites: embed, attn_z_L, mlp_L, resid_L. */
-const paperSites = (numLayers: number) => [
-  'embed',
-  ...Array.from({ length: numLayers }, (_, L) => [`attn_z_${L}`, `mlp_${L}`, `resid_${L}`]).flat(),
-];
-
 for (const family of FAMILIES) {
   for (const single of [false, true]) {
     const label = `${family}, ${single ? 'zero ablation' : 'clean/patch'}`;
@@ -292,36 +286,52 @@ function weightedValue(
   return value;
 }
 
+type SiteSet = 'every' | 'paper' | 'residual';
+
+/** Sites of each set: every site; the paper's embed/attn_z/mlp/resid; embed/mlp/resid only. */
+function siteSet(set: SiteSet, numLayers: number): string[] | undefined {
+  if (set === 'every') return undefined;
+  const kinds = set === 'paper' ? ['attn_z', 'mlp', 'resid'] : ['mlp', 'resid'];
+  return [
+    'embed',
+    ...Array.from({ length: numLayers }, (_, L) => kinds.map((k) => `${k}_${L}`)).flat(),
+  ];
+}
+
 /**
  * The direct pairs of sites by hand, for a sequential or sandwich block: attn_z_L -> attn_L
  * (o_proj), and mlp_L reads mid = prev + attn_L. Without attn_L's dictionary (`paper`), attn_z_L
- * feeds mlp_L and resid_L through it. Also the pairs with an indirect path through another
- * dictionary site, where freezing must matter.
+ * feeds mlp_L and resid_L through it; without attention dictionaries at all (`residual`), prev
+ * feeds mlp_L and resid_L also through the attention. Also the pairs with an indirect path through
+ * another dictionary site, where freezing must matter.
  */
-function expectedPairs(numLayers: number, paper: boolean) {
+function expectedPairs(numLayers: number, set: SiteSet) {
   const pairs: string[] = [];
   const indirect: string[] = [];
   for (let L = 0; L < numLayers; L++) {
     const prev = L === 0 ? 'embed' : `resid_${L - 1}`;
-    const attn = paper ? `attn_z_${L}` : `attn_${L}`;
-    pairs.push(`${prev}>attn_z_${L}`, `${attn}>mlp_${L}`, `${prev}>mlp_${L}`);
-    pairs.push(`mlp_${L}>resid_${L}`, `${attn}>resid_${L}`, `${prev}>resid_${L}`);
-    if (!paper) pairs.push(`attn_z_${L}>attn_${L}`);
-    indirect.push(`${prev}>resid_${L}`, `${prev}>mlp_${L}`, `${attn}>resid_${L}`);
+    pairs.push(`${prev}>mlp_${L}`, `mlp_${L}>resid_${L}`, `${prev}>resid_${L}`);
+    indirect.push(`${prev}>resid_${L}`);
+    if (set === 'residual') continue;
+    const attn = set === 'paper' ? `attn_z_${L}` : `attn_${L}`;
+    pairs.push(`${prev}>attn_z_${L}`, `${attn}>mlp_${L}`, `${attn}>resid_${L}`);
+    if (set === 'every') pairs.push(`attn_z_${L}>attn_${L}`);
+    indirect.push(`${prev}>mlp_${L}`, `${attn}>resid_${L}`);
   }
   return { pairs: pairs.sort(), indirect };
 }
 
-for (const [family, paper] of [
-  ['gpt2', false],
-  ['gemma2', false],
-  ['gemma2', true],
-  ['llama', true],
+for (const [family, set] of [
+  ['gpt2', 'every'],
+  ['gemma2', 'every'],
+  ['gemma2', 'paper'],
+  ['llama', 'paper'],
+  ['llama', 'residual'],
 ] as const) {
-  const label = `${family}${paper ? ', the paper sites embed/attn_z/mlp/resid' : ', every site'}`;
+  const label = `${family}, ${{ every: 'every site', paper: 'the paper sites embed/attn_z/mlp/resid', residual: 'embed/mlp/resid only' }[set]}`;
   test(`edge weights equal finite differences along the direct path (${label})`, () => {
     const probe = makeFamilyWorld(family);
-    const sites = paper ? paperSites(probe.model.shape.numLayers) : undefined;
+    const sites = siteSet(set, probe.model.shape.numLayers);
     const w = makeFamilyWorld(family, { examples: 1, T: 4, seed: 3, sites });
     const e = w.examples[0];
     // The patch differs at position 1: inside the last token's window on Gemma-2's sliding
@@ -344,8 +354,19 @@ for (const [family, paper] of [
       const key = `${parseNodeId(edge.source).site}>${parseNodeId(edge.target).site}`;
       pairs.set(key, [...(pairs.get(key) ?? []), edge]);
     }
-    const { pairs: expected, indirect } = expectedPairs(w.model.shape.numLayers, paper);
+    const { pairs: expected, indirect } = expectedPairs(w.model.shape.numLayers, set);
     assert.deepEqual([...pairs.keys()].sort(), expected);
+    // Edges between positions exactly where a direct path crosses attention.
+    const across = [...pairs]
+      .filter(([, list]) =>
+        list.some((x) => parseNodeId(x.source).position! < parseNodeId(x.target).position!),
+      )
+      .map(([pair]) => pair)
+      .sort();
+    assert.deepEqual(
+      across,
+      expected.filter((p) => /attn_z_\d+$/.test(p) || (set === 'residual' && !p.startsWith('mlp'))),
+    );
 
     let checked = 0;
     let [intoError, fromError, mattered] = [0, 0, 0];
@@ -355,7 +376,15 @@ for (const [family, paper] of [
       const frozen = sitesOf(w).filter((s) => s !== U && s !== D);
       const dU = w.model.siteWidth(U);
       const sorted = [...edges].sort((a, b) => Math.abs(b.weight) - Math.abs(a.weight));
-      const sample = [...sorted.slice(0, 4), ...sorted.filter((_, i) => i % 23 === 5)];
+      // the largest edges, a spread of others, and the largest between positions
+      const crossing = sorted.find(
+        (x) => parseNodeId(x.source).position! < parseNodeId(x.target).position!,
+      );
+      const sample = new Set([
+        ...sorted.slice(0, 4),
+        ...sorted.filter((_, i) => i % 23 === 5),
+        ...(crossing ? [crossing] : []),
+      ]);
       for (const edge of sample) {
         const src = parseNodeId(edge.source);
         const dst = parseNodeId(edge.target);
