@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { OnProgress } from '../progress.ts';
 import { CIRCUIT_FILE, readCircuit } from '../circuit/circuit.ts';
 import { GptNeoX } from '../model/gptneox.ts';
+import type { LanguageModel } from '../model/language-model.ts';
 import { defaultModelDir, loadModel } from '../model/load.ts';
 import { openSaes } from '../sae/library.ts';
 import { computeDashboards, featureKey, type DashboardResult, type FeatureRef } from './compute.ts';
@@ -108,11 +109,9 @@ export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
   if (!loaded.tokenizer)
     throw new Error(`${modelDir}: no tokenizer.json; dashboards need it to read the corpus`);
   const tokenizer = loaded.tokenizer;
-  const model = new GptNeoX(loaded.config, loaded.weights);
-  const library = openSaes(saesDir, loaded.config.numLayers, {
-    modelWidth: loaded.config.hiddenSize,
-    width: o.saeWidth,
-  });
+  // Everything below takes any engine: only the loading lines above read GPT-NeoX.
+  const model: LanguageModel = new GptNeoX(loaded.config, loaded.weights);
+  const library = openSaes(saesDir, model.shape.numLayers, { model, width: o.saeWidth });
 
   let features: FeatureRef[];
   const which = o.features ?? path.join(o.out, CIRCUIT_FILE);

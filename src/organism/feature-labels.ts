@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OnProgress } from '../progress.ts';
-import { GptNeoX, type ForwardPass } from '../model/gptneox.ts';
+import { GptNeoX } from '../model/gptneox.ts';
+import type { LanguageModel, ModelPass } from '../model/language-model.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
 import { loadModel } from '../model/load.ts';
 import { Rng } from '../random.ts';
@@ -175,10 +176,10 @@ export function labelCorpus(
  * its token count n (rows·T).
  */
 export function forEachCorpusBatch(
-  model: GptNeoX,
+  model: LanguageModel,
   corpus: LabelCorpus,
   rows: number,
-  visit: (pass: ForwardPass, firstRow: number, n: number) => void,
+  visit: (pass: ModelPass, firstRow: number, n: number) => void,
 ): void {
   const T = corpus.T;
   for (let r0 = 0; r0 < corpus.rows; r0 += rows) {

@@ -9,7 +9,7 @@
 
 import type { OnProgress } from '../progress.ts';
 import type { Tokenizer } from '../model/tokenizer.ts';
-import type { GptNeoX } from '../model/gptneox.ts';
+import type { LanguageModel } from '../model/language-model.ts';
 import type { Dictionary } from '../sae/dictionary.ts';
 import { forEachCorpusBatch, grammarTokenIds, labelCorpus } from './feature-labels.ts';
 import { ORGANISM_MIX } from './train-model.ts';
@@ -40,7 +40,7 @@ export interface GenderJudgeOptions {
 
 /** Verdicts for `features`, in their order. */
 export function judgeGender(
-  model: GptNeoX,
+  model: LanguageModel,
   dictionaries: (site: string) => Dictionary,
   features: readonly { site: string; feature: number }[],
   o: GenderJudgeOptions,
@@ -49,7 +49,7 @@ export function judgeGender(
   if (!(minShare > 0.5 && minShare <= 1))
     throw new Error(`gender judge: the share must be in (0.5, 1], got ${minShare}`);
   const { tokenIds, eosId } = grammarTokenIds(o.tokenizer, o.modelDir);
-  const T = model.config.maxPositionEmbeddings;
+  const T = model.shape.maxPositions;
   const corpus = labelCorpus(o.tokens ?? 16384, T, tokenIds, eosId, JUDGE_SEED, ORGANISM_MIX);
   const gender = corpus.words.map((w) => w?.genderShown ?? 'none');
   const counts = {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultModelDir, loadModel } from '../../model/load.ts';
 import { GptNeoX } from '../../model/gptneox.ts';
-import { parseSite } from '../../model/sites.ts';
+import { siteRef, type LanguageModel } from '../../model/language-model.ts';
 import { loadClassificationTask } from '../../data/classification.ts';
 import { NEURONS, openSaes } from '../../sae/library.ts';
 import { nodeId, writeCircuit } from '../../circuit/circuit.ts';
@@ -133,19 +133,17 @@ export function register(program: Command): void {
         );
       const { config, weights, tokenizer } = loadModel(opts.model, { tokenizer: true });
       if (!tokenizer) throw new Error(`${opts.model}: no tokenizer.json, needed to read the texts`);
+      // Everything below takes any engine: only the loading lines above read GPT-NeoX.
+      const model: LanguageModel = new GptNeoX(config, weights);
       const saesDir = opts.saes ?? path.join(opts.model, 'saes');
-      const library = openSaes(saesDir, config.numLayers, {
-        modelWidth: config.hiddenSize,
-        width: opts.saeWidth,
-      });
-      const neurons = openSaes(NEURONS, config.numLayers, { modelWidth: config.hiddenSize });
-      const model = new GptNeoX(config, weights);
-      const site = opts.site ?? defaultProbeSite(config.numLayers);
-      const ref = parseSite(site, config.numLayers);
+      const library = openSaes(saesDir, model.shape.numLayers, { model, width: opts.saeWidth });
+      const neurons = openSaes(NEURONS, model.shape.numLayers, { model });
+      const site = opts.site ?? defaultProbeSite(model.shape.numLayers);
+      const ref = siteRef(model, site);
       if (ref.kind !== 'resid' && ref.kind !== 'embed')
         throw new Error(`--site: the probe reads a residual site (embed or resid_L), got ${site}`);
       const task = loadClassificationTask(opts.task, tokenizer, {
-        maxLength: config.maxPositionEmbeddings,
+        maxLength: model.shape.maxPositions,
       });
       const chosen = opts.features ? readFeatureList(opts.features) : null;
       if (chosen) {

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { defaultModelDir, loadModel } from '../../model/load.ts';
 import { GptNeoX } from '../../model/gptneox.ts';
+import type { LanguageModel } from '../../model/language-model.ts';
 import { describeTask, loadTask, scoreTask } from '../../data/tasks.ts';
 import { progressBar } from '../progress.ts';
 import { positiveInt } from '../options.ts';
@@ -53,14 +54,15 @@ export function register(program: Command): void {
     .action((opts: EvalTaskOptions) => {
       const { config, weights, tokenizer } = loadModel(opts.model, { tokenizer: true });
       if (!tokenizer) throw new Error(`${opts.model}: no tokenizer.json, needed to read task text`);
+      // Everything below takes any engine: only the loading lines above read GPT-NeoX.
+      const model: LanguageModel = new GptNeoX(config, weights);
       const task = loadTask(opts.data, tokenizer, {
         limit: opts.limit,
-        maxLength: config.maxPositionEmbeddings,
+        maxLength: model.shape.maxPositions,
         addAnswerSpace: opts.addAnswerSpace,
       });
       process.stderr.write(`${describeTask(task)}\n`);
       if (task.examples.length === 0) throw new Error(`${opts.data}: no usable examples`);
-      const model = new GptNeoX(config, weights);
       const bar = progressBar('scoring');
       const score = scoreTask(model, task.examples, {
         batchSize: opts.batchSize,
