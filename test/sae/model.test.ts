@@ -19,6 +19,7 @@ import { evaluateSaes, reconstructionStats } from '../../src/sae/metrics.ts';
 import { openSaes } from '../../src/sae/library.ts';
 import { saveDictionary } from '../../src/sae/formats.ts';
 import { trainSae } from '../../src/sae/train.ts';
+import { tinyTransformer } from '../helpers/random-transformer.ts';
 
 process.env.SFC_THREADS ??= '1'; // tiny products; see train.test.ts
 
@@ -285,4 +286,46 @@ test('evaluateSaes: clean, spliced and zero-ablated losses, and loss recovered',
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a model of the generic engine: the source serves attn_z (H·Dh wide), neurons splice in exactly', () => {
+  const model = tinyTransformer('gemma2', 3); // d 16, attn_z 4 heads x 6 = 24, vocab 23
+  const docs = documents(4, 20).map((doc) => doc.map((id) => id % 23));
+  const source = new ModelActivationSource({
+    model,
+    site: 'attn_z_0',
+    documents: docs,
+    ctx: T,
+    eosId: 0,
+    windowsPerForward: 2,
+    bufferWindows: 4,
+    seed: 3,
+  });
+  assert.equal(source.dIn, 24);
+  const served = new Float32Array(16 * 24);
+  source.next(served, 16);
+  const stream = new WindowStream(docs, T, 0, 3);
+  const ids = new Int32Array(4 * T);
+  for (let w = 0; w < 4; w++) stream.nextWindow(ids.subarray(w * T, (w + 1) * T));
+  const site = model
+    .forward({ ids, batchSize: 4, seqLen: T, lengths: [T, T, T, T] }, { logits: 'none' })
+    .activation('attn_z_0');
+  const rows = new Set(
+    Array.from({ length: 4 * T }, (_, r) => site.subarray(r * 24, (r + 1) * 24).join(',')),
+  );
+  for (let r = 0; r < 16; r++) assert.ok(rows.has(served.subarray(r * 24, (r + 1) * 24).join(',')));
+  const [stats] = evaluateSaes(model, openSaes('neurons', 2, { model }), {
+    documents: docs,
+    tokens: 4 * T,
+    ctx: T,
+    eosId: 0,
+    windowsPerForward: 2,
+    sites: ['attn_z_1'],
+  });
+  assert.equal(stats.lossSae, stats.lossClean);
+  assert.equal(stats.fve, 1);
+  assert.ok(
+    Math.abs(stats.lossZero - stats.lossClean) > 1e-3,
+    'zeroing the heads changes the loss',
+  );
 });
