@@ -20,6 +20,8 @@ export interface CircuitForEvaluation {
   nodeThreshold: number;
   /** The first discovery example's tokens: the circuit's positions when aggregation is none. */
   tokens: string[];
+  /** The sites discovery had dictionaries at (every site of the model unless it was given some). */
+  sites: string[];
   nodes: EvalNode[];
 }
 
@@ -41,6 +43,7 @@ export function forEvaluation(c: Circuit, file: string): CircuitForEvaluation {
     examples: c.examples,
     nodeThreshold: c.node_threshold,
     tokens: c.tokens,
+    sites: c.sites,
     nodes: c.nodes.map((n) => ({
       site: n.site,
       kind: n.kind,

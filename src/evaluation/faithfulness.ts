@@ -265,8 +265,9 @@ export interface EvaluateInputs {
   /** A circuit found with identity dictionaries, run through its own AblatedModel (same data). */
   neurons?: { model: AblatedModel; circuit: NodeSource };
   /**
-   * The same model and data with a dictionary at every site (the embedding included), to score
-   * the circuit as saved with every layer. May be `model` itself when it already has every site.
+   * The same model and data with a dictionary at every site of the circuit (the embedding
+   * included), to score the circuit as saved with every layer. May be `model` itself when it
+   * already has every site.
    */
   allLayers?: AblatedModel;
 }
@@ -302,7 +303,12 @@ export function evaluate(inputs: EvaluateInputs, options: EvaluateOptions): Eval
   step(2);
   let all: Evaluation['allLayers'] = null;
   if (allLayers) {
-    const missing = allLayers.model.sites.filter((s) => !allLayers.dictionaries.has(s));
+    // Every site the circuit's nodes sit on and every evaluated site (all of the model's sites for
+    // a circuit found at every site; a circuit found at some sites needs only those).
+    const needed = new Set([...model.sites, ...circuit.nodes.map((n) => n.site)]);
+    const missing = allLayers.model.sites.filter(
+      (s) => needed.has(s) && !allLayers.dictionaries.has(s),
+    );
     if (missing.length > 0)
       throw new Error(`allLayers: no dictionary at ${missing.join(', ')} (every site is needed)`);
     if (allLayers.batches !== model.batches)

@@ -296,3 +296,31 @@ test('bad files and flags get clear errors', async () => {
   for (const [args, message] of cases)
     await assert.rejects(sfcEvaluate(...args), message, args.join(' '));
 });
+
+test('sfc evaluate on a circuit found at some sites needs dictionaries there only', async () => {
+  const partial = path.join(dir, 'saes-no-attn');
+  fs.cpSync(path.join(modelDir, 'saes'), partial, { recursive: true });
+  for (let L = 0; L < 3; L++) fs.rmSync(path.join(partial, `attn_${L}`), { recursive: true });
+  const full = circuit(partial, F);
+  const some = full.sites.filter((s) => !s.startsWith('attn'));
+  const c: Circuit = {
+    ...full,
+    sites: some,
+    nodes: full.nodes.filter((n) => some.includes(n.site)),
+  };
+  const out = path.join(dir, 'some-sites');
+  const file = writeCircuit(out, c);
+  await sfcEvaluate('--circuit', file, '--series', 'features', '--thresholds', '0.01', '--json');
+  const written = JSON.parse(
+    fs.readFileSync(path.join(out, 'evaluation.json'), 'utf8'),
+  ) as EvaluationJson;
+  const above = c.nodes.filter((n) => n.layer >= 1).length;
+  assert.equal(written.circuit_score.nodes, above);
+  assert.equal(written.circuit_score_all_layers!.nodes, c.nodes.length);
+  // the same circuit claimed at every site needs the attention dictionaries
+  const everyFile = writeCircuit(path.join(dir, 'every-sites'), { ...c, sites: full.sites });
+  await assert.rejects(
+    sfcEvaluate('--circuit', everyFile, '--series', 'features', '--thresholds', '0.01'),
+    /no SAE for site attn_1/,
+  );
+});

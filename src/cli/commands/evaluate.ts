@@ -282,7 +282,9 @@ export function register(program: Command): void {
         data,
         batches.flatMap((b) => b.examples),
       );
-      const sites = evaluatedSites(model.sites, numLayers, startLayer);
+      // The circuit's own sites (every site of the model unless discovery was given some).
+      const circuitSites = model.sites.filter((s) => circuit.sites.includes(s));
+      const sites = evaluatedSites(circuitSites, numLayers, startLayer);
       const saes = saesDir(flags.saes, circuit, dir);
       const bar = progressBar('evaluating');
       const ablated = new AblatedModel(
@@ -293,9 +295,9 @@ export function register(program: Command): void {
       );
       // Every layer, the embedding included: what the start layer leaves out counts here.
       const allLayers =
-        sites.length === model.sites.length
+        sites.length === circuitSites.length
           ? ablated
-          : new AblatedModel(model, dictionariesAt(saes, model.sites, model), batches, {
+          : new AblatedModel(model, dictionariesAt(saes, circuitSites, model), batches, {
               ablation,
               metric,
             });
