@@ -196,6 +196,37 @@ function normBackward(
 }
 
 /**
+ * Every parameter's name and length for a config, in namedParameters order, without allocating
+ * the model (the constructor runs for every tail discovery slices off): every layer has the
+ * shapes of one, and the token tables are V·d.
+ */
+function parameterLengths(c: TransformerConfig): Map<string, number> {
+  const d = c.hiddenSize;
+  const one = zeroTransformerWeights({
+    ...c,
+    numLayers: Math.min(1, c.numLayers),
+    slidingWindows: c.slidingWindows.slice(0, 1),
+    vocabSize: 1,
+    maxPositions: 1,
+  });
+  const out = new Map<string, number>();
+  const layer: [string, number][] = [];
+  for (const [name, t] of namedParameters(one)) {
+    if (name.startsWith('layers.0.')) layer.push([name.slice('layers.0.'.length), t.length]);
+    else if (name === 'embed' || name === 'unembed') out.set(name, c.vocabSize * d);
+    else if (name === 'positions') out.set(name, c.maxPositions * d);
+    else out.set(name, t.length);
+  }
+  // namedParameters order: embed, positions, layers, finalNorm, unembed
+  const head = [...out].filter(([n]) => n === 'embed' || n === 'positions');
+  const tail = [...out].filter(([n]) => n !== 'embed' && n !== 'positions');
+  const layers: [string, number][] = [];
+  for (let L = 0; L < c.numLayers; L++)
+    for (const [name, length] of layer) layers.push([`layers.${L}.${name}`, length]);
+  return new Map([...head, ...layers, ...tail]);
+}
+
+/**
  * What one block's backward needs from its forward. M = N, or B in a last-rows top layer, where
  * everything after the heads' outputs is kept at the last rows only.
  */
@@ -232,13 +263,13 @@ export class Transformer implements LanguageModel {
   private ropeLength = 0;
 
   constructor(config: TransformerConfig, weights: TransformerWeights) {
-    const want = new Map(namedParameters(zeroTransformerWeights(config)));
+    const want = parameterLengths(config);
     const have = new Map(namedParameters(weights));
-    for (const [name, t] of want) {
+    for (const [name, length] of want) {
       const got = have.get(name);
-      if (!(got instanceof Float32Array) || got.length !== t.length)
+      if (!(got instanceof Float32Array) || got.length !== length)
         throw new Error(
-          `${config.architecture} weights: ${name} has ${got instanceof Float32Array ? got.length + ' floats' : 'no Float32Array'}, expected ${t.length}`,
+          `${config.architecture} weights: ${name} has ${got instanceof Float32Array ? got.length + ' floats' : 'no Float32Array'}, expected ${length}`,
         );
     }
     for (const name of have.keys())
