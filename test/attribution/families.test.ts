@@ -1,6 +1,7 @@
 // Discovery on the generic engine (transformer.ts): tiny random models of sequential families
-// (GPT-2: LayerNorm, learned positions; Llama: RMSNorm, GQA, rotary with llama3 scaling) and the
-// sandwich family (Gemma-2: post-norms, soft-capping, a sliding window), with random SAEs at every
+// (GPT-2: LayerNorm, learned positions; Llama: RMSNorm, GQA, rotary with llama3 scaling; Qwen2:
+// q/k/v biases; Qwen3: q/k norms) and the sandwich family (Gemma-2: post-norms, soft-capping, a
+// sliding window), with random SAEs at every
 // site, attn_z_L included (H·Dh = 24 wide for Llama and Gemma-2, d = 16), or at the paper's
 // Gemma-2 subset (embed, attn_z, mlp, resid: attn_L has no dictionary and is passed through).
 // The same independent truths as nodes.test.ts and edges.test.ts: exact = brute-force patching
@@ -42,8 +43,9 @@ const dictionaries = (w: ModelWorld) => (site: string) => {
 };
 const sitesOf = (w: ModelWorld) => [...w.saes.keys()];
 
-for (const family of FAMILIES) {
-  for (const single of [false, true]) {
+for (const family of [...FAMILIES, 'qwen2', 'qwen3']) {
+  // Qwen2 and Qwen3 with patch data only (zero ablation is the same code as for Llama).
+  for (const single of FAMILIES.includes(family) ? [false, true] : [false]) {
     const label = `${family}, ${single ? 'zero ablation' : 'clean/patch'}`;
     test(`exact effects equal brute-force patching with spliced SAEs (${label})`, () => {
       const w = makeFamilyWorld(family, { single, examples: 3 });
