@@ -1,9 +1,9 @@
 // Discovery on the generic engine (transformer.ts): tiny random models of sequential families
 // (GPT-2: LayerNorm, learned positions; Llama: RMSNorm, GQA, rotary with llama3 scaling; Qwen2:
 // q/k/v biases; Qwen3: q/k norms) and the sandwich family (Gemma-2: post-norms, soft-capping, a
-// sliding window), with random SAEs at every
-// site, attn_z_L included (H·Dh = 24 wide for Llama and Gemma-2, d = 16), or at the paper's
-// Gemma-2 subset (embed, attn_z, mlp, resid: attn_L has no dictionary and is passed through).
+// sliding window), with random SAEs at every site, attn_z_L included (H·Dh = 24 wide for Llama
+// and Gemma-2, d = 16), or at the paper's Gemma-2 subset (embed, attn_z, mlp, resid: attn_L has no
+// dictionary and is passed through).
 // The same independent truths as nodes.test.ts and edges.test.ts: exact = brute-force patching
 // with the SAEs spliced in; attrib = the derivative of m along Δu; IG completeness and IG from a
 // clean prefix (GQA keys and values) against whole-model runs; edges = finite differences along
