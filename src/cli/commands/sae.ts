@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultModelDir, loadModel } from '../../model/load.ts';
 import { GptNeoX } from '../../model/gptneox.ts';
-import { parseSite } from '../../model/sites.ts';
+import { siteRef, type LanguageModel } from '../../model/language-model.ts';
 import type { Tokenizer } from '../../model/tokenizer.ts';
 import { progressBar } from '../progress.ts';
 import { ModelActivationSource } from '../../sae/activations.ts';
@@ -155,16 +155,17 @@ export function register(program: Command): void {
       if (o.l1 !== undefined && o.topk !== undefined)
         throw new Error('give --l1 (ReLU SAE) or --topk (TopK SAE), not both');
       const { config, weights, tokenizer } = loadWithTokenizer(o.model);
-      parseSite(o.site, config.numLayers);
+      // Everything below takes any engine: only the loading lines read GPT-NeoX.
+      const model: LanguageModel = new GptNeoX(config, weights);
+      siteRef(model, o.site);
       // Before training, so that a refusal costs nothing.
       refuseOverwrite(path.join(o.out, o.site), `an SAE for ${o.site}`, !!o.force);
-      const model = new GptNeoX(config, weights);
       const documents = readTokenisedCorpus(o.corpus, tokenizer);
       const steps = positiveInt('--steps', o.steps);
       const ctx = positiveInt('--ctx', o.ctx);
       const seed = Number(o.seed);
       if (!Number.isInteger(seed)) throw new Error(`--seed: expected an integer, got "${o.seed}"`);
-      const width = o.width ? positiveInt('--width', o.width) : 16 * config.hiddenSize;
+      const width = o.width ? positiveInt('--width', o.width) : 16 * model.siteWidth(o.site);
       const out = o.out;
       const checkpointDir = path.join(out, '.checkpoints', o.site);
       const eosId = tokenizer.tokenId(EOS);
@@ -250,13 +251,14 @@ export function register(program: Command): void {
     .option('--json', 'print the rows as JSON')
     .action((o: StatsFlags) => {
       const { config, weights, tokenizer } = loadWithTokenizer(o.model);
-      const library = openSaes(o.saes ?? path.join(o.model, 'saes'), config.numLayers, {
-        modelWidth: config.hiddenSize,
+      // Everything below takes any engine: only the loading lines read GPT-NeoX.
+      const model: LanguageModel = new GptNeoX(config, weights);
+      const library = openSaes(o.saes ?? path.join(o.model, 'saes'), model.shape.numLayers, {
+        model,
         width: o.saeWidth,
       });
       const sites = o.sites?.split(',').map((s) => s.trim());
-      sites?.forEach((s) => parseSite(s, config.numLayers));
-      const model = new GptNeoX(config, weights);
+      sites?.forEach((s) => siteRef(model, s));
       const bar = progressBar('evaluating');
       const rows = evaluateSaes(model, library, {
         sites,
