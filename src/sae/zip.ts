@@ -26,6 +26,11 @@ export interface ZipArchive {
   has(name: string): boolean;
   /** The record's bytes (a fresh, 8-byte aligned buffer), after checking its CRC-32. */
   read(name: string): Uint8Array;
+  /**
+   * Up to `length` bytes from the start of the record, without reading the rest (so without a
+   * CRC check): for peeking at a header. Deflated records inflate only a prefix.
+   */
+  readPrefix(name: string, length: number): Uint8Array;
 }
 
 const EOCD = 0x06054b50;
@@ -147,26 +152,38 @@ export function openZip(path: string): ZipArchive {
   }
   fs.closeSync(fd);
 
+  const entry = (name: string): Entry => {
+    const e = entries.get(name);
+    if (!e) throw new Error(`${path}: the archive has no record ${name}`);
+    if (e.method !== 0 && e.method !== 8)
+      throw new Error(
+        `${path}: record ${name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported`,
+      );
+    return e;
+  };
+  /** Where the record's bytes start: after its local header, whose lengths may differ from the directory's. */
+  const dataStart = (fd: number, e: Entry): number => {
+    const header = new DataView(readAt(fd, e.localHeaderOffset, 30, path).buffer);
+    if (header.getUint32(0, true) !== LOCAL)
+      corrupt(`record ${e.name} has a bad local header signature`);
+    const start =
+      e.localHeaderOffset + 30 + header.getUint16(26, true) + header.getUint16(28, true);
+    if (start + e.compressedSize > fileSize)
+      corrupt(`record ${e.name} runs past the end of the file`);
+    return start;
+  };
   return {
     path,
     names: () => [...entries.keys()],
     has: (name) => entries.has(name),
     read(name) {
-      const e = entries.get(name);
-      if (!e) throw new Error(`${path}: the archive has no record ${name}`);
+      const e = entry(name);
       const fd = fs.openSync(path, 'r');
       try {
-        const header = new DataView(readAt(fd, e.localHeaderOffset, 30, path).buffer);
-        if (header.getUint32(0, true) !== LOCAL)
-          corrupt(`record ${name} has a bad local header signature`);
-        const dataStart =
-          e.localHeaderOffset + 30 + header.getUint16(26, true) + header.getUint16(28, true);
-        if (dataStart + e.compressedSize > fileSize)
-          corrupt(`record ${name} runs past the end of the file`);
-        const raw = readAt(fd, dataStart, e.compressedSize, path);
+        const raw = readAt(fd, dataStart(fd, e), e.compressedSize, path);
         let data: Uint8Array;
         if (e.method === 0) data = raw;
-        else if (e.method === 8) {
+        else {
           try {
             // Stops with an error as soon as the output exceeds the declared size.
             const inflated = zlib.inflateRawSync(raw, { maxOutputLength: Math.max(1, e.size) });
@@ -175,15 +192,35 @@ export function openZip(path: string): ZipArchive {
           } catch (err) {
             return corrupt(`record ${name} does not inflate: ${(err as Error).message}`);
           }
-        } else
-          throw new Error(
-            `${path}: record ${name} uses compression method ${e.method}; only stored (0) and deflate (8) are supported`,
-          );
+        }
         if (data.length !== e.size)
           corrupt(`record ${name} holds ${data.length} bytes, the directory says ${e.size}`);
         if (zlib.crc32(data) >>> 0 !== e.crc >>> 0)
           corrupt(`record ${name} fails its CRC-32 check`);
         return data;
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+    readPrefix(name, length) {
+      const e = entry(name);
+      const fd = fs.openSync(path, 'r');
+      try {
+        const start = dataStart(fd, e);
+        if (e.method === 0) return readAt(fd, start, Math.min(length, e.size), path);
+        // length + slack compressed bytes hold at least length bytes; they inflate to at most
+        // MAX_DEFLATE_RATIO times as many.
+        const take = Math.min(e.compressedSize, length + DEFLATE_SLACK); // deflate barely expands
+        const raw = readAt(fd, start, take, path);
+        try {
+          const inflated = zlib.inflateRawSync(raw, {
+            finishFlush: zlib.constants.Z_SYNC_FLUSH,
+            maxOutputLength: take * MAX_DEFLATE_RATIO + DEFLATE_SLACK,
+          });
+          return new Uint8Array(inflated.subarray(0, Math.min(length, e.size)));
+        } catch (err) {
+          return corrupt(`record ${name} does not inflate: ${(err as Error).message}`);
+        }
       } finally {
         fs.closeSync(fd);
       }
