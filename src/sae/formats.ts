@@ -5,6 +5,11 @@
 //   decoder.weight [d, F]; submodule folders embed, attn_out_layerL, mlp_out_layerL, resid_out_layerL.
 // SAELens: a folder with cfg.json + sae_weights.safetensors holding W_enc [d, F], b_enc [F],
 //   W_dec [F, d], b_dec [d] (+ threshold [F] for jumprelu); the site comes from cfg.hook_name.
+//   Architectures standard (ReLU), jumprelu, topk and gated (read as an equivalent JumpReLU, see
+//   gatedAsJumpRelu); normalize_activations expected_average_only_in is folded into the weights.
+// Gemma Scope: `<release>/layer_L/width_W/average_l0_K/params.npz` (np.savez) holding W_enc [d, F],
+//   W_dec [F, d], b_enc [F], b_dec [d], threshold [F]; JumpReLU without input centring. The
+//   release folder's suffix names the site: -res resid_L, -mlp mlp_L, -att attn_z_L.
 // Ours: the SAELens layout in a folder named after the site, cfg.json also carrying `site` and our
 //   training fields.
 // Every ReLU/JumpReLU dictionary is brought to unit-norm decoder rows on load (see
@@ -19,6 +24,7 @@ import { openSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import { readJsonFile } from '../io/text-file.ts';
 import { describeIssues } from '../io/validation.ts';
 import { SparseAutoencoder, type ActivationKind } from './dictionary.ts';
+import { openNpz } from './npy.ts';
 import { readTorchStateDict, type TorchTensor } from './torch-checkpoint.ts';
 
 export const SAELENS_CFG = 'cfg.json';
@@ -34,9 +40,11 @@ export function siteFromDictionaryLearningFolder(name: string): string | undefin
 
 /**
  * TransformerLens hook name -> site, e.g. blocks.2.hook_mlp_out -> mlp_2, blocks.2.attn.hook_z ->
- * attn_z_2 (Gemma Scope's attention SAEs, on the flattened heads' outputs); else undefined.
+ * attn_z_2; else undefined. hook_embed is read as `embed`, which is what the residual stream
+ * starts from in models without learned position embeddings (GPT-2's adds hook_pos_embed).
  */
 export function siteFromHookName(hook: string): string | undefined {
+  if (hook === 'hook_embed') return 'embed';
   const z = /^blocks\.(\d+)\.attn\.hook_z$/.exec(hook);
   if (z) return `attn_z_${Number(z[1])}`;
   const m = /^blocks\.(\d+)\.hook_(resid_pre|attn_out|mlp_out|resid_post)$/.exec(hook);
@@ -74,9 +82,22 @@ function readJson(file: string): Record<string, unknown> {
   return json as Record<string, unknown>;
 }
 
-function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+// Tiles of 32x32 floats (4 KiB each side) keep both the rows read and the rows written in L1.
+const TILE = 32;
+
+/** a [rows, cols] -> [cols, rows], tile by tile so neither side strides through memory. */
+export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = a[r * cols + c];
+  for (let r0 = 0; r0 < rows; r0 += TILE) {
+    const r1 = Math.min(rows, r0 + TILE);
+    for (let c0 = 0; c0 < cols; c0 += TILE) {
+      const c1 = Math.min(cols, c0 + TILE);
+      for (let c = c0; c < c1; c++) {
+        const o = c * rows;
+        for (let r = r0; r < r1; r++) out[o + r] = a[r * cols + c];
+      }
+    }
+  }
   return out;
 }
 
@@ -159,10 +180,14 @@ export function loadAePt(file: string, site: string): SparseAutoencoder {
 
 export interface SaeLensCfg {
   kind: ActivationKind;
+  /** SAELens `gated`: read as the equivalent JumpReLU (kind 'jumprelu'). */
+  gated: boolean;
   dIn: number;
   width: number;
   k?: number;
   centerInput: boolean;
+  /** normalize_activations is expected_average_only_in: the input is scaled by a factor found beside the cfg. */
+  scaledInput: boolean;
   hookName?: string;
   /** Our `site` field, when the folder was written by us. */
   site?: string;
@@ -207,12 +232,12 @@ export function parseSaeLensCfg(file: string): SaeLensCfg {
   const arch = c.architecture ?? 'standard';
   const fn = c.activation_fn_str ?? (arch === 'topk' ? 'topk' : 'relu');
   let kind: ActivationKind;
-  if (arch === 'jumprelu') kind = 'jumprelu';
+  if (arch === 'jumprelu' || arch === 'gated') kind = 'jumprelu';
   else if (arch === 'topk' || (arch === 'standard' && fn === 'topk')) kind = 'topk';
   else if (arch === 'standard' && fn === 'relu') kind = 'relu';
   else
     throw new Error(
-      `${file}: architecture ${JSON.stringify(arch)} with activation ${JSON.stringify(fn)} is not supported; supported: standard (relu), jumprelu, topk`,
+      `${file}: architecture ${JSON.stringify(arch)} with activation ${JSON.stringify(fn)} is not supported; supported: standard (relu), jumprelu, topk, gated`,
     );
   let k: number | undefined;
   if (kind === 'topk') {
@@ -224,13 +249,19 @@ export function parseSaeLensCfg(file: string): SaeLensCfg {
     k = v;
   }
   const norm = c.normalize_activations ?? 'none';
-  if (norm !== 'none')
+  if (norm !== 'none' && norm !== 'expected_average_only_in')
     throw new Error(
-      `${file}: normalize_activations ${JSON.stringify(norm)} is not supported; only "none" (fold any scaling factor into the weights first)`,
+      `${file}: normalize_activations ${JSON.stringify(norm)} is not supported (it rescales each token by its own norm); supported: "none", "expected_average_only_in"`,
     );
-  if (c.reshape_activations != null && c.reshape_activations !== 'none')
+  const hookName = c.hook_name ?? meta.hook_name ?? undefined;
+  // hook_z SAELens SAEs flatten [heads, d_head] to heads·d_head, which is what attn_z_L is.
+  const reshape = c.reshape_activations ?? 'none';
+  if (reshape !== 'none' && !(reshape === 'hook_z' && hookName?.endsWith('.attn.hook_z')))
     throw new Error(
-      `${file}: reshape_activations ${JSON.stringify(c.reshape_activations)} is not supported`,
+      `${file}: reshape_activations ${JSON.stringify(reshape)} is not supported` +
+        (reshape === 'hook_z'
+          ? ` for hook ${JSON.stringify(hookName)} (only for blocks.L.attn.hook_z)`
+          : ''),
     );
   const head = c.hook_head_index ?? meta.hook_head_index;
   if (head != null)
@@ -239,19 +270,88 @@ export function parseSaeLensCfg(file: string): SaeLensCfg {
     throw new Error(`${file}: rescale_acts_by_decoder_norm true is not supported`);
   return {
     kind,
+    gated: arch === 'gated',
     dIn,
     width,
     k,
     centerInput: c.apply_b_dec_to_input ?? true,
-    hookName: c.hook_name ?? meta.hook_name ?? undefined,
+    scaledInput: norm === 'expected_average_only_in',
+    hookName,
     site: c.site ?? undefined,
     raw,
   };
 }
 
+/** The file SAELens's trainer writes beside a checkpoint: {"scaling_factor": s | null}. */
+export const SAELENS_SCALER = 'activation_scaler.json';
+const scalerSchema = z.looseObject({ scaling_factor: z.number().positive().nullable() });
+const averageNormSchema = z.looseObject({
+  dataset_average_activation_norm: z.looseObject({ in: z.number().positive() }),
+});
+
+/**
+ * The input scale s of an expected_average_only_in folder (SAELens runs the SAE on x·s and
+ * divides its output by s): activation_scaler.json's scaling_factor (null: no scaling), else a
+ * cfg's dataset_average_activation_norm.in (Llama Scope: s = √d_in / in). SAELens keeps the
+ * factors of its hub releases in its own release table, which a folder does not carry.
+ */
+export function saeLensInputScale(folder: string, cfg: SaeLensCfg): number {
+  const scalerFile = path.join(folder, SAELENS_SCALER);
+  if (fs.existsSync(scalerFile)) {
+    const parsed = scalerSchema.safeParse(readJsonFile(scalerFile));
+    if (!parsed.success)
+      throw new Error(
+        `${scalerFile}: expected {"scaling_factor": a positive number or null} (${describeIssues(parsed.error, { limit: 2 })})`,
+      );
+    return parsed.data.scaling_factor ?? 1;
+  }
+  const avg = averageNormSchema.safeParse(cfg.raw);
+  if (avg.success) return Math.sqrt(cfg.dIn) / avg.data.dataset_average_activation_norm.in;
+  throw new Error(
+    `${path.join(folder, SAELENS_CFG)}: normalize_activations is expected_average_only_in but the folder does not say by how much: ` +
+      `write ${SAELENS_SCALER} beside it with {"scaling_factor": s} (SAELens's norm_scaling_factor for this SAE), or fold s into the weights and set "none"`,
+  );
+}
+
 /** The site a SAELens/our folder is for: our `site` field, else its hook name; undefined if neither. */
 export function siteOfSaeLensCfg(cfg: SaeLensCfg): string | undefined {
   return cfg.site ?? (cfg.hookName ? siteFromHookName(cfg.hookName) : undefined);
+}
+
+/**
+ * A gated SAE (Rajamanoharan et al. 2024; SAELens `gated`) as a JumpReLU. With u = W_enc·x̃:
+ * f = 1[u + b_gate > 0] · relu(e^r_mag ⊙ u + b_mag). Writing z = e^r_mag ⊙ u + b_mag (encoder rows
+ * scaled by e^r_mag, bias b_mag), the gate u > -b_gate is z > b_mag - e^r_mag ⊙ b_gate, so
+ * f = relu(z) · 1[z > θ] with θ = b_mag - e^r_mag ⊙ b_gate: the JumpReLU form, exact up to float
+ * rounding of the gate at its boundary. Scales `encoder` ([F, d]) in place.
+ */
+export function gatedAsJumpRelu(
+  encoder: Float32Array,
+  d: number,
+  rMag: Float32Array,
+  bGate: Float32Array,
+  bMag: Float32Array,
+): { encoderBias: Float32Array; threshold: Float32Array } {
+  const F = rMag.length;
+  const threshold = new Float32Array(F);
+  for (let i = 0; i < F; i++) {
+    const g = Math.exp(rMag[i]);
+    for (let j = i * d; j < (i + 1) * d; j++) encoder[j] *= g;
+    threshold[i] = bMag[i] - g * bGate[i];
+  }
+  return { encoderBias: bMag, threshold };
+}
+
+/**
+ * Folds an input scale s into the weights (SAELens fold_activation_norm_scaling_factor): the SAE
+ * run on x·s with its output divided by s equals one with W_enc·s, W_dec/s, b_dec/s run on x.
+ */
+function foldInputScale(sae: SparseAutoencoder, s: number): void {
+  if (s === 1) return;
+  const { encoder, decoder, decoderBias } = sae;
+  for (let i = 0; i < encoder.length; i++) encoder[i] *= s;
+  for (let i = 0; i < decoder.length; i++) decoder[i] /= s;
+  for (let i = 0; i < decoderBias.length; i++) decoderBias[i] /= s;
 }
 
 /** Loads a SAELens (or our) folder; `site` overrides the one the cfg names. */
@@ -261,8 +361,9 @@ export function loadSaeLensFolder(folder: string, site?: string): SparseAutoenco
   const resolved = site ?? siteOfSaeLensCfg(cfg);
   if (!resolved)
     throw new Error(
-      `${cfgFile}: cannot tell which site this SAE is for (hook_name ${JSON.stringify(cfg.hookName)} is not one of blocks.L.hook_{resid_pre,attn_out,mlp_out,resid_post})`,
+      `${cfgFile}: cannot tell which site this SAE is for (hook_name ${JSON.stringify(cfg.hookName)} is not hook_embed or one of blocks.L.hook_{resid_pre,attn_out,mlp_out,resid_post}, blocks.L.attn.hook_z)`,
     );
+  const scale = cfg.scaledInput ? saeLensInputScale(folder, cfg) : 1;
   const file = openSafetensors(path.join(folder, SAELENS_WEIGHTS));
   const { dIn: d, width: F } = cfg;
   const read = (name: string, want: number[]) => {
@@ -272,20 +373,128 @@ export function loadSaeLensFolder(folder: string, site?: string): SparseAutoenco
     expectShape(file.path, name, t.shape, want);
     return t.data;
   };
+  const encoder = transpose(read('W_enc', [d, F]), d, F);
+  let encoderBias: Float32Array;
+  let threshold: Float32Array | undefined;
+  if (cfg.gated) {
+    ({ encoderBias, threshold } = gatedAsJumpRelu(
+      encoder,
+      d,
+      read('r_mag', [F]),
+      read('b_gate', [F]),
+      read('b_mag', [F]),
+    ));
+  } else {
+    encoderBias = read('b_enc', [F]);
+    if (cfg.kind === 'jumprelu')
+      threshold =
+        !file.has('threshold') && file.has('log_threshold')
+          ? read('log_threshold', [F]).map(Math.exp)
+          : read('threshold', [F]);
+  }
   const sae = new SparseAutoencoder({
     site: resolved,
     kind: cfg.kind,
     dIn: d,
     width: F,
-    encoder: transpose(read('W_enc', [d, F]), d, F),
-    encoderBias: read('b_enc', [F]),
+    encoder,
+    encoderBias,
     decoder: read('W_dec', [F, d]),
     decoderBias: read('b_dec', [d]),
-    threshold: cfg.kind === 'jumprelu' ? read('threshold', [F]) : undefined,
+    threshold,
     k: cfg.k,
     centerInput: cfg.centerInput,
   });
+  foldInputScale(sae, scale);
   if (sae.kind !== 'topk') sae.normalizeDecoder();
+  return sae;
+}
+
+/** The Gemma Scope weights file in each average_l0_K folder. */
+export const GEMMA_SCOPE_PARAMS = 'params.npz';
+
+export interface GemmaScopePath {
+  /** The site, from the release folder's suffix and layer_L; undefined when not recognisable. */
+  site: string | undefined;
+  /** K of average_l0_K, or null. */
+  l0: number | null;
+}
+
+/**
+ * What a params.npz path says: the site from `layer_L` and the nearest ancestor folder ending in
+ * -res, -mlp or -att (optionally -canonical; the Hugging Face cache's models--google--gemma-scope-
+ * 2b-pt-res counts), the L0 from average_l0_K. A folder named after a site also names it.
+ */
+export function gemmaScopePath(file: string): GemmaScopePath {
+  const parts = path.resolve(file).split(path.sep);
+  parts.pop(); // params.npz
+  const l0Match = /^average_l0_(\d+)$/.exec(parts.at(-1) ?? '');
+  const l0 = l0Match ? Number(l0Match[1]) : null;
+  let layerAt = parts.length - 1;
+  while (layerAt >= 0 && !/^layer_\d+$/.test(parts[layerAt])) layerAt--;
+  if (layerAt < 0) return { site: undefined, l0 };
+  const layer = Number(parts[layerAt].slice('layer_'.length));
+  for (let i = layerAt - 1; i >= Math.max(0, layerAt - 4); i--) {
+    const m = /-(res|mlp|att)(?:-canonical)?$/.exec(parts[i]);
+    if (m) {
+      const kind = { res: 'resid', mlp: 'mlp', att: 'attn_z' }[m[1] as 'res' | 'mlp' | 'att'];
+      return { site: `${kind}_${layer}`, l0 };
+    }
+  }
+  return { site: undefined, l0 };
+}
+
+const GEMMA_SCOPE_ARRAYS = ['W_enc', 'W_dec', 'b_enc', 'b_dec', 'threshold'];
+
+/** d and F of a Gemma Scope params.npz from W_enc's header alone (reads a few hundred bytes). */
+export function gemmaScopeShape(file: string): { dIn: number; width: number } {
+  const npz = openNpz(file);
+  if (!npz.has('W_enc')) missingArray(npz.path, 'W_enc', npz.names());
+  const { shape } = npz.header('W_enc');
+  if (shape.length !== 2)
+    throw new Error(`${file}: array W_enc has shape (${shape.join(', ')}), expected (d, F)`);
+  return { dIn: shape[0], width: shape[1] };
+}
+
+function missingArray(file: string, name: string, found: string[]): never {
+  throw new Error(
+    `${file}: no array ${name}; a Gemma Scope params.npz holds ${GEMMA_SCOPE_ARRAYS.join(', ')} (found: ${found.join(', ') || 'none'})`,
+  );
+}
+
+/** Loads a Gemma Scope params.npz as a JumpReLU dictionary for `site` (no input centring). */
+export function loadGemmaScopeNpz(file: string, site: string): SparseAutoencoder {
+  const npz = openNpz(file);
+  const read = (name: string) => {
+    if (!npz.has(name)) missingArray(file, name, npz.names());
+    return npz.read(name);
+  };
+  const enc = read('W_enc');
+  if (enc.shape.length !== 2)
+    throw new Error(`${file}: array W_enc has shape (${enc.shape.join(', ')}), expected (d, F)`);
+  const [d, F] = enc.shape;
+  const get = (name: string, want: number[]) => {
+    const a = read(name);
+    if (a.shape.length !== want.length || a.shape.some((s, i) => s !== want[i]))
+      throw new Error(
+        `${file}: array ${name} has shape (${a.shape.join(', ')}), expected (${want.join(', ')}) for W_enc (${d}, ${F})`,
+      );
+    return a.data;
+  };
+  const encoder = transpose(enc.data, d, F);
+  const sae = new SparseAutoencoder({
+    site,
+    kind: 'jumprelu',
+    dIn: d,
+    width: F,
+    encoder,
+    encoderBias: get('b_enc', [F]),
+    decoder: get('W_dec', [F, d]),
+    decoderBias: get('b_dec', [d]),
+    threshold: get('threshold', [F]),
+    centerInput: false,
+  });
+  sae.normalizeDecoder();
   return sae;
 }
 
@@ -293,6 +502,15 @@ export function loadSaeLensFolder(folder: string, site?: string): SparseAutoenco
 export function loadDictionary(location: string, site?: string): SparseAutoencoder {
   const stat = fs.statSync(location, { throwIfNoEntry: false });
   if (!stat) throw new Error(`${location}: no such file or folder`);
+  const npz = stat.isFile() ? location : path.join(location, GEMMA_SCOPE_PARAMS);
+  if (path.basename(npz) === GEMMA_SCOPE_PARAMS && fs.existsSync(npz)) {
+    const resolved = site ?? gemmaScopePath(npz).site;
+    if (!resolved)
+      throw new Error(
+        `${npz}: cannot tell the site from the path (expected <release>-res|-mlp|-att/layer_L/width_W/average_l0_K/${GEMMA_SCOPE_PARAMS}); pass the site`,
+      );
+    return loadGemmaScopeNpz(npz, resolved);
+  }
   const aePt = stat.isFile() ? location : path.join(location, AE_PT);
   if (stat.isFile() || fs.existsSync(aePt)) {
     const folder = path.basename(path.dirname(path.dirname(aePt)));
@@ -304,7 +522,9 @@ export function loadDictionary(location: string, site?: string): SparseAutoencod
     return loadAePt(aePt, resolved);
   }
   if (fs.existsSync(path.join(location, SAELENS_CFG))) return loadSaeLensFolder(location, site);
-  throw new Error(`${location}: holds neither ${AE_PT} nor ${SAELENS_CFG} + ${SAELENS_WEIGHTS}`);
+  throw new Error(
+    `${location}: holds neither ${AE_PT}, ${GEMMA_SCOPE_PARAMS} nor ${SAELENS_CFG} + ${SAELENS_WEIGHTS}`,
+  );
 }
 
 /**
