@@ -2,10 +2,12 @@
 // (`npm run bench -- engine`). Add further benches as entries below.
 import { runDiscoverBench } from './discover.ts';
 import { runEngineBench } from './engine.ts';
+import { runSaeLoadBench } from './sae-load.ts';
 
 const benches: [string, () => void | Promise<void>][] = [
   ['engine', runEngineBench],
   ['discover', runDiscoverBench],
+  ['sae-load', runSaeLoadBench],
 ];
 
 const wanted = process.argv.slice(2);

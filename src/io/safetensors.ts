@@ -23,6 +23,8 @@ export interface SafetensorsFile {
   has(name: string): boolean;
   shape(name: string): number[];
   dtype(name: string): string;
+  /** Where a tensor's bytes lie in the file (absolute offset), for readers that stream them. */
+  byteRange(name: string): { begin: number; byteLength: number };
   read(name: string): TensorData;
 }
 
@@ -217,6 +219,7 @@ export function openSafetensors(path: string): SafetensorsFile {
     has: (name) => entries.has(name),
     shape: (name) => [...entry(name).shape],
     dtype: (name) => entry(name).dtype,
+    byteRange: (name) => ({ begin: entry(name).begin, byteLength: entry(name).byteLength }),
     read(name) {
       const e = entry(name);
       if (!Object.hasOwn(SUPPORTED, e.dtype))

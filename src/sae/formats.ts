@@ -19,6 +19,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { z } from 'zod';
 import { openSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import { readJsonFile } from '../io/text-file.ts';
@@ -85,20 +86,43 @@ function readJson(file: string): Record<string, unknown> {
 // Tiles of 32x32 floats (4 KiB each side) keep both the rows read and the rows written in L1.
 const TILE = 32;
 
-/** a [rows, cols] -> [cols, rows], tile by tile so neither side strides through memory. */
-export function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
+/** a [rows, cols] -> [cols, rows], output row c multiplied by scale[c] when given. */
+export function transpose(
+  a: Float32Array,
+  rows: number,
+  cols: number,
+  scale?: Float64Array,
+): Float32Array {
   const out = new Float32Array(rows * cols);
-  for (let r0 = 0; r0 < rows; r0 += TILE) {
-    const r1 = Math.min(rows, r0 + TILE);
+  transposeRows(a, rows, cols, out, rows, 0, scale);
+  return out;
+}
+
+/**
+ * out[c·outRows + r0 + r] = a[r·cols + c] (· scale[c]) for r < n: rows r0.. of a transposed
+ * matrix, tile by tile so that neither side strides through more than a tile's cache lines.
+ */
+function transposeRows(
+  a: Float32Array,
+  n: number,
+  cols: number,
+  out: Float32Array,
+  outRows: number,
+  r0: number,
+  scale: Float64Array | undefined,
+): void {
+  for (let t0 = 0; t0 < n; t0 += TILE) {
+    const t1 = Math.min(n, t0 + TILE);
     for (let c0 = 0; c0 < cols; c0 += TILE) {
       const c1 = Math.min(cols, c0 + TILE);
-      for (let c = c0; c < c1; c++) {
-        const o = c * rows;
-        for (let r = r0; r < r1; r++) out[o + r] = a[r * cols + c];
+      for (let r = t0; r < t1; r++) {
+        const i = r * cols;
+        const o = r0 + r;
+        if (scale) for (let c = c0; c < c1; c++) out[c * outRows + o] = a[i + c] * scale[c];
+        else for (let c = c0; c < c1; c++) out[c * outRows + o] = a[i + c];
       }
     }
   }
-  return out;
 }
 
 function expectShape(file: string, name: string, shape: number[], want: number[]): void {
@@ -318,40 +342,159 @@ export function siteOfSaeLensCfg(cfg: SaeLensCfg): string | undefined {
   return cfg.site ?? (cfg.hookName ? siteFromHookName(cfg.hookName) : undefined);
 }
 
+/** Reads exactly target.length bytes at `position`. */
+function readFully(fd: number, target: Uint8Array, position: number, file: string): void {
+  for (let done = 0; done < target.length;) {
+    const n = fs.readSync(
+      fd,
+      target,
+      done,
+      Math.min(1 << 30, target.length - done),
+      position + done,
+    );
+    if (n === 0) throw new Error(`${file}: file ended early (truncated?)`);
+    done += n;
+  }
+}
+
+// Rows of a streamed matrix go through a buffer of this size: large enough for few read calls,
+// small enough to stay in cache while it is transposed out.
+const STREAM_BYTES = 4 << 20;
+
+/**
+ * Reads the row-major float32 matrix [rows, cols] at byte `start` of `file` as its transpose
+ * [cols, rows], output row c multiplied by scale[c] when given. Rows go through one small buffer,
+ * so the matrix is never in memory twice. With `crc`, zlib.crc32 over crc.prefix then the bytes
+ * read must give crc.expected (a stored zip record).
+ */
+export function readTransposedF32(
+  file: string,
+  start: number,
+  rows: number,
+  cols: number,
+  scale?: Float64Array,
+  crc?: { prefix: Uint8Array; expected: number; what: string },
+): Float32Array {
+  const out = new Float32Array(rows * cols);
+  const chunkRows = Math.max(1, Math.floor(STREAM_BYTES / (4 * cols)));
+  const buffer = new Float32Array(Math.min(rows, chunkRows) * cols);
+  const bytes = new Uint8Array(buffer.buffer);
+  let running = crc ? zlib.crc32(crc.prefix) : 0;
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let r0 = 0; r0 < rows; r0 += chunkRows) {
+      const n = Math.min(chunkRows, rows - r0);
+      const view = bytes.subarray(0, n * cols * 4);
+      readFully(fd, view, start + r0 * cols * 4, file);
+      if (crc) running = zlib.crc32(view, running);
+      transposeRows(buffer, n, cols, out, rows, r0, scale);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (crc && running >>> 0 !== crc.expected >>> 0)
+    throw new Error(`${file}: corrupt zip archive (record ${crc.what} fails its CRC-32 check)`);
+  return out;
+}
+
+/**
+ * Divides each decoder row [F, d] by its L2 norm in place, as SparseAutoencoder.normalizeDecoder
+ * does, and returns the factor each feature's encoder row, bias and threshold take on (the norm;
+ * 1 for an all-zero row, which is left alone).
+ */
+function unitDecoderRows(decoder: Float32Array, F: number, d: number): Float64Array {
+  const scale = new Float64Array(F);
+  for (let i = 0; i < F; i++) {
+    const o = i * d;
+    let s = 0;
+    for (let j = 0; j < d; j++) s += decoder[o + j] ** 2;
+    const n = Math.sqrt(s);
+    scale[i] = n === 0 ? 1 : n;
+    if (n !== 0) for (let j = 0; j < d; j++) decoder[o + j] /= n;
+  }
+  return scale;
+}
+
+/** A dictionary's arrays as a file holds them, before normalisation. */
+interface RawDictionary {
+  site: string;
+  kind: ActivationKind;
+  dIn: number;
+  width: number;
+  decoder: Float32Array; // [F, d], modified in place
+  decoderBias: Float32Array;
+  encoderBias: Float32Array;
+  threshold?: Float32Array;
+  k?: number;
+  centerInput: boolean;
+  /** SAELens expected_average_only_in: the SAE runs on x·s and its output is divided by s. */
+  inputScale?: number;
+  /** Per-feature factors the encoder rows carry on top (gated: e^r_mag). */
+  encoderRowScale?: Float64Array;
+  /** W_enc as rows [F, d], row i multiplied by scale[i] (one pass: read, transpose and scale). */
+  readEncoder(scale: Float64Array | undefined): Float32Array;
+}
+
+/**
+ * Builds the SparseAutoencoder a file describes, with unit-norm decoder rows for ReLU and JumpReLU
+ * (TopK keeps its norms): the same numbers as constructing it and calling normalizeDecoder, with
+ * the encoder read, transposed and rescaled in one pass. An input scale s is folded in first as
+ * SAELens's fold_activation_norm_scaling_factor does: W_enc·s, W_dec/s, b_dec/s.
+ */
+function assemble(raw: RawDictionary): SparseAutoencoder {
+  const { dIn: d, width: F, decoder, decoderBias } = raw;
+  const s = raw.inputScale ?? 1;
+  if (s !== 1) {
+    for (let i = 0; i < decoder.length; i++) decoder[i] /= s;
+    for (let i = 0; i < decoderBias.length; i++) decoderBias[i] /= s;
+  }
+  let scale: Float64Array | undefined;
+  if (raw.kind !== 'topk') {
+    scale = unitDecoderRows(decoder, F, d);
+    for (let i = 0; i < F; i++) {
+      raw.encoderBias[i] *= scale[i];
+      if (raw.threshold) raw.threshold[i] *= scale[i];
+    }
+  }
+  if (s !== 1 || raw.encoderRowScale) {
+    scale ??= new Float64Array(F).fill(1);
+    for (let i = 0; i < F; i++) scale[i] *= s * (raw.encoderRowScale?.[i] ?? 1);
+  }
+  return new SparseAutoencoder({
+    site: raw.site,
+    kind: raw.kind,
+    dIn: d,
+    width: F,
+    encoder: raw.readEncoder(scale),
+    encoderBias: raw.encoderBias,
+    decoder,
+    decoderBias,
+    threshold: raw.threshold,
+    k: raw.k,
+    centerInput: raw.centerInput,
+  });
+}
+
 /**
  * A gated SAE (Rajamanoharan et al. 2024; SAELens `gated`) as a JumpReLU. With u = W_enc·x̃:
  * f = 1[u + b_gate > 0] · relu(e^r_mag ⊙ u + b_mag). Writing z = e^r_mag ⊙ u + b_mag (encoder rows
  * scaled by e^r_mag, bias b_mag), the gate u > -b_gate is z > b_mag - e^r_mag ⊙ b_gate, so
  * f = relu(z) · 1[z > θ] with θ = b_mag - e^r_mag ⊙ b_gate: the JumpReLU form, exact up to float
- * rounding of the gate at its boundary. Scales `encoder` ([F, d]) in place.
+ * rounding of the gate at its boundary. Returns the encoder row factors, bias and threshold.
  */
 export function gatedAsJumpRelu(
-  encoder: Float32Array,
-  d: number,
   rMag: Float32Array,
   bGate: Float32Array,
   bMag: Float32Array,
-): { encoderBias: Float32Array; threshold: Float32Array } {
+): { encoderRowScale: Float64Array; encoderBias: Float32Array; threshold: Float32Array } {
   const F = rMag.length;
+  const encoderRowScale = new Float64Array(F);
   const threshold = new Float32Array(F);
   for (let i = 0; i < F; i++) {
-    const g = Math.exp(rMag[i]);
-    for (let j = i * d; j < (i + 1) * d; j++) encoder[j] *= g;
-    threshold[i] = bMag[i] - g * bGate[i];
+    encoderRowScale[i] = Math.exp(rMag[i]);
+    threshold[i] = bMag[i] - encoderRowScale[i] * bGate[i];
   }
-  return { encoderBias: bMag, threshold };
-}
-
-/**
- * Folds an input scale s into the weights (SAELens fold_activation_norm_scaling_factor): the SAE
- * run on x·s with its output divided by s equals one with W_enc·s, W_dec/s, b_dec/s run on x.
- */
-function foldInputScale(sae: SparseAutoencoder, s: number): void {
-  if (s === 1) return;
-  const { encoder, decoder, decoderBias } = sae;
-  for (let i = 0; i < encoder.length; i++) encoder[i] *= s;
-  for (let i = 0; i < decoder.length; i++) decoder[i] /= s;
-  for (let i = 0; i < decoderBias.length; i++) decoderBias[i] /= s;
+  return { encoderRowScale, encoderBias: bMag, threshold };
 }
 
 /** Loads a SAELens (or our) folder; `site` overrides the one the cfg names. */
@@ -363,23 +506,24 @@ export function loadSaeLensFolder(folder: string, site?: string): SparseAutoenco
     throw new Error(
       `${cfgFile}: cannot tell which site this SAE is for (hook_name ${JSON.stringify(cfg.hookName)} is not hook_embed or one of blocks.L.hook_{resid_pre,attn_out,mlp_out,resid_post}, blocks.L.attn.hook_z)`,
     );
-  const scale = cfg.scaledInput ? saeLensInputScale(folder, cfg) : 1;
+  const inputScale = cfg.scaledInput ? saeLensInputScale(folder, cfg) : 1;
   const file = openSafetensors(path.join(folder, SAELENS_WEIGHTS));
   const { dIn: d, width: F } = cfg;
-  const read = (name: string, want: number[]) => {
+  const check = (name: string, want: number[]) => {
     if (!file.has(name))
       throw new Error(`${file.path}: no tensor ${name}; found ${file.names().join(', ')}`);
-    const t = file.read(name);
-    expectShape(file.path, name, t.shape, want);
-    return t.data;
+    expectShape(file.path, name, file.shape(name), want);
   };
-  const encoder = transpose(read('W_enc', [d, F]), d, F);
+  const read = (name: string, want: number[]) => {
+    check(name, want);
+    return file.read(name).data;
+  };
+  check('W_enc', [d, F]);
   let encoderBias: Float32Array;
   let threshold: Float32Array | undefined;
+  let encoderRowScale: Float64Array | undefined;
   if (cfg.gated) {
-    ({ encoderBias, threshold } = gatedAsJumpRelu(
-      encoder,
-      d,
+    ({ encoderBias, threshold, encoderRowScale } = gatedAsJumpRelu(
       read('r_mag', [F]),
       read('b_gate', [F]),
       read('b_mag', [F]),
@@ -392,22 +536,25 @@ export function loadSaeLensFolder(folder: string, site?: string): SparseAutoenco
           ? read('log_threshold', [F]).map(Math.exp)
           : read('threshold', [F]);
   }
-  const sae = new SparseAutoencoder({
+  return assemble({
     site: resolved,
     kind: cfg.kind,
     dIn: d,
     width: F,
-    encoder,
-    encoderBias,
     decoder: read('W_dec', [F, d]),
     decoderBias: read('b_dec', [d]),
+    encoderBias,
     threshold,
     k: cfg.k,
     centerInput: cfg.centerInput,
+    inputScale,
+    encoderRowScale,
+    readEncoder(scale) {
+      if (file.dtype('W_enc') === 'F32')
+        return readTransposedF32(file.path, file.byteRange('W_enc').begin, d, F, scale);
+      return transpose(file.read('W_enc').data, d, F, scale); // F16/BF16: decoded first
+    },
   });
-  foldInputScale(sae, scale);
-  if (sae.kind !== 'topk') sae.normalizeDecoder();
-  return sae;
 }
 
 /** The Gemma Scope weights file in each average_l0_K folder. */
@@ -465,37 +612,42 @@ function missingArray(file: string, name: string, found: string[]): never {
 /** Loads a Gemma Scope params.npz as a JumpReLU dictionary for `site` (no input centring). */
 export function loadGemmaScopeNpz(file: string, site: string): SparseAutoencoder {
   const npz = openNpz(file);
-  const read = (name: string) => {
+  const header = (name: string) => {
     if (!npz.has(name)) missingArray(file, name, npz.names());
-    return npz.read(name);
+    return npz.header(name);
   };
-  const enc = read('W_enc');
+  const enc = header('W_enc');
   if (enc.shape.length !== 2)
     throw new Error(`${file}: array W_enc has shape (${enc.shape.join(', ')}), expected (d, F)`);
   const [d, F] = enc.shape;
-  const get = (name: string, want: number[]) => {
-    const a = read(name);
-    if (a.shape.length !== want.length || a.shape.some((s, i) => s !== want[i]))
+  const read = (name: string, want: number[]) => {
+    const { shape } = header(name);
+    if (shape.length !== want.length || shape.some((s, i) => s !== want[i]))
       throw new Error(
-        `${file}: array ${name} has shape (${a.shape.join(', ')}), expected (${want.join(', ')}) for W_enc (${d}, ${F})`,
+        `${file}: array ${name} has shape (${shape.join(', ')}), expected (${want.join(', ')}) for W_enc (${d}, ${F})`,
       );
-    return a.data;
+    return npz.read(name).data;
   };
-  const encoder = transpose(enc.data, d, F);
-  const sae = new SparseAutoencoder({
+  return assemble({
     site,
     kind: 'jumprelu',
     dIn: d,
     width: F,
-    encoder,
-    encoderBias: get('b_enc', [F]),
-    decoder: get('W_dec', [F, d]),
-    decoderBias: get('b_dec', [d]),
-    threshold: get('threshold', [F]),
+    decoder: read('W_dec', [F, d]),
+    decoderBias: read('b_dec', [d]),
+    encoderBias: read('b_enc', [F]),
+    threshold: read('threshold', [F]),
     centerInput: false,
+    readEncoder(scale) {
+      const stored = npz.storedF32('W_enc');
+      if (!stored) return transpose(npz.read('W_enc').data, d, F, scale); // compressed or not <f4
+      return readTransposedF32(file, stored.dataStart, d, F, scale, {
+        prefix: stored.prefix,
+        expected: stored.crc,
+        what: 'W_enc.npy',
+      });
+    },
   });
-  sae.normalizeDecoder();
-  return sae;
 }
 
 /** Loads one dictionary from an ae.pt file, or a folder holding ae.pt or cfg.json + weights. */

@@ -236,6 +236,22 @@ export interface NpzArchive {
   /** An array's dtype and shape from its header alone (reads only the record's first bytes). */
   header(name: string): NpyHeader;
   read(name: string): NpyArray;
+  /**
+   * For an uncompressed <f4 array, where its data lies in the file, for readers that stream it
+   * into their final arrays: they must check that zlib.crc32 over `prefix` and then the data
+   * gives `crc`. Undefined for compressed records and other dtypes.
+   */
+  storedF32(name: string): StoredNpy | undefined;
+}
+
+export interface StoredNpy {
+  header: NpyHeader;
+  /** Absolute file offset of the array's first element. */
+  dataStart: number;
+  /** The record's bytes before the data (the .npy header), for the CRC. */
+  prefix: Uint8Array;
+  /** The record's CRC-32. */
+  crc: number;
 }
 
 /** Opens a .npz (np.savez or np.savez_compressed): the zip directory is read, arrays on demand. */
@@ -267,6 +283,19 @@ export function openNpz(file: string): NpzArchive {
     },
     read(name) {
       return readNpy(zip.read(record(name)), where(name));
+    },
+    storedF32(name) {
+      const r = record(name);
+      const range = zip.storedRange(r);
+      if (!range) return undefined;
+      const header = this.header(name);
+      if (header.dtype !== '<f4') return undefined;
+      if (range.size - header.dataOffset !== header.dataBytes)
+        throw new Error(
+          `${where(name)}: ${header.dtype} array of shape (${header.shape.join(', ')}) needs ${header.dataBytes} bytes of data but ${range.size - header.dataOffset} are present`,
+        );
+      const prefix = zip.readPrefix(r, header.dataOffset);
+      return { header, dataStart: range.start + header.dataOffset, prefix, crc: range.crc };
     },
   };
 }

@@ -31,6 +31,12 @@ export interface ZipArchive {
    * CRC check): for peeking at a header. Deflated records inflate only a prefix.
    */
   readPrefix(name: string, length: number): Uint8Array;
+  /**
+   * Where a stored (uncompressed) record's bytes lie in the file, for readers that stream them
+   * into their final arrays; they must check `crc` (zlib.crc32 over the bytes) themselves.
+   * Undefined for compressed records.
+   */
+  storedRange(name: string): { start: number; size: number; crc: number } | undefined;
 }
 
 const EOCD = 0x06054b50;
@@ -198,6 +204,16 @@ export function openZip(path: string): ZipArchive {
         if (zlib.crc32(data) >>> 0 !== e.crc >>> 0)
           corrupt(`record ${name} fails its CRC-32 check`);
         return data;
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+    storedRange(name) {
+      const e = entry(name);
+      if (e.method !== 0) return undefined;
+      const fd = fs.openSync(path, 'r');
+      try {
+        return { start: dataStart(fd, e), size: e.size, crc: e.crc >>> 0 };
       } finally {
         fs.closeSync(fd);
       }
