@@ -44,6 +44,18 @@ export function saeWidthOption(): Option {
 }
 
 /**
+ * `--sae-l0 N`, beside `--sae-width`: among Gemma Scope's L0 variants of a site (average_l0_K
+ * folders), use the one whose average L0 is closest to N (default 100, as the paper's Gemma-2
+ * setup did).
+ */
+export function saeL0Option(): Option {
+  return new Option(
+    '--sae-l0 <n>',
+    'among Gemma Scope L0 variants of a site (average_l0_K), use the closest average L0 (default 100)',
+  ).argParser((v) => positiveNumber('--sae-l0', v, true));
+}
+
+/**
  * `--bos` / `--no-bos`: start prompts with the beginning-of-sequence token, or not; without
  * either, as the model's own tokenizer does (tokenizer.json's post_processor,
  * tokenizer_config.json's add_bos_token). Read the value with bosMode.

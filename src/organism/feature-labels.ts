@@ -311,6 +311,8 @@ export interface LabelRunOptions {
   saes?: string;
   /** The dictionary size to use when the folder holds several per site. */
   saeWidth?: number;
+  /** Gemma Scope: the average L0 to aim for (see OpenSaesOptions.l0). */
+  saeL0?: number;
   /** Default <saes>/../labels.jsonl (beside the saes folder). */
   out?: string;
   tokens?: number; // default 65536
@@ -359,7 +361,7 @@ export function runLabels(o: LabelRunOptions): LabelRunResult {
   const { tokenIds, eosId } = grammarTokenIds(loaded.tokenizer, o.model);
   const model = new GptNeoX(loaded.config, loaded.weights);
   const saesDir = o.saes ?? path.join(o.model, 'saes');
-  const library = openSaes(saesDir, loaded.config.numLayers, { width: o.saeWidth });
+  const library = openSaes(saesDir, loaded.config.numLayers, { width: o.saeWidth, l0: o.saeL0 });
   const file = o.out ?? path.join(path.dirname(path.resolve(saesDir)), LABELS_FILE);
   const tokens = o.tokens ?? 65536;
   const corpus = labelCorpus(

@@ -53,6 +53,21 @@ test('every command with --saes takes --sae-width', () => {
     );
 });
 
+// report and dashboards open their SAEs in src/dashboards/run.ts, which does not take an L0 yet.
+const WITHOUT_SAE_L0 = new Set(['report', 'dashboards']);
+
+test('every command with --saes takes --sae-l0 (Gemma Scope L0 variants), but report/dashboards', () => {
+  const withSaes = commands(buildProgram()).filter(([, c]) =>
+    c.options.some((o) => o.long === '--saes'),
+  );
+  for (const [name, c] of withSaes)
+    assert.equal(
+      c.options.some((o) => o.long === '--sae-l0'),
+      !WITHOUT_SAE_L0.has(name),
+      `${name}: --sae-l0 ${WITHOUT_SAE_L0.has(name) ? 'listed as missing but present' : 'missing'}`,
+    );
+});
+
 test('sfc sae stats: two sizes at a site name --sae-width; with it the folder opens', async () => {
   const args = ['sae', 'stats', '--saes', dir, '--corpus', path.join(dir, 'corpus.txt')];
   await assert.rejects(
@@ -67,5 +82,9 @@ test('sfc sae stats: two sizes at a site name --sae-width; with it the folder op
   await assert.rejects(
     runCommand(register, [...args, '--sae-width', 'lots']),
     /--sae-width: expected a positive integer, got "lots"/,
+  );
+  await assert.rejects(
+    runCommand(register, [...args, '--sae-width', '6', '--sae-l0', '-3']),
+    /--sae-l0: expected a non-negative number, got "-3"/,
   );
 });

@@ -15,7 +15,8 @@ import {
   type Method,
 } from '../../circuit/circuit.ts';
 import { progressBar } from '../progress.ts';
-import { positiveInt, positiveNumber, saeWidthOption } from '../options.ts';
+import { positiveInt, positiveNumber, saeL0Option, saeWidthOption } from '../options.ts';
+import { printSaeChoices } from '../sae-choices.ts';
 
 interface DiscoverCliOptions {
   data: string;
@@ -23,6 +24,7 @@ interface DiscoverCliOptions {
   saes?: string;
   saeWidth?: number;
   sites?: string;
+  saeL0?: number;
   method: Method;
   steps: number;
   examples: number;
@@ -97,6 +99,7 @@ export function register(program: Command): void {
     .option('--model <dir>', 'model folder, with tokenizer.json', defaultModelDir())
     .option('--saes <dir>', 'SAE folder with one dictionary per site (default: <model>/saes)')
     .addOption(saeWidthOption())
+    .addOption(saeL0Option())
     .option(
       '--sites <list>',
       'sites with dictionaries, comma-separated: sites (resid_3) or kinds at every layer ' +
@@ -144,7 +147,12 @@ export function register(program: Command): void {
       const sites =
         opts.sites === undefined ? undefined : parseSiteList(model, opts.sites, '--sites');
       const saesDir = opts.saes ?? path.join(opts.model, 'saes');
-      const library = openSaes(saesDir, model.shape.numLayers, { model, width: opts.saeWidth });
+      const library = openSaes(saesDir, model.shape.numLayers, {
+        model,
+        width: opts.saeWidth,
+        l0: opts.saeL0,
+      });
+      printSaeChoices(library);
       const task = loadTask(opts.data, tokenizer, {
         limit: opts.examples,
         maxLength: model.shape.maxPositions,

@@ -31,7 +31,8 @@ import {
 import { evaluationJson, formatEvaluation } from '../../evaluation/output.ts';
 import { curveSpec, renderSvg } from '../../evaluation/plots.ts';
 import { progressBar } from '../progress.ts';
-import { positiveInt, saeWidthOption } from '../options.ts';
+import { positiveInt, saeL0Option, saeWidthOption } from '../options.ts';
+import { printSaeChoices } from '../sae-choices.ts';
 
 interface EvaluateFlags {
   circuit: string;
@@ -39,6 +40,7 @@ interface EvaluateFlags {
   model?: string;
   saes?: string;
   saeWidth?: number;
+  saeL0?: number;
   neuronsCircuit?: string;
   ablation: string;
   startLayer?: string;
@@ -134,8 +136,11 @@ export function dictionariesAt(
   sites: string[],
   model: LanguageModel,
   saeWidth?: number,
+  saeL0?: number,
+  print = true,
 ): Map<string, Dictionary> {
-  const library = openSaes(dir, model.shape.numLayers, { model, width: saeWidth });
+  const library = openSaes(dir, model.shape.numLayers, { model, width: saeWidth, l0: saeL0 });
+  if (print) printSaeChoices(library);
   return new Map(sites.map((s) => [s, library.get(s)]));
 }
 
@@ -181,6 +186,7 @@ export function register(program: Command): void {
     .option('--model <dir>', "model folder (default: the circuit's model, else the organism)")
     .option('--saes <dir>', "SAE folder (default: the circuit's, else <model>/saes)")
     .addOption(saeWidthOption())
+    .addOption(saeL0Option())
     .option(
       '--neurons-circuit <file>',
       'a circuit of the same task found with --saes neurons, for the neurons series (default: find it here)',
@@ -289,7 +295,7 @@ export function register(program: Command): void {
       const bar = progressBar('evaluating');
       const ablated = new AblatedModel(
         model,
-        dictionariesAt(saes, sites, model, flags.saeWidth),
+        dictionariesAt(saes, sites, model, flags.saeWidth, flags.saeL0),
         batches,
         { ablation, metric },
       );
@@ -297,10 +303,13 @@ export function register(program: Command): void {
       const allLayers =
         sites.length === circuitSites.length
           ? ablated
-          : new AblatedModel(model, dictionariesAt(saes, circuitSites, model), batches, {
-              ablation,
-              metric,
-            });
+          : new AblatedModel(
+              model,
+              // The same folder and choices as printed above.
+              dictionariesAt(saes, circuitSites, model, flags.saeWidth, flags.saeL0, false),
+              batches,
+              { ablation, metric },
+            );
       const neurons = neuronsCircuit
         ? {
             model: new AblatedModel(model, dictionariesAt(NEURONS, sites, model), batches, {

@@ -17,7 +17,7 @@ import { writeReport } from '../../organism/report.ts';
 import { runModelStage } from '../../organism/train-model.ts';
 import { runSaeStage } from '../../organism/train-saes.ts';
 import { progressBar, type OnProgress } from '../progress.ts';
-import { DEFAULT_OUT, refuseOverwrite, saeWidthOption } from '../options.ts';
+import { DEFAULT_OUT, refuseOverwrite, saeL0Option, saeWidthOption } from '../options.ts';
 
 export const STAGES = ['model', 'saes', 'labels', 'report', 'all'] as const;
 
@@ -136,6 +136,7 @@ interface LabelCliOptions {
   model: string;
   saes?: string;
   saeWidth?: number;
+  saeL0?: number;
   out: string;
   force?: boolean;
   tokens: string;
@@ -228,6 +229,7 @@ export function register(program: Command): void {
     )
     .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
     .addOption(saeWidthOption())
+    .addOption(saeL0Option())
     .option(
       '--out <file>',
       `output file (sfc report ${DEFAULT_OUT} finds it there)`,
@@ -257,6 +259,7 @@ export function register(program: Command): void {
           model: opts.model,
           saes: opts.saes,
           saeWidth: opts.saeWidth,
+          saeL0: opts.saeL0,
           out: opts.out,
           tokens: positiveInt('--tokens', opts.tokens),
           threshold,

@@ -11,6 +11,7 @@ import { progressBar } from '../progress.ts';
 import { ModelActivationSource } from '../../sae/activations.ts';
 import { saveDictionary } from '../../sae/formats.ts';
 import { openSaes } from '../../sae/library.ts';
+import { printSaeChoices } from '../sae-choices.ts';
 import { evaluateSaes, type SiteStats } from '../../sae/metrics.ts';
 import { trainSae } from '../../sae/train.ts';
 import {
@@ -18,6 +19,7 @@ import {
   positiveInt,
   positiveNumber,
   refuseOverwrite,
+  saeL0Option,
   saeWidthOption,
 } from '../options.ts';
 import { readCorpus } from '../../data/corpus.ts';
@@ -88,6 +90,7 @@ interface StatsFlags {
   model: string;
   saes?: string;
   saeWidth?: number;
+  saeL0?: number;
   corpus: string;
   tokens: string;
   ctx: string;
@@ -241,6 +244,7 @@ export function register(program: Command): void {
       'folder of SAEs (ours, SAELens or dictionary_learning layout), or "neurons" (default <model>/saes)',
     )
     .addOption(saeWidthOption())
+    .addOption(saeL0Option())
     .requiredOption(
       '--corpus <file>',
       'evaluation text, one document per line (read in file order)',
@@ -256,7 +260,9 @@ export function register(program: Command): void {
       const library = openSaes(o.saes ?? path.join(o.model, 'saes'), model.shape.numLayers, {
         model,
         width: o.saeWidth,
+        l0: o.saeL0,
       });
+      printSaeChoices(library);
       const sites = o.sites?.split(',').map((s) => s.trim());
       sites?.forEach((s) => siteRef(model, s));
       const bar = progressBar('evaluating');

@@ -23,13 +23,15 @@ import {
 } from '../../shift/output.ts';
 import { defaultDataDir } from './start.ts';
 import { progressBar } from '../progress.ts';
-import { positiveInt, positiveNumber, saeWidthOption } from '../options.ts';
+import { positiveInt, positiveNumber, saeL0Option, saeWidthOption } from '../options.ts';
+import { printSaeChoices } from '../sae-choices.ts';
 
 interface ShiftCliOptions {
   task: string;
   model: string;
   saes?: string;
   saeWidth?: number;
+  saeL0?: number;
   features?: string;
   auto?: boolean;
   retrain?: boolean;
@@ -81,6 +83,7 @@ export function register(program: Command): void {
     .option('--model <dir>', 'model folder, with tokenizer.json', defaultModelDir())
     .option('--saes <dir>', 'SAE folder with one dictionary per site (default: <model>/saes)')
     .addOption(saeWidthOption())
+    .addOption(saeL0Option())
     .option(
       '--features <file>',
       'features judged spurious: ["resid_1/17", ...] or {"features": [...]}',
@@ -136,7 +139,12 @@ export function register(program: Command): void {
       // Everything below takes any engine: only the loading lines above read GPT-NeoX.
       const model: LanguageModel = new GptNeoX(config, weights);
       const saesDir = opts.saes ?? path.join(opts.model, 'saes');
-      const library = openSaes(saesDir, model.shape.numLayers, { model, width: opts.saeWidth });
+      const library = openSaes(saesDir, model.shape.numLayers, {
+        model,
+        width: opts.saeWidth,
+        l0: opts.saeL0,
+      });
+      printSaeChoices(library);
       const neurons = openSaes(NEURONS, model.shape.numLayers, { model });
       const site = opts.site ?? defaultProbeSite(model.shape.numLayers);
       const ref = siteRef(model, site);
