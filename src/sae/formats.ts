@@ -620,6 +620,8 @@ export function loadGemmaScopeNpz(file: string, site: string): SparseAutoencoder
   if (enc.shape.length !== 2)
     throw new Error(`${file}: array W_enc has shape (${enc.shape.join(', ')}), expected (d, F)`);
   const [d, F] = enc.shape;
+  if (d === 0 || F === 0)
+    throw new Error(`${file}: array W_enc has shape (${d}, ${F}); an SAE needs d, F > 0`);
   const read = (name: string, want: number[]) => {
     const { shape } = header(name);
     if (shape.length !== want.length || shape.some((s, i) => s !== want[i]))

@@ -6,13 +6,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeSafetensors, openSafetensors } from '../../src/io/safetensors.ts';
 import { readTorchStateDict } from '../../src/sae/torch-checkpoint.ts';
-import { loadSaeLensFolder } from '../../src/sae/formats.ts';
+import { loadGemmaScopeNpz, loadSaeLensFolder } from '../../src/sae/formats.ts';
+import { npyHeaderBytes, openNpz, readNpyFile } from '../../src/sae/npy.ts';
 import { readCircuit } from '../../src/circuit/circuit.ts';
 import { loadTask } from '../../src/data/tasks.ts';
 import { Tokenizer } from '../../src/model/tokenizer.ts';
 import type { Rng } from '../../src/random.ts';
 import {
   buildTorchArchive,
+  buildZip,
   f32Bytes,
   statePickle,
   type PickledTensor,
@@ -254,6 +256,103 @@ const saeLensFormat: FuzzFormat = {
   allocationBound: (bytes) => MiB + 4 * bytes,
 };
 
+// ---- .npy / .npz (Gemma Scope params.npz) ---------------------------------------------------
+
+interface NpzSeed {
+  records: { name: string; data: Uint8Array; payload: Uint8Array }[];
+  method: 0 | 8;
+}
+let npzSeeds: NpzSeed[] = [];
+let npzFiles: Uint8Array[] = [];
+
+// Headers whose framing is right but whose dict says something hostile or odd.
+const NPY_HEADERS = [
+  "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 6), }",
+  "{'descr': '<f4', 'fortran_order': True, 'shape': (4, 6), }",
+  "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }",
+  "{'descr': '>f4', 'fortran_order': False, 'shape': (4, 6), }",
+  "{'descr': '<f2', 'fortran_order': False, 'shape': (4, 6), }",
+  "{'descr': '<f8', 'fortran_order': False, 'shape': (4, 3), }",
+  "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }",
+  "{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
+  "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 6), }",
+  "{'descr': '<f4', 'fortran_order': False, 'shape': (), }",
+  "{'descr': '<f4', 'fortran_order': False, 'shape': (9007199254740993,), }",
+  "{'descr': '<f4', 'shape': (4, 6), }",
+  "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 6), 'descr': '<f4'}",
+  "__import__('os').system('true')",
+];
+
+function npyWithHeader(text: string, data: Uint8Array): Uint8Array {
+  const padded = text + ' '.repeat((64 - ((10 + text.length + 1) % 64)) % 64) + '\n';
+  const head = new Uint8Array(10 + padded.length);
+  head.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(head.buffer).setUint16(8, padded.length, true);
+  for (let i = 0; i < padded.length; i++) head[10 + i] = padded.charCodeAt(i) & 0xff;
+  return concatBytes(head, data);
+}
+
+const npzFormat: FuzzFormat = {
+  name: '.npy / .npz (Gemma Scope)',
+  setup() {
+    const base = path.join(ROOT, 'test/fixtures/sae/npy');
+    npzFiles = ['params.npz', 'compressed.npz'].map(
+      (f) => new Uint8Array(fs.readFileSync(path.join(base, 'gemma-scope', f))),
+    );
+    const records = ['W_enc', 'W_dec', 'b_enc', 'b_dec', 'threshold'].map((name) =>
+      npyRecord(path.join(base, 'gemma-scope', 'params.npz'), name),
+    );
+    npzSeeds = [
+      { records, method: 0 },
+      { records, method: 8 },
+    ];
+  },
+  input(rng, dir) {
+    const choice = rng.int(6);
+    if (choice === 0) {
+      // numpy's own archive, bytes mutated (CRCs catch most)
+      const target = path.join(dir, 'params.npz');
+      return { target, bytes: writeFile(target, mutateBytes(rng, pick(rng, npzFiles))) };
+    }
+    if (choice === 1) {
+      // a bare .npy, bytes mutated
+      const target = path.join(dir, 'x.npy');
+      const seed = pick(rng, npzSeeds[0].records).data;
+      return { target, bytes: writeFile(target, mutateBytes(rng, seed)) };
+    }
+    // one record mutated (or its header replaced), packed with valid CRCs so the parser sees it
+    const seed = pick(rng, npzSeeds);
+    const records = seed.records.map((r) => ({ name: r.name, data: r.data, method: seed.method }));
+    const victim = rng.int(records.length);
+    const { data, payload } = seed.records[victim];
+    records[victim].data =
+      choice < 4
+        ? mutateBytes(rng, data)
+        : npyWithHeader(pick(rng, NPY_HEADERS), payload.subarray(0, rng.int(payload.length + 9)));
+    if (rng.int(8) === 0) records.splice(rng.int(records.length), 1); // an array missing
+    const target = path.join(dir, 'params.npz');
+    return { target, bytes: writeFile(target, buildZip(records)) };
+  },
+  load(target) {
+    if (target.endsWith('.npy')) return void readNpyFile(target);
+    const npz = openNpz(target);
+    for (const name of npz.names()) npz.read(name);
+    loadGemmaScopeNpz(target, 'resid_0');
+  },
+  // Deflated records inflate at most 1032:1; <f2 arrays double once converted to f32.
+  allocationBound: (bytes) => MiB + 2 * 1032 * bytes,
+};
+
+/** One array of a numpy-written .npz as a .npy record, and its raw data bytes. */
+function npyRecord(
+  file: string,
+  name: string,
+): { name: string; data: Uint8Array; payload: Uint8Array } {
+  const a = openNpz(file).read(name);
+  const payload = new Uint8Array(a.data.buffer, a.data.byteOffset, a.data.byteLength);
+  return { name: `${name}.npy`, data: concatBytes(npyHeaderBytes(a.shape), payload), payload };
+}
+
 // ---- circuit.json ---------------------------------------------------------------------------
 
 let circuitSeed: unknown;
@@ -359,4 +458,6 @@ export const FORMATS: FuzzFormat[] = [
   circuitFormat,
   taskFormat,
   tokenizerFormat,
+  // Last, so that adding it left every other format's inputs (seeded by its index) unchanged.
+  npzFormat,
 ];
