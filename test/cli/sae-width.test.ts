@@ -1,6 +1,7 @@
 // --sae-width beside every --saes: each command that takes an SAE folder takes the size too, and
 // `sfc sae stats` on a folder with two sizes at a site fails naming the flag, then gets past
-// opening the folder once the size is given.
+// opening the folder once the size is given; --sae-l0 beside it, and `sfc sae stats` on a Gemma
+// Scope tree picking the L0 variant.
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +12,7 @@ import type { Command } from 'commander';
 import { register } from '../../src/cli/commands/sae.ts';
 import { buildProgram } from '../../src/cli/program.ts';
 import { runCommand } from '../helpers/run-command.ts';
+import { writeNpz } from '../../src/sae/npy.ts';
 
 const FIX = 'test/fixtures/sae/dictionary_learning';
 let dir: string;
@@ -87,4 +89,71 @@ test('sfc sae stats: two sizes at a site name --sae-width; with it the folder op
     runCommand(register, [...args, '--sae-width', '6', '--sae-l0', '-3']),
     /--sae-l0: expected a non-negative number, got "-3"/,
   );
+});
+
+test('sfc sae stats on a Gemma Scope tree: --sae-width and --sae-l0 choose, the rows come out', async () => {
+  // A res release for the organism (d 128): resid_1 in two L0 variants, resid_2 in one; each
+  // dictionary's b_enc marks which file it is (a variant that fires nothing has L0 0).
+  const gs = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-gs-cli-'));
+  try {
+    const d = 128;
+    const F = 16;
+    const write = (layer: number, l0: number, bias: number) => {
+      const file = path.join(
+        gs,
+        'gemma-scope-tiny-res',
+        `layer_${layer}`,
+        'width_16',
+        `average_l0_${l0}`,
+        'params.npz',
+      );
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      writeNpz(file, [
+        {
+          name: 'W_enc',
+          shape: [d, F],
+          data: Float32Array.from({ length: d * F }, (_, i) => Math.sin(i) * 0.1),
+        },
+        {
+          name: 'W_dec',
+          shape: [F, d],
+          data: Float32Array.from({ length: F * d }, (_, i) => Math.cos(i)),
+        },
+        { name: 'b_enc', shape: [F], data: new Float32Array(F).fill(bias) },
+        { name: 'b_dec', shape: [d], data: new Float32Array(d) },
+        { name: 'threshold', shape: [F], data: new Float32Array(F).fill(0.01) },
+      ]);
+    };
+    write(1, 10, -1e6); // never fires
+    write(1, 150, 1e6); // always fires: L0 16
+    write(2, 50, 1e6);
+    const args = ['sae', 'stats', '--saes', gs, '--corpus', path.join(dir, 'corpus.txt')];
+    const rows = async (extra: string[]) =>
+      JSON.parse(await runCommand(register, [...args, '--tokens', '16', '--json', ...extra])) as {
+        site: string;
+        l0: number;
+      }[];
+    const near10 = await rows(['--sae-l0', '20']);
+    assert.deepEqual(
+      near10.map((r) => [r.site, r.l0]),
+      [
+        ['resid_1', 0],
+        ['resid_2', F],
+      ],
+    );
+    const byDefault = await rows([]); // 100 is closer to 150 than to 10
+    assert.deepEqual(
+      byDefault.map((r) => [r.site, r.l0]),
+      [
+        ['resid_1', F],
+        ['resid_2', F],
+      ],
+    );
+    await assert.rejects(
+      runCommand(register, [...args, '--sae-width', '32']),
+      /no dictionary of 32 features for site resid_1/,
+    );
+  } finally {
+    fs.rmSync(gs, { recursive: true, force: true });
+  }
 });
