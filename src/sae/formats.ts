@@ -19,13 +19,13 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { z } from 'zod';
 import { openSafetensors, writeSafetensors } from '../io/safetensors.ts';
 import { readJsonFile } from '../io/text-file.ts';
 import { describeIssues } from '../io/validation.ts';
 import { SparseAutoencoder, type ActivationKind } from './dictionary.ts';
 import { openNpz } from './npy.ts';
+import { readTransposedF32, transpose } from './transpose.ts';
 import { readTorchStateDict, type TorchTensor } from './torch-checkpoint.ts';
 
 export const SAELENS_CFG = 'cfg.json';
@@ -83,48 +83,6 @@ function readJson(file: string): Record<string, unknown> {
   return json as Record<string, unknown>;
 }
 
-// Tiles of 32x32 floats (4 KiB each side) keep both the rows read and the rows written in L1.
-const TILE = 32;
-
-/** a [rows, cols] -> [cols, rows], output row c multiplied by scale[c] when given. */
-export function transpose(
-  a: Float32Array,
-  rows: number,
-  cols: number,
-  scale?: Float64Array,
-): Float32Array {
-  const out = new Float32Array(rows * cols);
-  transposeRows(a, rows, cols, out, rows, 0, scale);
-  return out;
-}
-
-/**
- * out[c·outRows + r0 + r] = a[r·cols + c] (· scale[c]) for r < n: rows r0.. of a transposed
- * matrix, tile by tile so that neither side strides through more than a tile's cache lines.
- */
-function transposeRows(
-  a: Float32Array,
-  n: number,
-  cols: number,
-  out: Float32Array,
-  outRows: number,
-  r0: number,
-  scale: Float64Array | undefined,
-): void {
-  for (let t0 = 0; t0 < n; t0 += TILE) {
-    const t1 = Math.min(n, t0 + TILE);
-    for (let c0 = 0; c0 < cols; c0 += TILE) {
-      const c1 = Math.min(cols, c0 + TILE);
-      for (let r = t0; r < t1; r++) {
-        const i = r * cols;
-        const o = r0 + r;
-        if (scale) for (let c = c0; c < c1; c++) out[c * outRows + o] = a[i + c] * scale[c];
-        else for (let c = c0; c < c1; c++) out[c * outRows + o] = a[i + c];
-      }
-    }
-  }
-}
-
 function expectShape(file: string, name: string, shape: number[], want: number[]): void {
   if (shape.length !== want.length || shape.some((s, i) => s !== want[i]))
     throw new Error(`${file}: tensor ${name} has shape [${shape}], expected [${want}]`);
@@ -169,7 +127,8 @@ export function loadAePt(file: string, site: string): SparseAutoencoder {
     throw new Error(
       `${config.file}: dict_class ${cls} is not supported; only dictionary_learning's AutoEncoder (ReLU) is`,
     );
-  const tensors = readTorchStateDict(file);
+  // decoder.weight [d, F] streams from the file into its transposed rows [F, d].
+  const tensors = readTorchStateDict(file, { transposed: new Set(['decoder.weight']) });
   const get = (name: string): TorchTensor => {
     const t = tensors.get(name);
     if (!t)
@@ -186,20 +145,28 @@ export function loadAePt(file: string, site: string): SparseAutoencoder {
   const dec = get('decoder.weight');
   const bias = get('bias');
   expectShape(file, 'encoder.bias', encBias.shape, [F]);
-  expectShape(file, 'decoder.weight', dec.shape, [d, F]);
+  expectShape(file, 'decoder.weight', [...dec.shape].reverse(), [d, F]);
   expectShape(file, 'bias', bias.shape, [d]);
-  const sae = new SparseAutoencoder({
+  return assemble({
     site,
     kind: 'relu',
     dIn: d,
     width: F,
-    encoder: enc.data,
-    encoderBias: encBias.data,
-    decoder: transpose(dec.data, d, F),
+    decoder: dec.data,
     decoderBias: bias.data,
+    encoderBias: encBias.data,
+    centerInput: true,
+    readEncoder(scale) {
+      // Already rows [F, d] (a fresh array or a view no other tensor shares): rescale in place.
+      const e = enc.data;
+      if (scale)
+        for (let i = 0; i < F; i++) {
+          const n = scale[i];
+          for (let j = i * d; j < (i + 1) * d; j++) e[j] *= n;
+        }
+      return e;
+    },
   });
-  sae.normalizeDecoder();
-  return sae;
 }
 
 export interface SaeLensCfg {
@@ -340,61 +307,6 @@ export function saeLensInputScale(folder: string, cfg: SaeLensCfg): number {
 /** The site a SAELens/our folder is for: our `site` field, else its hook name; undefined if neither. */
 export function siteOfSaeLensCfg(cfg: SaeLensCfg): string | undefined {
   return cfg.site ?? (cfg.hookName ? siteFromHookName(cfg.hookName) : undefined);
-}
-
-/** Reads exactly target.length bytes at `position`. */
-function readFully(fd: number, target: Uint8Array, position: number, file: string): void {
-  for (let done = 0; done < target.length;) {
-    const n = fs.readSync(
-      fd,
-      target,
-      done,
-      Math.min(1 << 30, target.length - done),
-      position + done,
-    );
-    if (n === 0) throw new Error(`${file}: file ended early (truncated?)`);
-    done += n;
-  }
-}
-
-// Rows of a streamed matrix go through a buffer of this size: large enough for few read calls,
-// small enough to stay in cache while it is transposed out.
-const STREAM_BYTES = 4 << 20;
-
-/**
- * Reads the row-major float32 matrix [rows, cols] at byte `start` of `file` as its transpose
- * [cols, rows], output row c multiplied by scale[c] when given. Rows go through one small buffer,
- * so the matrix is never in memory twice. With `crc`, zlib.crc32 over crc.prefix then the bytes
- * read must give crc.expected (a stored zip record).
- */
-export function readTransposedF32(
-  file: string,
-  start: number,
-  rows: number,
-  cols: number,
-  scale?: Float64Array,
-  crc?: { prefix: Uint8Array; expected: number; what: string },
-): Float32Array {
-  const out = new Float32Array(rows * cols);
-  const chunkRows = Math.max(1, Math.floor(STREAM_BYTES / (4 * cols)));
-  const buffer = new Float32Array(Math.min(rows, chunkRows) * cols);
-  const bytes = new Uint8Array(buffer.buffer);
-  let running = crc ? zlib.crc32(crc.prefix) : 0;
-  const fd = fs.openSync(file, 'r');
-  try {
-    for (let r0 = 0; r0 < rows; r0 += chunkRows) {
-      const n = Math.min(chunkRows, rows - r0);
-      const view = bytes.subarray(0, n * cols * 4);
-      readFully(fd, view, start + r0 * cols * 4, file);
-      if (crc) running = zlib.crc32(view, running);
-      transposeRows(buffer, n, cols, out, rows, r0, scale);
-    }
-  } finally {
-    fs.closeSync(fd);
-  }
-  if (crc && running >>> 0 !== crc.expected >>> 0)
-    throw new Error(`${file}: corrupt zip archive (record ${crc.what} fails its CRC-32 check)`);
-  return out;
 }
 
 /**

@@ -5,6 +5,7 @@
 
 import fs from 'node:fs';
 import { decodeBF16, decodeF16 } from '../io/float16.ts';
+import { readTransposedF32, transpose } from './transpose.ts';
 import { openZip } from './zip.ts';
 import {
   describePyValue,
@@ -134,7 +135,16 @@ const MAX_ELEMENTS_PER_STORED_ELEMENT = 2;
  * Refuses non-zip files, corrupt zips, truncated pickles and pickles naming any global outside the
  * allowlist, each with an error naming `path`.
  */
-export function readTorchStateDict(path: string): Map<string, TorchTensor> {
+export function readTorchStateDict(
+  path: string,
+  options: {
+    /**
+     * 2-D tensors to return transposed (shape [cols, rows], row-major). One that is the whole of
+     * a stored F32 storage no other tensor uses streams from the file into its transposed array.
+     */
+    transposed?: ReadonlySet<string>;
+  } = {},
+): Map<string, TorchTensor> {
   checkMagic(path);
   const zip = openZip(path);
   const pickles = zip.names().filter((name) => name === 'data.pkl' || name.endsWith('/data.pkl'));
@@ -152,6 +162,7 @@ export function readTorchStateDict(path: string): Map<string, TorchTensor> {
 
   const where = `${path}: ${pklName}`;
   const storages = new Map<string, StorageRef>();
+  const records = new Map<string, string>(); // storage key -> archive record
   const persistentLoad = (pid: PyValue): PyValue => {
     // ('storage', storage type, key, location, numel)
     if (!isTuple(pid) || pid.items.length < 5 || pid.items[0] !== 'storage')
@@ -175,13 +186,25 @@ export function readTorchStateDict(path: string): Map<string, TorchTensor> {
       throw new Error(
         `${path}: the pickle refers to storage ${key} but the archive has no ${record}`,
       );
-    const bytes = zip.read(record);
-    if (bytes.length < numel * BYTES[dtype])
+    const size = zip.size(record);
+    if (size < numel * BYTES[dtype])
       throw new Error(
-        `${path}: ${record} holds ${bytes.length} bytes but ${numel} ${dtype} elements need ${numel * BYTES[dtype]}`,
+        `${path}: ${record} holds ${size} bytes but ${numel} ${dtype} elements need ${numel * BYTES[dtype]}`,
       );
-    const ref: StorageRef = { kind: 'storage', key, dtype, numel, bytes };
+    // Read (and CRC-checked) when first decoded: a storage streamed into a transposed tensor
+    // (options.transposed) is never held whole.
+    let bytes: Uint8Array | undefined;
+    const ref: StorageRef = {
+      kind: 'storage',
+      key,
+      dtype,
+      numel,
+      get bytes() {
+        return (bytes ??= zip.read(record));
+      },
+    };
     storages.set(key, ref);
+    records.set(key, record);
     return ref;
   };
 
@@ -237,8 +260,34 @@ export function readTorchStateDict(path: string): Map<string, TorchTensor> {
   for (const [name, value] of root.entries) {
     if (!isTensorRef(value)) continue; // e.g. non-tensor extras; callers check for what they need
     const key = String(name);
-    const storage = storageF32(value.storage);
     const n = sizes.get(value)!;
+    if (options.transposed?.has(key)) {
+      if (value.shape.length !== 2)
+        throw new Error(
+          `${path}: tensor ${key} has shape [${value.shape}], expected 2 dimensions to transpose`,
+        );
+      const [rows, cols] = value.shape;
+      const s = value.storage;
+      const record = records.get(s.key)!;
+      const range = zip.storedRange(record);
+      const whole =
+        s.dtype === 'F32' &&
+        users.get(s.key) === 1 &&
+        isContiguous(value) &&
+        value.offset === 0 &&
+        n === s.numel &&
+        range?.size === n * 4;
+      const data = whole
+        ? readTransposedF32(path, range.start, rows, cols, undefined, {
+            prefix: new Uint8Array(0),
+            expected: range.crc,
+            what: record,
+          })
+        : transpose(gather(value, storageF32(s), n), rows, cols);
+      tensors.set(key, { dtype: s.dtype, shape: [cols, rows], data });
+      continue;
+    }
+    const storage = storageF32(value.storage);
     const data =
       users.get(value.storage.key) === 1 && isContiguous(value)
         ? gatherContiguous(value, storage, n)

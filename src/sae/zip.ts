@@ -24,6 +24,8 @@ export interface ZipArchive {
   readonly path: string;
   names(): string[];
   has(name: string): boolean;
+  /** The record's uncompressed size as the central directory declares it (read checks it). */
+  size(name: string): number;
   /** The record's bytes (a fresh, 8-byte aligned buffer), after checking its CRC-32. */
   read(name: string): Uint8Array;
   /**
@@ -182,6 +184,7 @@ export function openZip(path: string): ZipArchive {
     path,
     names: () => [...entries.keys()],
     has: (name) => entries.has(name),
+    size: (name) => entry(name).size,
     read(name) {
       const e = entry(name);
       const fd = fs.openSync(path, 'r');

@@ -214,6 +214,8 @@ const aePtFormat: FuzzFormat = {
   },
   load(target) {
     readTorchStateDict(target);
+    // As loadAePt reads it: decoder.weight streamed into its transpose when it can be.
+    readTorchStateDict(target, { transposed: new Set(['decoder.weight']) });
   },
   // Deflate expands at most 1032:1 (and the reader refuses declared sizes beyond that); tensors
   // are f32 copies of at most twice the stored elements.

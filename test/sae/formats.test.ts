@@ -87,6 +87,46 @@ test('torch.save state dict: tensors match the values written, incl. transposed 
   assert.equal(readTorchStateDict(dl('mlp_out_layer0')).get('bias')!.dtype, 'BF16');
 });
 
+test('torch.save state dict: a tensor asked for transposed, streamed from its record or not', () => {
+  // resid: decoder.weight is its whole F32 storage (streamed); attn: a transposed view (gathered
+  // then transposed); embed: F16 (decoded then transposed). All must give the same [F, d] rows.
+  const want = Array.from(
+    { length: F * d },
+    (_, k) => expected.params.dec_w[(k % d) * F + Math.floor(k / d)],
+  );
+  for (const sub of ['resid_out_layer0', 'attn_out_layer0', 'embed']) {
+    const t = readTorchStateDict(dl(sub), { transposed: new Set(['decoder.weight']) });
+    const dec = t.get('decoder.weight')!;
+    assert.deepEqual(dec.shape, [F, d], sub);
+    assertClose(dec.data, want, sub === 'embed' ? 1e-3 : 1e-7, `${sub} decoder.weight transposed`);
+  }
+  // A flipped byte inside the streamed record fails its CRC, naming the file.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-ae-crc-'));
+  try {
+    const bytes = new Uint8Array(fs.readFileSync(dl('resid_out_layer0')));
+    const at = findStorageRecord(bytes, 'decoder.weight');
+    bytes[at] ^= 0x40;
+    const file = path.join(dir, 'ae.pt');
+    fs.writeFileSync(file, bytes);
+    assert.throws(
+      () => readTorchStateDict(file, { transposed: new Set(['decoder.weight']) }),
+      /ae\.pt: corrupt zip archive \(record .*data\/\d+ fails its CRC-32 check\)/,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A byte inside the storage record holding `tensor` (found through the reader's own map). */
+function findStorageRecord(bytes: Uint8Array, tensor: string): number {
+  const values = readTorchStateDict(dl('resid_out_layer0')).get(tensor)!.data;
+  // The first stored float of that tensor, as bytes, located in the archive.
+  const probe = new Uint8Array(Float32Array.of(values[0]).buffer);
+  for (let i = 0; i + 4 <= bytes.length; i++)
+    if (probe.every((b, j) => bytes[i + j] === b)) return i + 1;
+  throw new Error(`no stored bytes of ${tensor} found`);
+}
+
 test('ae.pt (F32, strided, F16, BF16) encodes and decodes as torch does', () => {
   checkAgainst(loadAePt(dl('resid_out_layer0'), 'resid_0'), expected.f32, 'f32');
   checkAgainst(loadAePt(dl('attn_out_layer0'), 'attn_0'), expected.f32, 'strided');
