@@ -116,8 +116,10 @@ const MAX_DEPTH = 8;
 
 /**
  * Opens `dir` (or the special value `neurons`) for a model with `numLayers` layers.
- * Recognises dictionary_learning trees (<sub>/<id>_<F>/ae.pt), SAELens folders (cfg.json +
- * sae_weights.safetensors, site from hook_name) and ours (SAELens folders named after the site).
+ * Recognises dictionary_learning trees (<sub>/<id>_<F>/ae.pt), Gemma Scope releases
+ * (<release>-res|-mlp|-att/layer_L/width_W/average_l0_K/params.npz), SAELens folders (cfg.json +
+ * sae_weights.safetensors, site from hook_name) and ours (SAELens folders named after the site),
+ * mixed in any way; one dictionary per site is chosen (see chooseEntry).
  */
 export function openSaes(
   dir: string,

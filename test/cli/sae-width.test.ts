@@ -13,6 +13,8 @@ import { register } from '../../src/cli/commands/sae.ts';
 import { buildProgram } from '../../src/cli/program.ts';
 import { runCommand } from '../helpers/run-command.ts';
 import { writeNpz } from '../../src/sae/npy.ts';
+import { openSaes } from '../../src/sae/library.ts';
+import { printSaeChoices } from '../../src/cli/sae-choices.ts';
 
 const FIX = 'test/fixtures/sae/dictionary_learning';
 let dir: string;
@@ -156,4 +158,28 @@ test('sfc sae stats on a Gemma Scope tree: --sae-width and --sae-l0 choose, the 
   } finally {
     fs.rmSync(gs, { recursive: true, force: true });
   }
+});
+
+test('printSaeChoices: one line per site used, then the files not used and why', () => {
+  const capture = (lib: ReturnType<typeof openSaes>) => {
+    const printed: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((chunk: string) => printed.push(String(chunk)) > 0) as typeof write;
+    try {
+      printSaeChoices(lib);
+    } finally {
+      process.stderr.write = write;
+    }
+    return printed.join('');
+  };
+  const all = capture(openSaes(dir, 1, { width: 6 }));
+  assert.match(all, /^SAEs from .*: 4 sites\n/);
+  assert.match(all, /\n {2}resid_0 +dictionary_learning {2}6 features {2}.*10_6.ae\.pt\n/);
+  assert.doesNotMatch(all, /not used/);
+  // A 0-layer model has only embed: the other files are listed as not used, with the reason.
+  const embedOnly = capture(openSaes(dir, 0));
+  assert.match(embedOnly, /: 1 site\n {2}embed /);
+  assert.match(embedOnly, /\n {2}not used: 4 files\n/);
+  assert.match(embedOnly, /10_12.ae\.pt: site resid_0 does not exist in a 0-layer model\n/);
+  assert.equal(capture(openSaes('neurons', 1, { modelWidth: 4 })), '', 'nothing for neurons');
 });
