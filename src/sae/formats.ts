@@ -482,23 +482,25 @@ export interface GemmaScopePath {
 /**
  * What a params.npz path says: the site from `layer_L` and the nearest ancestor folder ending in
  * -res, -mlp or -att (optionally -canonical; the Hugging Face cache's models--google--gemma-scope-
- * 2b-pt-res counts), the L0 from average_l0_K. A folder named after a site also names it.
+ * 2b-pt-res counts), `embedding/` under a -res release being `embed`; the L0 from average_l0_K.
  */
 export function gemmaScopePath(file: string): GemmaScopePath {
   const parts = path.resolve(file).split(path.sep);
   parts.pop(); // params.npz
   const l0Match = /^average_l0_(\d+)$/.exec(parts.at(-1) ?? '');
   const l0 = l0Match ? Number(l0Match[1]) : null;
-  let layerAt = parts.length - 1;
-  while (layerAt >= 0 && !/^layer_\d+$/.test(parts[layerAt])) layerAt--;
-  if (layerAt < 0) return { site: undefined, l0 };
-  const layer = Number(parts[layerAt].slice('layer_'.length));
-  for (let i = layerAt - 1; i >= Math.max(0, layerAt - 4); i--) {
+  // layer_L (or embedding/, the -res release's embedding SAEs on hook_embed) sits above width_W
+  // and average_l0_K: look no further up than that.
+  let at = parts.length - 1;
+  while (at >= parts.length - 3 && at >= 0 && !/^(layer_\d+|embedding)$/.test(parts[at])) at--;
+  if (at < parts.length - 3 || at < 0) return { site: undefined, l0 };
+  const layer = parts[at] === 'embedding' ? null : Number(parts[at].slice('layer_'.length));
+  for (let i = at - 1; i >= Math.max(0, at - 4); i--) {
     const m = /-(res|mlp|att)(?:-canonical)?$/.exec(parts[i]);
-    if (m) {
-      const kind = { res: 'resid', mlp: 'mlp', att: 'attn_z' }[m[1] as 'res' | 'mlp' | 'att'];
-      return { site: `${kind}_${layer}`, l0 };
-    }
+    if (!m) continue;
+    if (layer === null) return { site: m[1] === 'res' ? 'embed' : undefined, l0 };
+    const kind = { res: 'resid', mlp: 'mlp', att: 'attn_z' }[m[1] as 'res' | 'mlp' | 'att'];
+    return { site: `${kind}_${layer}`, l0 };
   }
   return { site: undefined, l0 };
 }

@@ -151,6 +151,20 @@ test('the release suffix names the site; -att is attn_z_L', () => {
     'mlp_2',
   );
   assert.equal(gemmaScopePath(at('gemma-scope-2b-pt-att', 'layer_0', 'w', 'a')).site, 'attn_z_0');
+  // The -res release's embedding SAEs (hook_embed).
+  assert.deepEqual(
+    gemmaScopePath(at('gemma-scope-2b-pt-res', 'embedding', 'width_4k', 'average_l0_6')),
+    {
+      site: 'embed',
+      l0: 6,
+    },
+  );
+  assert.equal(gemmaScopePath(at('gemma-scope-2b-pt-mlp', 'embedding', 'w', 'a')).site, undefined);
+  // layer_L is looked for just above width_W/average_l0_K, not anywhere up the path.
+  assert.equal(
+    gemmaScopePath(at('gemma-scope-2b-pt-res', 'layer_2', 'x', 'width_16k', 'average_l0_1')).site,
+    undefined,
+  );
   assert.equal(
     gemmaScopePath(at('gemma-scope-2b-pt-transcoders', 'layer_0', 'w', 'a')).site,
     undefined,
