@@ -289,3 +289,20 @@ test('a threshold of the wrong length, a missing array, a bad W_enc: errors name
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a params.npz in a folder named after a site serves that site', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-gs-named-'));
+  try {
+    writeParams(path.join(dir, 'mlp_1', 'params.npz'), D, 6, 1);
+    writeParams(path.join(dir, 'misc', 'params.npz'), D, 6, 1);
+    const lib = openSaes(dir, 2, { modelWidth: D });
+    assert.deepEqual(
+      lib.used().map((e) => [e.site, e.format, e.l0]),
+      [['mlp_1', 'gemma_scope', null]],
+    );
+    assert.match(lib.skipped()[0].location, /misc.params\.npz$/);
+    assert.equal(lib.get('mlp_1').kind, 'jumprelu');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
