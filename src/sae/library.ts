@@ -111,7 +111,8 @@ function dictionaryLearningWidth(folder: string): number | null {
 
 const widthText = (w: number | null) => (w === null ? 'size unknown' : `${w} features`);
 
-// Deep enough for a Hugging Face cache: models--<org>--<release>/snapshots/<hash>/layer_L/width_W/average_l0_K.
+// Deep enough for a Hugging Face cache:
+// models--<org>--<release>/snapshots/<hash>/layer_L/width_W/average_l0_K.
 const MAX_DEPTH = 8;
 
 /**
