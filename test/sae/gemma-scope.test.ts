@@ -7,7 +7,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { transformerSiteNames } from '../../src/model/sites.ts';
-import { gemmaScopePath, loadDictionary, loadGemmaScopeNpz } from '../../src/sae/formats.ts';
+import { writeSafetensors } from '../../src/io/safetensors.ts';
+import { SparseAutoencoder } from '../../src/sae/dictionary.ts';
+import {
+  gemmaScopePath,
+  loadDictionary,
+  loadGemmaScopeNpz,
+  loadSaeLensFolder,
+} from '../../src/sae/formats.ts';
+import { transpose } from '../../src/sae/transpose.ts';
 import { describeSaeChoices, openSaes } from '../../src/sae/library.ts';
 import { writeNpz } from '../../src/sae/npy.ts';
 
@@ -302,6 +310,69 @@ test('a params.npz in a folder named after a site serves that site', () => {
     );
     assert.match(lib.skipped()[0].location, /misc.params\.npz$/);
     assert.equal(lib.get('mlp_1').kind, 'jumprelu');
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('streamed, fused loading gives bit for bit what constructing and normalizeDecoder give', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-gs-bits-'));
+  try {
+    // Wide enough (d 40, F 70) that the streamed transpose crosses tile edges; one zero decoder row.
+    const d = 40;
+    const F = 70;
+    const wEnc = Float32Array.from({ length: d * F }, (_, i) => Math.sin(i * 1.3) * 0.7);
+    const wDec = Float32Array.from({ length: F * d }, (_, i) => Math.cos(i * 0.7) * 1.9);
+    wDec.fill(0, 5 * d, 6 * d);
+    const bEnc = Float32Array.from({ length: F }, (_, i) => Math.sin(i) * 0.1);
+    const bDec = Float32Array.from({ length: d }, (_, i) => Math.cos(i) * 0.2);
+    const threshold = Float32Array.from({ length: F }, (_, i) => 0.05 + (i % 7) * 0.01);
+    const reference = new SparseAutoencoder({
+      site: 'resid_0',
+      kind: 'jumprelu',
+      dIn: d,
+      width: F,
+      encoder: transpose(wEnc, d, F),
+      encoderBias: bEnc.slice(),
+      decoder: wDec.slice(),
+      decoderBias: bDec.slice(),
+      threshold: threshold.slice(),
+      centerInput: false,
+    });
+    reference.normalizeDecoder();
+    const npz = path.join(dir, 'params.npz');
+    writeNpz(npz, [
+      { name: 'W_enc', shape: [d, F], data: wEnc },
+      { name: 'W_dec', shape: [F, d], data: wDec },
+      { name: 'b_enc', shape: [F], data: bEnc },
+      { name: 'b_dec', shape: [d], data: bDec },
+      { name: 'threshold', shape: [F], data: threshold },
+    ]);
+    const folder = path.join(dir, 'saelens');
+    fs.mkdirSync(folder);
+    writeSafetensors(path.join(folder, 'sae_weights.safetensors'), [
+      { name: 'W_enc', shape: [d, F], data: wEnc },
+      { name: 'b_enc', shape: [F], data: bEnc },
+      { name: 'W_dec', shape: [F, d], data: wDec },
+      { name: 'b_dec', shape: [d], data: bDec },
+      { name: 'threshold', shape: [F], data: threshold },
+    ]);
+    fs.writeFileSync(
+      path.join(folder, 'cfg.json'),
+      JSON.stringify({
+        architecture: 'jumprelu',
+        d_in: d,
+        d_sae: F,
+        apply_b_dec_to_input: false,
+        hook_name: 'blocks.0.hook_resid_post',
+      }),
+    );
+    for (const loaded of [loadGemmaScopeNpz(npz, 'resid_0'), loadSaeLensFolder(folder)]) {
+      assert.deepEqual(loaded.encoder, reference.encoder);
+      assert.deepEqual(loaded.decoder, reference.decoder);
+      assert.deepEqual(loaded.encoderBias, reference.encoderBias);
+      assert.deepEqual(loaded.threshold, reference.threshold);
+    }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
