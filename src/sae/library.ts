@@ -145,7 +145,8 @@ export function openSaes(
   const widthMismatch = (location: string, dIn: number, site: string, want: number) =>
     new Error(
       `${location}: SAE input width ${dIn} does not match ` +
-        (siteWidth?.(site) !== undefined
+        // A d-wide site is named by the model's width; attn_z_L (H·Dh wide) by its own.
+        (want !== modelWidth
           ? `site ${site}'s width ${want}`
           : `the model width ${want} (site ${site})`),
     );

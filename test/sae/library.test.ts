@@ -174,7 +174,7 @@ test('a model of the generic engine: its sites (attn_z_L, H·Dh wide) and widths
     );
     assert.throws(
       () => openSaes(root, 2, { model }).get('attn_z_0'),
-      /SAE input width 16 does not match the width of site attn_z_0, 24/,
+      /SAE input width 16 does not match site attn_z_0's width 24/,
     );
   } finally {
     fs.rmSync(root, { recursive: true });
