@@ -3,7 +3,7 @@
 
 import fs from 'node:fs';
 import { Option } from 'commander';
-import type { BosMode } from '../model/tokenizer.ts';
+import type { BosMode, Tokenizer } from '../model/tokenizer.ts';
 
 /** Where commands write by default (relative to the working directory), never a shipped model. */
 export const DEFAULT_OUT = 'out';
@@ -73,4 +73,14 @@ export function bosOptions(): Option[] {
 /** The BOS mode of parsed --bos / --no-bos (commander leaves the value undefined without either). */
 export function bosMode(value: boolean | undefined): BosMode {
   return value === undefined ? 'auto' : value ? 'always' : 'never';
+}
+
+/**
+ * The line commands print (on stderr) saying whether their prompts got the BOS token and why:
+ * `flag` is the parsed --bos / --no-bos, `added` whether any prompt got one.
+ */
+export function bosNote(tokenizer: Tokenizer, flag: boolean | undefined, added: boolean): string {
+  if (added)
+    return `bos: added ${tokenizer.bos!.token} (id ${tokenizer.bos!.id})${flag ? ' (--bos)' : `; ${tokenizer.bosReason}; --no-bos leaves it out`}`;
+  return `bos: none added${flag === false ? ' (--no-bos)' : `; ${tokenizer.bosReason}${tokenizer.bos ? `; --bos adds ${tokenizer.bos.token}` : ''}`}`;
 }

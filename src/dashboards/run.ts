@@ -7,9 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { OnProgress } from '../progress.ts';
 import { CIRCUIT_FILE, readCircuit } from '../circuit/circuit.ts';
-import { GptNeoX } from '../model/gptneox.ts';
-import type { LanguageModel } from '../model/language-model.ts';
-import { defaultModelDir, loadModel } from '../model/load.ts';
+import { defaultModelDir } from '../model/load.ts';
+import { openModel } from '../model/load-family.ts';
+import type { BosMode, Tokenizer } from '../model/tokenizer.ts';
 import { openSaes } from '../sae/library.ts';
 import { computeDashboards, featureKey, type DashboardResult, type FeatureRef } from './compute.ts';
 import { LOGIT_LENS, round4, writeDashboards, type DashboardsFile } from './file.ts';
@@ -33,6 +33,8 @@ export interface DashboardRunOptions {
   ctx?: number;
   /** Read at most this many documents (default all). */
   maxDocuments?: number;
+  /** Start each document with the BOS token: 'auto' as the tokenizer does; default none. */
+  bos?: BosMode;
   onProgress?: OnProgress;
 }
 
@@ -41,6 +43,9 @@ export interface DashboardRunSummary {
   features: number;
   windows: number;
   tokens: number;
+  /** Whether the documents got the BOS token, and the tokenizer that decided. */
+  bos: boolean;
+  tokenizer: Tokenizer;
 }
 
 /** The features of a circuit file (feature nodes, each (site, feature) once, in file order). */
@@ -105,12 +110,10 @@ export function toDashboardsFile(
 export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
   const modelDir = o.model ?? defaultModelDir();
   const saesDir = o.saes ?? path.join(modelDir, 'saes');
-  const loaded = loadModel(modelDir, { tokenizer: true });
-  if (!loaded.tokenizer)
+  // The engine of the folder's architecture (GptNeoX for GPT-NeoX, Transformer for the others).
+  const { model, tokenizer } = openModel(modelDir, { tokenizer: true });
+  if (!tokenizer)
     throw new Error(`${modelDir}: no tokenizer.json; dashboards need it to read the corpus`);
-  const tokenizer = loaded.tokenizer;
-  // Everything below takes any engine: only the loading lines above read GPT-NeoX.
-  const model: LanguageModel = new GptNeoX(loaded.config, loaded.weights);
   const library = openSaes(saesDir, model.shape.numLayers, { model, width: o.saeWidth });
 
   let features: FeatureRef[];
@@ -131,7 +134,13 @@ export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
   const texts = o.documents
     ? o.documents.slice(0, o.maxDocuments)
     : readCorpus(o.corpus, o.maxDocuments);
-  const documents = texts.map((text) => tokenizer.encode(text));
+  let bos = false;
+  const documents = texts.map((text) => {
+    if (o.bos === undefined) return tokenizer.encode(text);
+    const prompt = tokenizer.encodePrompt(text, o.bos);
+    bos ||= prompt.bos;
+    return prompt.ids;
+  });
   const top = o.top ?? 20;
   const result = computeDashboards({
     model,
@@ -150,5 +159,12 @@ export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
       tokenizer.tokenString(id),
     ),
   );
-  return { file, features: features.length, windows: result.windows, tokens: result.tokens };
+  return {
+    file,
+    features: features.length,
+    windows: result.windows,
+    tokens: result.tokens,
+    bos,
+    tokenizer,
+  };
 }

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { readTextFile } from '../io/text-file.ts';
 import { jsonRecords, type TaskTokenizer } from './tasks.ts';
+import type { BosMode } from '../model/tokenizer.ts';
 import { describeIssues } from '../io/validation.ts';
 
 const lineSchema = z.object({
@@ -45,6 +46,8 @@ export interface ClassificationTask {
   genders: [string, string];
   splits: Record<ClassificationSplit, ClassifiedText[]> &
     Partial<Record<OptionalSplit, ClassifiedText[]>>;
+  /** Whether the texts start with the BOS token (options.bos). */
+  bos: boolean;
 }
 
 interface RawText {
@@ -70,8 +73,21 @@ function readSplit(file: string): RawText[] {
 export function loadClassificationTask(
   dir: string,
   tokenizer: TaskTokenizer,
-  options: { maxLength?: number } = {},
+  options: {
+    maxLength?: number;
+    /** As LoadTaskOptions.bos: 'auto', 'always', 'never'; default no BOS, as before. */
+    bos?: BosMode;
+  } = {},
 ): ClassificationTask {
+  let bos = false;
+  const textIds = (text: string, file: string): number[] => {
+    if (options.bos === undefined) return tokenizer.encode(text);
+    if (!tokenizer.encodePrompt)
+      throw new Error(`${file}: a BOS option was given but the tokenizer cannot add a BOS`);
+    const prompt = tokenizer.encodePrompt(text, options.bos);
+    bos ||= prompt.bos;
+    return prompt.ids;
+  };
   const present = OPTIONAL_SPLITS.filter((s) => fs.existsSync(path.join(dir, `${s}.jsonl`)));
   const names = [...CLASSIFICATION_SPLITS, ...present];
   const raw = Object.fromEntries(
@@ -109,7 +125,7 @@ export function loadClassificationTask(
         throw new Error(
           `${file}:${r.line}: gender "${r.gender}" is not one of the ambiguous split's (${genders.join(', ')})`,
         );
-      const ids = tokenizer.encode(r.text);
+      const ids = textIds(r.text, file);
       if (ids.length === 0) throw new Error(`${file}:${r.line}: the text has no tokens`);
       if (options.maxLength !== undefined && ids.length > options.maxLength)
         throw new Error(
@@ -125,5 +141,5 @@ export function loadClassificationTask(
         );
     }
   }
-  return { dir, labels: labels as [string, string], genders, splits };
+  return { dir, labels: labels as [string, string], genders, splits, bos };
 }

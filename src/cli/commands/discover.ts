@@ -2,9 +2,8 @@
 
 import path from 'node:path';
 import type { Command } from 'commander';
-import { defaultModelDir, loadModel } from '../../model/load.ts';
-import { GptNeoX } from '../../model/gptneox.ts';
-import { parseSiteList, type LanguageModel } from '../../model/language-model.ts';
+import { defaultModelDir } from '../../model/load.ts';
+import { parseSiteList } from '../../model/language-model.ts';
 import { describeTask, loadTask } from '../../data/tasks.ts';
 import { openSaes } from '../../sae/library.ts';
 import { discover, toCircuit, type DiscoverOptions } from '../../attribution/discover.ts';
@@ -15,7 +14,16 @@ import {
   type Method,
 } from '../../circuit/circuit.ts';
 import { progressBar } from '../progress.ts';
-import { positiveInt, positiveNumber, saeL0Option, saeWidthOption } from '../options.ts';
+import {
+  bosMode,
+  bosNote,
+  bosOptions,
+  positiveInt,
+  positiveNumber,
+  saeL0Option,
+  saeWidthOption,
+} from '../options.ts';
+import { openModelWithTokenizer } from '../open.ts';
 import { printSaeChoices } from '../sae-choices.ts';
 
 interface DiscoverCliOptions {
@@ -33,6 +41,7 @@ interface DiscoverCliOptions {
   nodeThreshold: number;
   edgeThreshold: number;
   nodesOnly?: boolean;
+  bos?: boolean;
   out: string;
 }
 
@@ -138,12 +147,11 @@ export function register(program: Command): void {
       0.01,
     )
     .option('--nodes-only', 'skip the edges')
+    .addOption(bosOptions()[0])
+    .addOption(bosOptions()[1])
     .option('--out <dir>', 'output folder for circuit.json', 'out')
     .action((opts: DiscoverCliOptions) => {
-      const { config, weights, tokenizer } = loadModel(opts.model, { tokenizer: true });
-      if (!tokenizer) throw new Error(`${opts.model}: no tokenizer.json, needed to read task text`);
-      // Everything below takes any engine: only the two lines above read GPT-NeoX.
-      const model: LanguageModel = new GptNeoX(config, weights);
+      const { model, tokenizer } = openModelWithTokenizer(opts.model, 'needed to read task text');
       const sites =
         opts.sites === undefined ? undefined : parseSiteList(model, opts.sites, '--sites');
       const saesDir = opts.saes ?? path.join(opts.model, 'saes');
@@ -156,8 +164,9 @@ export function register(program: Command): void {
       const task = loadTask(opts.data, tokenizer, {
         limit: opts.examples,
         maxLength: model.shape.maxPositions,
+        bos: bosMode(opts.bos),
       });
-      process.stderr.write(`${describeTask(task)}\n`);
+      process.stderr.write(`${describeTask(task)}\n${bosNote(tokenizer, opts.bos, task.bos)}\n`);
       const nodesBar = progressBar('nodes');
       const edgesBar = progressBar('edges');
       const options: DiscoverOptions = {

@@ -4,8 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { defaultModelDir, loadModel } from '../../model/load.ts';
-import { GptNeoX } from '../../model/gptneox.ts';
+import { defaultModelDir } from '../../model/load.ts';
 import { parseTransformerSite } from '../../model/sites.ts';
 import type { LanguageModel } from '../../model/language-model.ts';
 import { describeTask, loadTask, taskBatches, type TaskExample } from '../../data/tasks.ts';
@@ -31,7 +30,15 @@ import {
 import { evaluationJson, formatEvaluation } from '../../evaluation/output.ts';
 import { curveSpec, renderSvg } from '../../evaluation/plots.ts';
 import { progressBar } from '../progress.ts';
-import { positiveInt, saeL0Option, saeWidthOption } from '../options.ts';
+import {
+  bosMode,
+  bosNote,
+  bosOptions,
+  positiveInt,
+  saeL0Option,
+  saeWidthOption,
+} from '../options.ts';
+import { openModelWithTokenizer } from '../open.ts';
 import { printSaeChoices } from '../sae-choices.ts';
 
 interface EvaluateFlags {
@@ -51,6 +58,7 @@ interface EvaluateFlags {
   batchSize: number;
   seed: string;
   out?: string;
+  bos?: boolean;
   json?: boolean;
 }
 
@@ -229,6 +237,8 @@ export function register(program: Command): void {
       "where to write evaluation.json and the plots (default: the circuit's folder)",
     )
     .option('--json', 'print the evaluation object as JSON instead of the table')
+    .addOption(bosOptions()[0])
+    .addOption(bosOptions()[1])
     .action(async (flags: EvaluateFlags) => {
       const ablation = choice<AblationKind>('--ablation', flags.ablation, ABLATION_KINDS);
       const errors = choice<ErrorMode>('--errors', flags.errors, ERROR_MODES);
@@ -253,10 +263,7 @@ export function register(program: Command): void {
           `${neuronsCircuit.file}: was found with SAEs ${neuronsCircuit.saes}, not with neurons (sfc discover --saes neurons)`,
         );
       const dir = modelDir(flags, circuit);
-      const { config, weights, tokenizer } = loadModel(dir, { tokenizer: true });
-      if (!tokenizer) throw new Error(`${dir}: no tokenizer.json, needed to read the task data`);
-      // Everything below takes any engine: only these lines read GPT-NeoX.
-      const model: LanguageModel = new GptNeoX(config, weights);
+      const { model, tokenizer } = openModelWithTokenizer(dir, 'needed to read the task data');
       const numLayers = model.shape.numLayers;
       let startLayer = Math.floor(numLayers / 3);
       if (flags.startLayer !== undefined) {
@@ -270,7 +277,14 @@ export function register(program: Command): void {
       const out = flags.out ?? path.dirname(circuit.file);
       const data = dataFile(flags, circuit);
       if (!neuronsCircuit && (series ?? SERIES).includes('neurons'))
-        neuronsCircuit = discoverNeurons(model, tokenizer, circuit, Math.min(...thresholds), out);
+        neuronsCircuit = discoverNeurons(
+          model,
+          tokenizer,
+          circuit,
+          Math.min(...thresholds),
+          out,
+          flags.bos,
+        );
       if (path.resolve(data) === path.resolve(circuit.data))
         process.stderr.write(
           `warning: evaluating on the data the circuit was discovered on (${data})\n`,
@@ -282,6 +296,7 @@ export function register(program: Command): void {
         neuronsCircuit,
         flags.examples,
         model.shape.maxPositions,
+        flags.bos,
       );
       const batches = taskBatches(examples, flags.batchSize);
       const metric = metricOf(
@@ -371,6 +386,7 @@ function discoverNeurons(
   circuit: CircuitForEvaluation,
   threshold: number,
   out: string,
+  bosFlag: boolean | undefined,
 ): CircuitForEvaluation {
   const data = resolveFrom(circuit.file, circuit.data);
   if (!data)
@@ -380,6 +396,7 @@ function discoverNeurons(
   const task = loadTask(data, tokenizer, {
     limit: circuit.examples,
     maxLength: model.shape.maxPositions,
+    bos: bosMode(bosFlag),
   });
   const library = openSaes(NEURONS, model.shape.numLayers, { model });
   const options = {
@@ -411,7 +428,10 @@ function discoverNeurons(
   return readCircuitForEvaluation(file);
 }
 
-/** The task's usable examples; per-position circuits need examples of their own length. */
+/**
+ * The task's usable examples; per-position circuits need examples of their own length.
+ * `bosFlag` is --bos / --no-bos (undefined: as the tokenizer does, as discovery's default).
+ */
 export function loadExamples(
   data: string,
   tokenizer: Tokenizer,
@@ -419,9 +439,10 @@ export function loadExamples(
   neuronsCircuit: CircuitForEvaluation | null,
   limit: number,
   maxLength: number,
+  bosFlag?: boolean,
 ): TaskExample[] {
-  const task = loadTask(data, tokenizer, { maxLength });
-  process.stderr.write(`${describeTask(task)}\n`);
+  const task = loadTask(data, tokenizer, { maxLength, bos: bosMode(bosFlag) });
+  process.stderr.write(`${describeTask(task)}\n${bosNote(tokenizer, bosFlag, task.bos)}\n`);
   let examples = task.examples;
   const perPosition = [circuit, neuronsCircuit].filter(
     (c): c is CircuitForEvaluation => c !== null && c.aggregation === 'none',

@@ -10,7 +10,7 @@ import { namedParameters } from '../../model/families/family.ts';
 import { modelShape, type LanguageModel } from '../../model/language-model.ts';
 import type { Tokenizer } from '../../model/tokenizer.ts';
 import type { Transformer } from '../../model/transformer.ts';
-import { bosMode, bosOptions, positiveInt } from '../options.ts';
+import { bosMode, bosNote, bosOptions, positiveInt } from '../options.ts';
 
 export function parseIds(text: string): number[] {
   const parts = text.split(',').map((s) => s.trim());
@@ -209,11 +209,7 @@ export function register(program: Command): void {
           );
         // stderr, so that stdout stays the result (and --json parseable)
         if (tokenizer && opts.prompt !== undefined)
-          console.error(
-            bos
-              ? `bos: added ${tokenizer.bos!.token} (id ${tokenizer.bos!.id})${opts.bos ? ' (--bos)' : `; ${tokenizer.bosReason}; --no-bos leaves it out`}`
-              : `bos: none added${opts.bos === false ? ' (--no-bos)' : `; ${tokenizer.bosReason}${tokenizer.bos ? `; --bos adds ${tokenizer.bos.token}` : ''}`}`,
-          );
+          console.error(bosNote(tokenizer, opts.bos, bos));
         const V = shape.vocabSize;
         const pass = model.forward(makeBatch([ids]), { logits: 'all' });
         if (opts.json) {

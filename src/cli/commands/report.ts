@@ -10,7 +10,7 @@ import { organismDocuments } from '../../organism/corpus.ts';
 import type { ReportOptions } from '../../viewer/inputs.ts';
 import { buildReport } from '../../viewer/report.ts';
 import { isLoopbackHost, serveReport } from '../../viewer/server.ts';
-import { positiveInt, saeWidthOption } from '../options.ts';
+import { bosMode, bosNote, bosOptions, positiveInt, saeWidthOption } from '../options.ts';
 import { progressBar } from '../progress.ts';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -123,6 +123,8 @@ export function register(program: Command): void {
       "tokens per context window (default: 64, or the model's context if shorter)",
     )
     .option('--max-documents <n>', 'read at most this many documents of the corpus')
+    .addOption(bosOptions()[0])
+    .addOption(bosOptions()[1])
     .action(
       (opts: {
         corpus: string;
@@ -134,6 +136,7 @@ export function register(program: Command): void {
         top: string;
         ctx?: string;
         maxDocuments?: string;
+        bos?: boolean;
       }) => {
         const bar = progressBar('dashboards');
         const started = Date.now();
@@ -152,9 +155,11 @@ export function register(program: Command): void {
           top: positiveInt('--top', opts.top),
           ctx: opts.ctx === undefined ? undefined : positiveInt('--ctx', opts.ctx),
           maxDocuments,
+          bos: bosMode(opts.bos),
           onProgress: bar.update,
         });
         bar.stop();
+        process.stderr.write(`${bosNote(summary.tokenizer, opts.bos, summary.bos)}\n`);
         console.log(
           `dashboards of ${summary.features} features over ${summary.tokens} tokens (${summary.windows} windows) in ${((Date.now() - started) / 1000).toFixed(1)} s\nwrote ${summary.file}`,
         );

@@ -3,9 +3,8 @@
 
 import path from 'node:path';
 import type { Command } from 'commander';
-import { defaultModelDir, loadModel } from '../../model/load.ts';
-import { GptNeoX } from '../../model/gptneox.ts';
-import { siteRef, type LanguageModel } from '../../model/language-model.ts';
+import { defaultModelDir } from '../../model/load.ts';
+import { siteRef } from '../../model/language-model.ts';
 import type { Tokenizer } from '../../model/tokenizer.ts';
 import { progressBar } from '../progress.ts';
 import { ModelActivationSource } from '../../sae/activations.ts';
@@ -16,6 +15,9 @@ import { evaluateSaes, type SiteStats } from '../../sae/metrics.ts';
 import { trainSae } from '../../sae/train.ts';
 import {
   DEFAULT_OUT,
+  bosMode,
+  bosNote,
+  bosOptions,
   positiveInt,
   positiveNumber,
   refuseOverwrite,
@@ -23,19 +25,27 @@ import {
   saeWidthOption,
 } from '../options.ts';
 import { readCorpus } from '../../data/corpus.ts';
+import { openModelWithTokenizer } from '../open.ts';
 
 const EOS = '<|endoftext|>';
 
-/** One document per non-empty line, tokenised. */
-function readTokenisedCorpus(file: string, tokenizer: Tokenizer): number[][] {
-  return readCorpus(file).map((line) => tokenizer.encode(line));
-}
-
-function loadWithTokenizer(dir: string) {
-  const loaded = loadModel(dir, { tokenizer: true });
-  if (!loaded.tokenizer)
-    throw new Error(`${dir}: no tokenizer.json, which is needed to read --corpus`);
-  return { ...loaded, tokenizer: loaded.tokenizer };
+/**
+ * One document per non-empty line, tokenised, each starting with the BOS token when --bos /
+ * --no-bos (`bosFlag`) and the tokenizer say so; prints which on stderr.
+ */
+function readTokenisedCorpus(
+  file: string,
+  tokenizer: Tokenizer,
+  bosFlag: boolean | undefined,
+): number[][] {
+  let bos = false;
+  const documents = readCorpus(file).map((line) => {
+    const prompt = tokenizer.encodePrompt(line, bosMode(bosFlag));
+    bos ||= prompt.bos;
+    return prompt.ids;
+  });
+  process.stderr.write(`${bosNote(tokenizer, bosFlag, bos)}\n`);
+  return documents;
 }
 
 function formatTable(rows: SiteStats[]): string {
@@ -84,6 +94,7 @@ interface TrainFlags {
   resume?: boolean;
   normalize: boolean;
   checkpointEvery?: string;
+  bos?: boolean;
 }
 
 interface StatsFlags {
@@ -95,6 +106,7 @@ interface StatsFlags {
   tokens: string;
   ctx: string;
   sites?: string;
+  bos?: boolean;
   json?: boolean;
 }
 
@@ -154,16 +166,16 @@ export function register(program: Command): void {
       'continue from the checkpoint in <out>/.checkpoints/<site>/ if there is one',
     )
     .option('--checkpoint-every <n>', 'steps between checkpoints (default steps/10)')
+    .addOption(bosOptions()[0])
+    .addOption(bosOptions()[1])
     .action((o: TrainFlags) => {
       if (o.l1 !== undefined && o.topk !== undefined)
         throw new Error('give --l1 (ReLU SAE) or --topk (TopK SAE), not both');
-      const { config, weights, tokenizer } = loadWithTokenizer(o.model);
-      // Everything below takes any engine: only the loading lines read GPT-NeoX.
-      const model: LanguageModel = new GptNeoX(config, weights);
+      const { model, tokenizer } = openModelWithTokenizer(o.model, 'needed to read --corpus');
       siteRef(model, o.site);
       // Before training, so that a refusal costs nothing.
       refuseOverwrite(path.join(o.out, o.site), `an SAE for ${o.site}`, !!o.force);
-      const documents = readTokenisedCorpus(o.corpus, tokenizer);
+      const documents = readTokenisedCorpus(o.corpus, tokenizer, o.bos);
       const steps = positiveInt('--steps', o.steps);
       const ctx = positiveInt('--ctx', o.ctx);
       const seed = Number(o.seed);
@@ -253,10 +265,10 @@ export function register(program: Command): void {
     .option('--ctx <tokens>', 'context window', '64')
     .option('--sites <list>', 'comma-separated sites (default: every site the folder has)')
     .option('--json', 'print the rows as JSON')
+    .addOption(bosOptions()[0])
+    .addOption(bosOptions()[1])
     .action((o: StatsFlags) => {
-      const { config, weights, tokenizer } = loadWithTokenizer(o.model);
-      // Everything below takes any engine: only the loading lines read GPT-NeoX.
-      const model: LanguageModel = new GptNeoX(config, weights);
+      const { model, tokenizer } = openModelWithTokenizer(o.model, 'needed to read --corpus');
       const library = openSaes(o.saes ?? path.join(o.model, 'saes'), model.shape.numLayers, {
         model,
         width: o.saeWidth,
@@ -268,7 +280,7 @@ export function register(program: Command): void {
       const bar = progressBar('evaluating');
       const rows = evaluateSaes(model, library, {
         sites,
-        documents: readTokenisedCorpus(o.corpus, tokenizer),
+        documents: readTokenisedCorpus(o.corpus, tokenizer, o.bos),
         tokens: positiveInt('--tokens', o.tokens),
         ctx: positiveInt('--ctx', o.ctx),
         eosId: tokenizer.tokenId(EOS),

@@ -4,9 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { defaultModelDir, loadModel } from '../../model/load.ts';
-import { GptNeoX } from '../../model/gptneox.ts';
-import { siteRef, type LanguageModel } from '../../model/language-model.ts';
+import { defaultModelDir } from '../../model/load.ts';
+import { siteRef } from '../../model/language-model.ts';
 import { loadClassificationTask } from '../../data/classification.ts';
 import { NEURONS, openSaes } from '../../sae/library.ts';
 import { nodeId, writeCircuit } from '../../circuit/circuit.ts';
@@ -23,7 +22,16 @@ import {
 } from '../../shift/output.ts';
 import { defaultDataDir } from './start.ts';
 import { progressBar } from '../progress.ts';
-import { positiveInt, positiveNumber, saeL0Option, saeWidthOption } from '../options.ts';
+import {
+  bosMode,
+  bosNote,
+  bosOptions,
+  positiveInt,
+  positiveNumber,
+  saeL0Option,
+  saeWidthOption,
+} from '../options.ts';
+import { openModelWithTokenizer } from '../open.ts';
 import { printSaeChoices } from '../sae-choices.ts';
 
 interface ShiftCliOptions {
@@ -44,6 +52,7 @@ interface ShiftCliOptions {
   minShare: number;
   scoreOn: 'test' | 'val';
   seed: number;
+  bos?: boolean;
   out: string;
 }
 
@@ -129,15 +138,14 @@ export function register(program: Command): void {
     .option('--l2 <x>', 'L2 penalty of the probe', (v) => positiveNumber('--l2', v, true), 1e-4)
     .option('--seed <n>', 'seed of the random-features row', (v) => positiveInt('--seed', v), 1)
     .option('--out <dir>', 'output folder', path.join('out', 'shift'))
+    .addOption(bosOptions()[0])
+    .addOption(bosOptions()[1])
     .action((opts: ShiftCliOptions) => {
       if (Boolean(opts.features) === Boolean(opts.auto))
         throw new Error(
           "choose how features are judged: --features FILE (a person's list) or --auto (the organism's ground truth)",
         );
-      const { config, weights, tokenizer } = loadModel(opts.model, { tokenizer: true });
-      if (!tokenizer) throw new Error(`${opts.model}: no tokenizer.json, needed to read the texts`);
-      // Everything below takes any engine: only the loading lines above read GPT-NeoX.
-      const model: LanguageModel = new GptNeoX(config, weights);
+      const { model, tokenizer } = openModelWithTokenizer(opts.model, 'needed to read the texts');
       const saesDir = opts.saes ?? path.join(opts.model, 'saes');
       const library = openSaes(saesDir, model.shape.numLayers, {
         model,
@@ -152,7 +160,9 @@ export function register(program: Command): void {
         throw new Error(`--site: the probe reads a residual site (embed or resid_L), got ${site}`);
       const task = loadClassificationTask(opts.task, tokenizer, {
         maxLength: model.shape.maxPositions,
+        bos: bosMode(opts.bos),
       });
+      process.stderr.write(`${bosNote(tokenizer, opts.bos, task.bos)}\n`);
       const chosen = opts.features ? readFeatureList(opts.features) : null;
       if (chosen) {
         const upTo = model.sites.indexOf(site);

@@ -1,12 +1,11 @@
 // `sfc eval-task`: how well a model does a contrastive task (e.g. subject-verb agreement).
 
 import type { Command } from 'commander';
-import { defaultModelDir, loadModel } from '../../model/load.ts';
-import { GptNeoX } from '../../model/gptneox.ts';
-import type { LanguageModel } from '../../model/language-model.ts';
+import { defaultModelDir } from '../../model/load.ts';
 import { describeTask, loadTask, scoreTask } from '../../data/tasks.ts';
 import { progressBar } from '../progress.ts';
-import { positiveInt } from '../options.ts';
+import { bosMode, bosNote, positiveInt, bosOptions } from '../options.ts';
+import { openModelWithTokenizer } from '../open.ts';
 
 interface EvalTaskOptions {
   data: string;
@@ -14,6 +13,7 @@ interface EvalTaskOptions {
   batchSize: number;
   limit?: number;
   addAnswerSpace?: boolean;
+  bos?: boolean;
   json?: boolean;
 }
 
@@ -51,17 +51,17 @@ export function register(program: Command): void {
     )
     .option('--add-answer-space', 'put a space before answers that lack one ("is" -> " is")')
     .option('--json', 'print {"accuracy", "logit_diff", "n"} as JSON')
+    .addOption(bosOptions()[0])
+    .addOption(bosOptions()[1])
     .action((opts: EvalTaskOptions) => {
-      const { config, weights, tokenizer } = loadModel(opts.model, { tokenizer: true });
-      if (!tokenizer) throw new Error(`${opts.model}: no tokenizer.json, needed to read task text`);
-      // Everything below takes any engine: only the loading lines above read GPT-NeoX.
-      const model: LanguageModel = new GptNeoX(config, weights);
+      const { model, tokenizer } = openModelWithTokenizer(opts.model, 'needed to read task text');
       const task = loadTask(opts.data, tokenizer, {
         limit: opts.limit,
         maxLength: model.shape.maxPositions,
         addAnswerSpace: opts.addAnswerSpace,
+        bos: bosMode(opts.bos),
       });
-      process.stderr.write(`${describeTask(task)}\n`);
+      process.stderr.write(`${describeTask(task)}\n${bosNote(tokenizer, opts.bos, task.bos)}\n`);
       if (task.examples.length === 0) throw new Error(`${opts.data}: no usable examples`);
       const bar = progressBar('scoring');
       const score = scoreTask(model, task.examples, {
