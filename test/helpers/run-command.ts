@@ -11,21 +11,33 @@ export async function runCommand(
   register: (program: Command) => void,
   args: string[],
 ): Promise<string> {
+  return (await runCommandOutput(register, args)).stdout;
+}
+
+/** As runCommand, with what went to stderr (console.error and process.stderr.write) too. */
+export async function runCommandOutput(
+  register: (program: Command) => void,
+  args: string[],
+): Promise<{ stdout: string; stderr: string }> {
   const program = new Command().exitOverride();
   register(program);
   const out: string[] = [];
+  const err: string[] = [];
   const log = console.log;
+  const error = console.error;
   const write = process.stdout.write;
   const writeErr = process.stderr.write;
   console.log = (...parts: unknown[]) => void out.push(parts.join(' '));
+  console.error = (...parts: unknown[]) => void err.push(`${parts.join(' ')}\n`);
   process.stdout.write = ((chunk: string) => out.push(String(chunk)) > 0) as typeof write;
-  process.stderr.write = (() => true) as typeof writeErr;
+  process.stderr.write = ((chunk: string) => err.push(String(chunk)) > 0) as typeof writeErr;
   try {
     await program.parseAsync(args, { from: 'user' });
   } finally {
     console.log = log;
+    console.error = error;
     process.stdout.write = write;
     process.stderr.write = writeErr;
   }
-  return out.join('\n');
+  return { stdout: out.join('\n'), stderr: err.join('') };
 }
