@@ -1,6 +1,6 @@
 // The whole pipeline through the CLI on the tiny random checkpoints of every family
 // (test/fixtures/families/*): sfc forward, eval-task, discover (exact, attrib and IG, nodes and
-// edges), evaluate, dashboards and report, on a copy of the folder with a hand-built character
+// edges), evaluate, dashboards, report and sae stats / sae train, on a copy of the folder with a hand-built character
 // tokenizer (test/fixtures/tokenizers/: Llama and Gemma-2 get the one that adds <bos>, as their
 // own do) and random SAEs saved in our SAELens layout at the paper's sites (embed, attn_z, mlp,
 // resid). What the commands write is read back through the readers and checked against
@@ -19,6 +19,7 @@ import { register as registerDiscover } from '../../src/cli/commands/discover.ts
 import { register as registerEvaluate } from '../../src/cli/commands/evaluate.ts';
 import { register as registerModel } from '../../src/cli/commands/model.ts';
 import { register as registerReport } from '../../src/cli/commands/report.ts';
+import { register as registerSae } from '../../src/cli/commands/sae.ts';
 import { register as registerTasks } from '../../src/cli/commands/tasks.ts';
 import { readCircuit, type Circuit } from '../../src/circuit/circuit.ts';
 import { readDashboards } from '../../src/dashboards/file.ts';
@@ -27,7 +28,8 @@ import { readEvaluationFile } from '../../src/evaluation/file.ts';
 import { makeBatch, type SiteHook } from '../../src/model/gptneox.ts';
 import { openModel } from '../../src/model/load-family.ts';
 import { Transformer } from '../../src/model/transformer.ts';
-import { saveDictionary } from '../../src/sae/formats.ts';
+import { loadDictionary, saveDictionary } from '../../src/sae/formats.ts';
+import type { SiteStats } from '../../src/sae/metrics.ts';
 import { randomModelSaes } from '../helpers/random-saes.ts';
 import { runCommandOutput } from '../helpers/run-command.ts';
 import { metricOf, siteActivation, splicedMetric, type ModelWorld } from '../attribution/world.ts';
@@ -58,6 +60,7 @@ function cli(...args: string[]) {
     registerDiscover(program);
     registerEvaluate(program);
     registerReport(program);
+    registerSae(program);
   }, args);
 }
 
@@ -277,6 +280,33 @@ for (const family of FAMILIES) {
       if (max > 0) firing++;
     }
     assert.ok(firing > 0, 'no sampled feature fires on the corpus');
+
+    // sae stats and sae train run (no truth here beyond shapes: test/sae/* checks the numbers)
+    const stats = await cli(
+      'sae',
+      'stats',
+      ...['--corpus', corpus, '--model', dir, '--saes', saesDir, '--tokens', '32', '--ctx', '8'],
+      '--json',
+    );
+    assert.match(stats.stderr, bosLine);
+    const rows = JSON.parse(stats.stdout) as SiteStats[];
+    assert.deepEqual(rows.map((r) => r.site).sort(), [...sites].sort());
+    for (const r of rows) {
+      assert.ok(r.l0 >= 0 && r.l0 <= SAE_WIDTH && Number.isFinite(r.fve), JSON.stringify(r));
+      assert.ok([r.lossClean, r.lossSae, r.lossZero].every((v) => Number.isFinite(v) && v > 0));
+    }
+    const zSite = sites.find((s) => s.startsWith('attn_z_'))!;
+    const trained = path.join(root, 'trained');
+    const train = await cli(
+      'sae',
+      'train',
+      ...['--site', zSite, '--corpus', corpus, '--model', dir, '--steps', '5', '--batch', '8'],
+      ...['--ctx', '8', '--out', trained],
+    );
+    assert.match(train.stderr, bosLine);
+    const sae = loadDictionary(path.join(trained, zSite));
+    assert.equal(sae.dIn, model.siteWidth(zSite));
+    assert.equal(sae.width, 16 * model.siteWidth(zSite));
 
     const report = await cli('report', exactDir);
     assert.equal(report.stdout, `wrote ${path.join(exactDir, 'report.html')}`);
