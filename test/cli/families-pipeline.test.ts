@@ -1,6 +1,6 @@
 // The whole pipeline through the CLI on the tiny random checkpoints of every family
 // (test/fixtures/families/*): sfc forward, eval-task, discover (exact, attrib and IG, nodes and
-// edges), evaluate, dashboards, report and sae stats / sae train, on a copy of the folder with a hand-built character
+// edges), evaluate, dashboards, report, sae stats / sae train and shift, on a copy of the folder with a hand-built character
 // tokenizer (test/fixtures/tokenizers/: Llama and Gemma-2 get the one that adds <bos>, as their
 // own do) and random SAEs saved in our SAELens layout at the paper's sites (embed, attn_z, mlp,
 // resid). What the commands write is read back through the readers and checked against
@@ -20,6 +20,7 @@ import { register as registerEvaluate } from '../../src/cli/commands/evaluate.ts
 import { register as registerModel } from '../../src/cli/commands/model.ts';
 import { register as registerReport } from '../../src/cli/commands/report.ts';
 import { register as registerSae } from '../../src/cli/commands/sae.ts';
+import { register as registerShift } from '../../src/cli/commands/shift.ts';
 import { register as registerTasks } from '../../src/cli/commands/tasks.ts';
 import { readCircuit, type Circuit } from '../../src/circuit/circuit.ts';
 import { readDashboards } from '../../src/dashboards/file.ts';
@@ -53,6 +54,28 @@ const TASK = [
 const CORPUS = ['the cat sat', 'a dog ran far', 'my hat is red', 'we go'];
 const SAE_WIDTH = 24;
 
+/** A SHIFT task folder: label a pairs with gender f in the ambiguous split, b with m. */
+function writeBios(dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const line = (text: string, label: string, gender: string) =>
+    JSON.stringify({ text, label, gender });
+  const verbs = ['cooks', 'runs', 'sings', 'reads'];
+  const pronoun = (g: string) => (g === 'f' ? 'she' : 'he');
+  const ambiguous = verbs.flatMap((v) => [
+    line(`${pronoun('f')} ${v}`, 'a', 'f'),
+    line(`${pronoun('m')} ${v} far`, 'b', 'm'),
+  ]);
+  const balanced = verbs.flatMap((v) =>
+    ['f', 'm'].flatMap((g) => [
+      line(`${pronoun(g)} ${v}`, 'a', g),
+      line(`${pronoun(g)} ${v} far`, 'b', g),
+    ]),
+  );
+  fs.writeFileSync(path.join(dir, 'ambiguous.jsonl'), ambiguous.join('\n') + '\n');
+  for (const split of ['balanced_train', 'balanced_test'])
+    fs.writeFileSync(path.join(dir, `${split}.jsonl`), balanced.join('\n') + '\n');
+}
+
 function cli(...args: string[]) {
   return runCommandOutput((program: Command) => {
     registerModel(program);
@@ -61,6 +84,7 @@ function cli(...args: string[]) {
     registerEvaluate(program);
     registerReport(program);
     registerSae(program);
+    registerShift(program);
   }, args);
 }
 
@@ -307,6 +331,24 @@ for (const family of FAMILIES) {
     const sae = loadDictionary(path.join(trained, zSite));
     assert.equal(sae.dIn, model.siteWidth(zSite));
     assert.equal(sae.width, 16 * model.siteWidth(zSite));
+
+    // shift with a person's features: the two listed are ablated. SHIFT's circuit takes every
+    // site of the model (attn_L too), so it gets a dictionary at each.
+    const everySite = path.join(root, 'saes-every-site');
+    for (const sae of randomModelSaes(model, SAE_WIDTH, 8).values()) saveDictionary(everySite, sae);
+    const bios = path.join(root, 'bios');
+    writeBios(bios);
+    const list = path.join(root, 'features.json');
+    fs.writeFileSync(list, JSON.stringify({ features: ['embed/0', 'resid_0/1'] }));
+    const shift = await cli(
+      'shift',
+      ...['--task', bios, '--features', list, '--model', dir, '--saes', everySite],
+      ...['--examples', '4', '--steps', '2', '--out', path.join(root, 'shift'), '--json'],
+    );
+    assert.match(shift.stderr, bosLine);
+    const shifted = JSON.parse(shift.stdout) as { rows: { name: string; ablated: number }[] };
+    assert.equal(shifted.rows.find((r) => r.name === 'SHIFT')!.ablated, 2);
+    readCircuit(path.join(root, 'shift'));
 
     const report = await cli('report', exactDir);
     assert.equal(report.stdout, `wrote ${path.join(exactDir, 'report.html')}`);
