@@ -1,12 +1,13 @@
 // The whole pipeline through the CLI on the tiny random checkpoints of every family
 // (test/fixtures/families/*): sfc forward, eval-task, discover (exact, attrib and IG, nodes and
-// edges), evaluate, dashboards, report, sae stats / sae train and shift, on a copy of the folder with a hand-built character
-// tokenizer (test/fixtures/tokenizers/: Llama and Gemma-2 get the one that adds <bos>, as their
-// own do) and random SAEs saved in our SAELens layout at the paper's sites (embed, attn_z, mlp,
-// resid). What the commands write is read back through the readers and checked against
-// independent truths: exact node effects against brute-force patching with the SAEs spliced in,
-// attrib effects against finite differences, dashboards' maxima against a plain forward, and
-// the full circuit's faithfulness against 1.
+// edges), evaluate, dashboards, report, sae stats / sae train and shift, on a copy of the folder
+// with a hand-built character tokenizer (test/fixtures/tokenizers/: Llama and Gemma-2 get the one
+// that adds <bos>, as their own do) and random SAEs saved in our SAELens layout at the paper's
+// sites (embed, attn_z, mlp, resid). What the commands write is read back through the readers and
+// checked against independent truths: exact node effects against brute-force patching with the
+// SAEs spliced in, attrib effects against finite differences, dashboards' maxima against a plain
+// forward, and the full circuit's faithfulness against 1. The SAE tools and SHIFT are checked for
+// running and for their shapes only (test/sae/*, test/shift/* check their numbers).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
