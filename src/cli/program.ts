@@ -46,7 +46,7 @@ export function buildProgram(): Command {
     .name('sfc')
     .description(
       'Sparse feature circuits: find, measure, show and edit circuits of sparse-autoencoder ' +
-        'features in GPT-NeoX language models. Every --model defaults to the shipped model ' +
+        'features in GPT-NeoX, GPT-2, Llama, Qwen and Gemma-2 language models. Every --model defaults to the shipped model ' +
         'organism.',
     )
     .configureHelp({ boxWrap: wrapHelp })
