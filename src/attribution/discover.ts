@@ -195,6 +195,8 @@ export interface CircuitInfo {
   data: string;
   /** Token strings of the first example. */
   tokens: string[];
+  /** Whether the prefixes start with the BOS token (written to the file when given). */
+  bos?: boolean;
 }
 
 /** The circuit file's content for a discovery run with these options. */
@@ -216,6 +218,7 @@ export function toCircuit(
     edge_threshold: options.edgeThreshold ?? 0.01,
     sites: discovery.sites,
     tokens: info.tokens,
+    ...(info.bos === undefined ? {} : { bos: info.bos }),
     metric: discovery.metric,
   };
   return buildCircuit(header, discovery.sums, {

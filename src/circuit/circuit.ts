@@ -1,7 +1,7 @@
 // circuit.json: what `sfc discover` writes and what evaluation and the viewer read.
 //
 //   {"version": 1, "model", "saes", "data", "method", "steps", "aggregation", "examples",
-//    "node_threshold", "edge_threshold", "sites": [...], "tokens": [...],
+//    "node_threshold", "edge_threshold", "sites": [...], "tokens": [...], "bos"?,
 //    "metric": {"clean", "patch"},
 //    "nodes": [{"id": "resid_1/17@3", "site", "layer", "kind", "feature", "position", "effect"}],
 //    "edges": [{"source": id, "target": id | "y", "weight"}]}
@@ -51,6 +51,8 @@ const circuitSchema = z.object({
   edge_threshold: z.number().min(0),
   sites: z.array(z.string()),
   tokens: z.array(z.string()),
+  /** Whether the task prefixes started with the BOS token (absent in older files). */
+  bos: z.boolean().optional(),
   metric: z.object({ clean: z.number(), patch: z.number().nullable() }),
   nodes: z.array(nodeSchema),
   edges: z.array(edgeSchema),

@@ -77,10 +77,16 @@ export function bosMode(value: boolean | undefined): BosMode {
 
 /**
  * The line commands print (on stderr) saying whether their prompts got the BOS token and why:
- * `flag` is the parsed --bos / --no-bos, `added` whether any prompt got one.
+ * `flag` is the parsed --bos / --no-bos (or a mode taken from elsewhere, which `from` names),
+ * `added` whether any prompt got one.
  */
-export function bosNote(tokenizer: Tokenizer, flag: boolean | undefined, added: boolean): string {
+export function bosNote(
+  tokenizer: Tokenizer,
+  flag: boolean | undefined,
+  added: boolean,
+  from?: string,
+): string {
   if (added)
-    return `bos: added ${tokenizer.bos!.token} (id ${tokenizer.bos!.id})${flag ? ' (--bos)' : `; ${tokenizer.bosReason}; --no-bos leaves it out`}`;
-  return `bos: none added${flag === false ? ' (--no-bos)' : `; ${tokenizer.bosReason}${tokenizer.bos ? `; --bos adds ${tokenizer.bos.token}` : ''}`}`;
+    return `bos: added ${tokenizer.bos!.token} (id ${tokenizer.bos!.id})${flag ? ` (${from ?? '--bos'})` : `; ${tokenizer.bosReason}; --no-bos leaves it out`}`;
+  return `bos: none added${flag === false ? ` (${from ?? '--no-bos'})` : `; ${tokenizer.bosReason}${tokenizer.bos ? `; --bos adds ${tokenizer.bos.token}` : ''}`}`;
 }

@@ -20,6 +20,8 @@ export interface CircuitForEvaluation {
   nodeThreshold: number;
   /** The first discovery example's tokens: the circuit's positions when aggregation is none. */
   tokens: string[];
+  /** Whether discovery's prefixes started with the BOS token (undefined: not recorded). */
+  bos?: boolean;
   /** The sites discovery had dictionaries at (every site of the model unless it was given some). */
   sites: string[];
   nodes: EvalNode[];
@@ -43,6 +45,7 @@ export function forEvaluation(c: Circuit, file: string): CircuitForEvaluation {
     examples: c.examples,
     nodeThreshold: c.node_threshold,
     tokens: c.tokens,
+    bos: c.bos,
     sites: c.sites,
     nodes: c.nodes.map((n) => ({
       site: n.site,

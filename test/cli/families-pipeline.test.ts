@@ -161,6 +161,7 @@ for (const family of FAMILIES) {
         examples[0].clean.map((id) => tokenizer!.tokenString(id)),
       );
       assert.equal(c.tokens[0] === '<bos>', ADDS_BOS.has(family));
+      assert.equal(c.bos, ADDS_BOS.has(family));
       const features = c.nodes.filter((n) => n.kind === 'feature');
       assert.ok(features.length > 20, `${method}: ${features.length} feature nodes`);
       // edges between dictionary sites, not only to the metric
@@ -273,6 +274,28 @@ for (const family of FAMILIES) {
     );
     const { model: mModel, empty: mEmpty } = evaluation.metric;
     assert.ok(mModel !== null && mEmpty !== null && Math.abs(mModel - mEmpty) > 1e-3);
+
+    // evaluate takes discovery's BOS mode from circuit.json: a circuit found with --no-bos is
+    // evaluated on prefixes without it (with it, no example would have the circuit's length)
+    if (ADDS_BOS.has(family)) {
+      const noBos = path.join(root, 'no-bos');
+      await cli(
+        'discover',
+        ...['--data', data, '--model', dir, '--saes', saesDir, '--method', 'attrib'],
+        ...['--sites', 'embed,attn_z,mlp,resid', '--nodes-only', '--node-threshold', '0'],
+        ...['--no-bos', '--out', noBos],
+      );
+      const c = readCircuit(noBos);
+      assert.equal(c.bos, false);
+      assert.equal(c.tokens.length, T - 1);
+      const again = await cli(
+        'evaluate',
+        ...['--circuit', path.join(noBos, 'circuit.json'), '--data', data, '--model', dir],
+        ...['--saes', saesDir, '--thresholds', '0', '--series', 'features', '--json'],
+      );
+      assert.match(again.stderr, /^bos: none added \(circuit\.json's bos\)$/m);
+      assert.equal(readEvaluationFile(path.join(noBos, 'evaluation.json')).examples, TASK.length);
+    }
 
     // dashboards of the circuit's features: each maximum is the largest activation of the
     // feature over the corpus (each document one window, BOS as the tokenizer does)

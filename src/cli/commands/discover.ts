@@ -195,6 +195,7 @@ export function register(program: Command): void {
           saes: saesDir,
           data: opts.data,
           tokens: task.examples[0].clean.map((id) => tokenizer.tokenString(id)),
+          bos: task.bos,
         },
         options,
       );

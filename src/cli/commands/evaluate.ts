@@ -264,6 +264,11 @@ export function register(program: Command): void {
         );
       const dir = modelDir(flags, circuit);
       const { model, tokenizer } = openModelWithTokenizer(dir, 'needed to read the task data');
+      // Without --bos / --no-bos the prefixes start as discovery's did (circuit.json's bos).
+      const bos: BosChoice =
+        flags.bos === undefined && circuit.bos !== undefined
+          ? { flag: circuit.bos, from: `${path.basename(circuit.file)}'s bos` }
+          : { flag: flags.bos };
       const numLayers = model.shape.numLayers;
       let startLayer = Math.floor(numLayers / 3);
       if (flags.startLayer !== undefined) {
@@ -283,7 +288,7 @@ export function register(program: Command): void {
           circuit,
           Math.min(...thresholds),
           out,
-          flags.bos,
+          bos,
         );
       if (path.resolve(data) === path.resolve(circuit.data))
         process.stderr.write(
@@ -296,7 +301,7 @@ export function register(program: Command): void {
         neuronsCircuit,
         flags.examples,
         model.shape.maxPositions,
-        flags.bos,
+        bos,
       );
       const batches = taskBatches(examples, flags.batchSize);
       const metric = metricOf(
@@ -386,7 +391,7 @@ function discoverNeurons(
   circuit: CircuitForEvaluation,
   threshold: number,
   out: string,
-  bosFlag: boolean | undefined,
+  bos: BosChoice,
 ): CircuitForEvaluation {
   const data = resolveFrom(circuit.file, circuit.data);
   if (!data)
@@ -396,7 +401,7 @@ function discoverNeurons(
   const task = loadTask(data, tokenizer, {
     limit: circuit.examples,
     maxLength: model.shape.maxPositions,
-    bos: bosMode(bosFlag),
+    bos: bosMode(bos.flag),
   });
   const library = openSaes(NEURONS, model.shape.numLayers, { model });
   const options = {
@@ -421,6 +426,7 @@ function discoverNeurons(
         saes: NEURONS,
         data: circuit.data,
         tokens: task.examples[0].clean.map((id) => tokenizer.tokenString(id)),
+        bos: task.bos,
       },
       options,
     ),
@@ -428,9 +434,15 @@ function discoverNeurons(
   return readCircuitForEvaluation(file);
 }
 
+/** --bos / --no-bos, or the mode circuit.json recorded (`from` names it for the message). */
+export interface BosChoice {
+  flag: boolean | undefined;
+  from?: string;
+}
+
 /**
- * The task's usable examples; per-position circuits need examples of their own length.
- * `bosFlag` is --bos / --no-bos (undefined: as the tokenizer does, as discovery's default).
+ * The task's usable examples; per-position circuits need examples of their own length. `bos`:
+ * with or without the BOS token (flag undefined: as the tokenizer does, discovery's default).
  */
 export function loadExamples(
   data: string,
@@ -439,10 +451,12 @@ export function loadExamples(
   neuronsCircuit: CircuitForEvaluation | null,
   limit: number,
   maxLength: number,
-  bosFlag?: boolean,
+  bos: BosChoice = { flag: undefined },
 ): TaskExample[] {
-  const task = loadTask(data, tokenizer, { maxLength, bos: bosMode(bosFlag) });
-  process.stderr.write(`${describeTask(task)}\n${bosNote(tokenizer, bosFlag, task.bos)}\n`);
+  const task = loadTask(data, tokenizer, { maxLength, bos: bosMode(bos.flag) });
+  process.stderr.write(
+    `${describeTask(task)}\n${bosNote(tokenizer, bos.flag, task.bos, bos.from)}\n`,
+  );
   let examples = task.examples;
   const perPosition = [circuit, neuronsCircuit].filter(
     (c): c is CircuitForEvaluation => c !== null && c.aggregation === 'none',
