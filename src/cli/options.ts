@@ -58,13 +58,13 @@ export function saeL0Option(): Option {
 /**
  * `--bos` / `--no-bos`: start prompts with the beginning-of-sequence token, or not; without
  * either, as the model's own tokenizer does (tokenizer.json's post_processor,
- * tokenizer_config.json's add_bos_token). Read the value with bosMode.
+ * tokenizer_config.json's add_bos_token), or as `byDefault` says. Read the value with bosMode.
  */
-export function bosOptions(): Option[] {
+export function bosOptions(byDefault = "as the model's tokenizer does"): Option[] {
   return [
     new Option(
       '--bos',
-      "start the prompt with the tokenizer's beginning-of-sequence token (default: as the model's tokenizer does)",
+      `start the prompt with the tokenizer's beginning-of-sequence token (default: ${byDefault})`,
     ),
     new Option('--no-bos', 'do not start the prompt with a beginning-of-sequence token'),
   ];

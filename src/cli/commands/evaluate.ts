@@ -237,7 +237,7 @@ export function register(program: Command): void {
       "where to write evaluation.json and the plots (default: the circuit's folder)",
     )
     .option('--json', 'print the evaluation object as JSON instead of the table')
-    .addOption(bosOptions()[0])
+    .addOption(bosOptions("as circuit.json's bos says, else as the model's tokenizer does")[0])
     .addOption(bosOptions()[1])
     .action(async (flags: EvaluateFlags) => {
       const ablation = choice<AblationKind>('--ablation', flags.ablation, ABLATION_KINDS);
