@@ -116,7 +116,10 @@ export interface ForwardPass {
   activation(site: string): Float32Array;
   /** dLogits has the layout of `logits` (null when only seeds drive it). Returns dMetric/d(site output) for every site. */
   backward(dLogits: Float32Array | null, options?: BackwardOptions): Map<string, Float32Array>;
-  /** Keys and values of the first P positions at every layer (a forBackward pass without a past). */
+  /**
+   * Keys and values of the first P positions at every layer (a forBackward pass); for a pass that
+   * continues a past, positions count from the past's start (P up to past length + T).
+   */
   past(P: number): Past;
 }
 
@@ -357,7 +360,7 @@ export class GptNeoX implements LanguageModel {
       forBackward ? caches : null,
       head,
       top >= 0 ? { layer: top, rows: lastRows } : null,
-      P,
+      past,
     );
   }
 
@@ -458,33 +461,40 @@ class Pass implements ForwardPass {
     private readonly head: UnembeddingCache | null,
     /** topLayerRows 'last': that layer and its last rows [B]. */
     private readonly lastRows: { layer: number; rows: Int32Array } | null,
-    /** Past positions the batch continues. */
-    private readonly pastLength: number,
+    /** The past the batch continues (null: none). */
+    private readonly pastIn: Past | null,
   ) {}
+
+  private get pastLength(): number {
+    return this.pastIn?.length ?? 0;
+  }
 
   past(P: number): Past {
     const caches = this.caches;
     if (!caches) throw new Error('past: this forward pass was run without forBackward: true');
-    if (this.pastLength > 0) throw new Error('past: this forward pass itself continues a past');
     const { batchSize: B, seqLen: T } = this.batch;
     const { H, S } = this.model.attentionShape(B, T);
-    if (!Number.isInteger(P) || P < 0 || P > T)
-      throw new Error(`past: length ${P} must be an integer in 0..${T}`);
+    const P0 = this.pastLength;
+    if (!Number.isInteger(P) || P < 0 || P > P0 + T)
+      throw new Error(`past: length ${P} must be an integer in 0..${P0 + T}`);
+    // The past this pass continued (its first min(P, P0) positions), then this pass's own.
+    const fromPast = Math.min(P, P0);
+    const own = P - fromPast;
     const plane = B * H * T * S;
-    const take = (heads: Float32Array, part: number) => {
+    const take = (earlier: Float32Array | null, heads: Float32Array, part: number) => {
       const out = new Float32Array(B * H * P * S);
-      for (let g = 0; g < B * H; g++)
-        out.set(
-          heads.subarray(part * plane + g * T * S, part * plane + (g * T + P) * S),
-          g * P * S,
-        );
+      for (let g = 0; g < B * H; g++) {
+        if (earlier) out.set(earlier.subarray(g * P0 * S, (g * P0 + fromPast) * S), g * P * S);
+        const start = part * plane + g * T * S;
+        out.set(heads.subarray(start, start + own * S), (g * P + fromPast) * S);
+      }
       return out;
     };
     return {
       length: P,
-      layers: caches.map((lc) => ({
-        keys: take(lc.attn.heads, 1),
-        values: take(lc.attn.heads, 2),
+      layers: caches.map((lc, L) => ({
+        keys: take(this.pastIn?.layers[L].keys ?? null, lc.attn.heads, 1),
+        values: take(this.pastIn?.layers[L].values ?? null, lc.attn.heads, 2),
       })),
     };
   }

@@ -105,7 +105,10 @@ export interface TransformerPass {
     dLogits: Float32Array | null,
     options?: TransformerBackwardOptions,
   ): Map<string, Float32Array>;
-  /** Keys and values of the first P positions at every layer (a forBackward pass without a past). */
+  /**
+   * Keys and values of the first P positions at every layer (a forBackward pass); for a pass that
+   * continues a past, positions count from the past's start (P up to past length + T).
+   */
   past(P: number): TransformerPast;
 }
 
@@ -509,7 +512,7 @@ export class Transformer implements LanguageModel {
       const rows = mode === 'last' ? lastRows : Int32Array.from({ length: N }, (_, n) => n);
       ({ logits, head } = this.headForward(x, rows));
     }
-    return new Pass(this, batch, logits, mode, acts, forBackward ? caches : null, head, top, P);
+    return new Pass(this, batch, logits, mode, acts, forBackward ? caches : null, head, top, past);
   }
 
   /** resid [N, d], rows [R] -> logits [R, V] = cap(finalNorm(resid rows)·Uᵀ). */
@@ -587,8 +590,8 @@ class Pass implements TransformerPass {
     private readonly head: HeadCache | null,
     /** topLayerRows 'last': the layer whose sites are withheld (-1: none). */
     private readonly top: number,
-    /** Past positions the batch continues. */
-    private readonly pastLength: number,
+    /** The past the batch continues (null: none). */
+    private readonly pastIn: TransformerPast | null,
   ) {}
 
   activation(site: string): Float32Array {
@@ -600,24 +603,36 @@ class Pass implements TransformerPass {
     return this.acts.get(site)!;
   }
 
+  private get pastLength(): number {
+    return this.pastIn?.length ?? 0;
+  }
+
   past(P: number): TransformerPast {
     const caches = this.caches;
     if (!caches) throw new Error('past: this forward pass was run without forBackward: true');
-    if (this.pastLength > 0) throw new Error('past: this forward pass itself continues a past');
     const c = this.model.config;
     const { batchSize: B, seqLen: T } = this.batch;
-    if (!Number.isInteger(P) || P < 0 || P > T)
-      throw new Error(`past: length ${P} must be an integer in 0..${T}`);
+    const P0 = this.pastLength;
+    if (!Number.isInteger(P) || P < 0 || P > P0 + T)
+      throw new Error(`past: length ${P} must be an integer in 0..${P0 + T}`);
     const Dh = c.headDim;
-    const take = (own: Float32Array) => {
+    // The past this pass continued (its first min(P, P0) positions), then this pass's own.
+    const fromPast = Math.min(P, P0);
+    const own = P - fromPast;
+    const take = (earlier: Float32Array | null, mine: Float32Array) => {
       const out = new Float32Array(B * c.numKvHeads * P * Dh);
-      for (let g = 0; g < B * c.numKvHeads; g++)
-        out.set(own.subarray(g * T * Dh, (g * T + P) * Dh), g * P * Dh);
+      for (let g = 0; g < B * c.numKvHeads; g++) {
+        if (earlier) out.set(earlier.subarray(g * P0 * Dh, (g * P0 + fromPast) * Dh), g * P * Dh);
+        out.set(mine.subarray(g * T * Dh, (g * T + own) * Dh), (g * P + fromPast) * Dh);
+      }
       return out;
     };
     return {
       length: P,
-      layers: caches.map((lc) => ({ keys: take(lc.attn.k), values: take(lc.attn.v) })),
+      layers: caches.map((lc, L) => ({
+        keys: take(this.pastIn?.layers[L].keys ?? null, lc.attn.k),
+        values: take(this.pastIn?.layers[L].values ?? null, lc.attn.v),
+      })),
     };
   }
 

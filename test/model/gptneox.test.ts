@@ -348,6 +348,16 @@ for (const parallel of [true, false]) {
         const label = `P ${P}, topLayerRows ${topLayerRows}`;
         const pass = model.forward(rest, { past, forBackward: true, topLayerRows });
         assertClose(pass.logits, whole.logits, scale(whole.logits), `${label}: logits`);
+        // A continued pass's past starts at the past's start: what generation chains step by step.
+        for (const Q of [P - 1, T - 1, T]) {
+          const [chained, direct] = [pass.past(Q), whole.past(Q)];
+          assert.equal(chained.length, Q);
+          chained.layers.forEach((l, L) => {
+            assertClose(l.keys, direct.layers[L].keys, 1e-6, `${label}: past ${Q} keys ${L}`);
+            assertClose(l.values, direct.layers[L].values, 1e-6, `${label}: values ${L}`);
+          });
+        }
+        assert.throws(() => pass.past(T + 1), /past: length \d+ must be an integer in 0\.\.\d+/);
         const g = pass.backward(metricGradient(B, V));
         for (const site of model.sites) {
           const gw = suffix(gWhole.get(site)!);

@@ -166,6 +166,16 @@ for (const family of Object.keys(TINY_CONFIGS)) {
         const label = `${family} P ${P}, topLayerRows ${topLayerRows}`;
         const pass = model.forward(rest, { past, forBackward: true, topLayerRows });
         assert.ok(rel(pass.logits, whole.logits) < 1e-5, `${label}: logits`);
+        // A continued pass's past starts at the past's start: what generation chains step by step.
+        for (const Q of [P - 1, T - 1, T]) {
+          const [chained, direct] = [pass.past(Q), whole.past(Q)];
+          assert.equal(chained.length, Q);
+          chained.layers.forEach((l, L) => {
+            assert.ok(rel(l.keys, direct.layers[L].keys) < 1e-6, `${label}: past ${Q} keys`);
+            assert.ok(rel(l.values, direct.layers[L].values) < 1e-6, `${label}: values`);
+          });
+        }
+        assert.throws(() => pass.past(T + 1), /past: length/);
         const g = pass.backward(metricGradient(B, V));
         for (const site of model.sites) {
           const e = rel(g.get(site)!, suffix(gWhole.get(site)!));
