@@ -144,7 +144,6 @@ test('zeroing a feature equals splicing the SAE with that feature at 0 and the e
   const w = world(neox);
   const site = 'mlp_1';
   const sae = w.saes.get(site)!;
-  const d = sae.dIn;
   const x = activation(neox, site);
   const T = PROMPT.length;
   const f = sae.encode(x, T);
