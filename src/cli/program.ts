@@ -4,6 +4,7 @@
 import { Command } from 'commander';
 import * as discoverCommands from './commands/discover.ts';
 import * as evaluateCommands from './commands/evaluate.ts';
+import * as interveneCommand from './commands/intervene.ts';
 import * as modelCommands from './commands/model.ts';
 import * as organismCommands from './commands/organism.ts';
 import * as reportCommands from './commands/report.ts';
@@ -62,6 +63,7 @@ export function buildProgram(): Command {
     evaluateCommands,
     reportCommands,
     shiftCommand,
+    interveneCommand,
   ])
     group.register(program);
   return program;

@@ -203,3 +203,41 @@ export function steerSubjectPlural(
     controls: live.slice(0, options.controls).map(run),
   };
 }
+
+/** The README's protocol ("Interventions"): which prompts, features, α and seeds. */
+export const GROUND_TRUTH_PROTOCOL = {
+  /** Singular-subject prompts of these held-out files (the subject is token 1, the verb follows the last token). */
+  files: ['nounpp_test.jsonl', 'rc_test.jsonl'],
+  minF1: 0.4,
+  steer: { site: 'resid_1', feature: 76, alphaMax: 8, subject: 1 },
+  controls: 10,
+  seed: 1,
+};
+
+export interface GroundTruthNumbers {
+  zeroing: ZeroingResult;
+  steering: SteeringResult;
+}
+
+/** Runs the protocol on singular-subject examples (the case starts with "singular"). */
+export function interventionGroundTruth(
+  world: AgreementWorld,
+  examples: TaskExample[],
+  ids: { is: number; are: number },
+): GroundTruthNumbers {
+  const p = GROUND_TRUTH_PROTOCOL;
+  const singular = examples.filter((e) => e.case?.startsWith('singular'));
+  if (singular.length === 0) throw new Error('no singular-subject examples (case "singular...")');
+  return {
+    zeroing: zeroPendingSingular(world, singular, ids, p.minF1, p.seed),
+    steering: steerSubjectPlural(
+      world,
+      singular,
+      p.steer.site,
+      p.steer.feature,
+      p.steer.alphaMax,
+      p.steer.subject,
+      { controls: p.controls, seed: p.seed },
+    ),
+  };
+}
