@@ -47,7 +47,8 @@ test('--json: logits before are the plain forward, after the library with the sa
   assert.deepEqual(out.logits_after, Array.from(after));
   assert.ok(Math.abs(out.kl - klDivergence(plain, after)) < 1e-9);
   assert.ok(out.kl > 0.01, `the steering changes the distribution (KL ${out.kl})`);
-  assert.deepEqual(out.interventions, dos);
+  // Listed in layer order, the order they apply in.
+  assert.deepEqual(out.interventions, [dos[2], dos[1], dos[0]]);
   // The statistics were cached: a second run reads them and gives the same logits.
   assert.equal(fs.readdirSync(path.join(tmp, 'cache')).length, 1);
   const again = JSON.parse(
