@@ -15,6 +15,8 @@ import { parseIntervention, resolveInterventions } from '../../src/steer/interve
 import { generate, klDivergence, lastLogits } from '../../src/steer/run.ts';
 import { readCorpus } from '../../src/data/corpus.ts';
 import { computeFeatureStats } from '../../src/steer/feature-stats.ts';
+import { loadTransformer } from '../../src/model/load-family.ts';
+import { IdentityDictionary } from '../../src/sae/dictionary.ts';
 
 const dir = defaultModelDir();
 const { config, weights, tokenizer } = loadModel(dir, { tokenizer: true });
@@ -145,6 +147,43 @@ test('errors name the bad part and what was expected', async () => {
   );
   await assert.rejects(
     intervene('--prompt', PROMPT, '--data', 'data/simple_test.jsonl', '--do', 'resid_0:3=zero'),
-    /exactly one of --prompt TEXT or --data FILE/,
+    /exactly one of --prompt TEXT, --ids 1,2,3 or --data FILE/,
   );
 });
+
+const fixture = (family: string) => path.join('test', 'fixtures', 'families', family);
+
+for (const family of ['gpt2', 'llama', 'qwen2', 'qwen3', 'gemma2']) {
+  test(`${family}: --ids with --saes neurons on the generic engine, logits and generation as the library's`, async () => {
+    const loaded = loadTransformer(fixture(family));
+    const m = loaded.model;
+    const ref = JSON.parse(fs.readFileSync(path.join(fixture(family), 'expected.json'), 'utf8'));
+    const ids: number[] = ref.ids[0].slice(0, 4);
+    const dos = ['resid_0:3@-1=set=0.5', 'mlp_1:2@all+generated=scale=0'];
+    const out = JSON.parse(
+      await runCommand(register, [
+        'intervene',
+        '--model',
+        fixture(family),
+        '--saes',
+        'neurons',
+        '--ids',
+        ids.join(','),
+        ...dos.flatMap((d) => ['--do', d]),
+        '--generate',
+        '3',
+        '--json',
+      ]),
+    );
+    const neurons = {
+      model: m,
+      dictionary: (s: string) => new IdentityDictionary(s, m.siteWidth(s)),
+    };
+    const ivs = resolveInterventions(dos.map(parseIntervention), neurons);
+    assert.deepEqual(out.logits_before, Array.from(m.forward(makeBatch([ids])).logits));
+    assert.deepEqual(out.logits_after, Array.from(lastLogits(neurons, ids, ivs)));
+    assert.ok(out.kl > 0, 'the interventions change the distribution');
+    assert.deepEqual(out.generated.with.ids, generate(neurons, ids, 3, ivs));
+    assert.deepEqual(out.generated.without.ids, generate(neurons, ids, 3));
+  });
+}

@@ -27,10 +27,12 @@ import {
   type SteerContext,
 } from '../../steer/run.ts';
 import { defaultDataDir } from './start.ts';
+import { parseIds } from './model.ts';
 import { DEFAULT_OUT, bosMode, bosOptions, positiveInt, saeWidthOption } from '../options.ts';
 
 interface InterveneOptions {
   prompt?: string;
+  ids?: string;
   data?: string;
   example: number;
   all?: boolean;
@@ -97,9 +99,11 @@ export function register(program: Command): void {
         '  sfc intervene --data data/nounpp_test.jsonl --example 2 --do attn_3:457@last=zero --do mlp_3:405@last=zero',
         '  sfc intervene --data data/rc_test.jsonl --all --do resid_1:76@1=steer=8max',
         '  sfc intervene --prompt "The teachers" --saes neurons --do mlp_2:17@all=scale=0 --json > out.json',
+        '  sfc intervene --model ~/models/gpt2 --saes neurons --prompt "The keys to the cabinet" --do mlp_5:300@all+generated=zero --generate 8',
       ].join('\n'),
     )
     .option('--prompt <text>', 'the text to run')
+    .option('--ids <ids>', 'token ids instead of a prompt, comma-separated: 1,2,3 (run as given)')
     .option('--data <file>', 'task file (.jsonl): run an example and show its metric')
     .option(
       '--example <n>',
@@ -145,15 +149,27 @@ export function register(program: Command): void {
 function runIntervene(opts: InterveneOptions): void {
   if (opts.do.length === 0)
     throw new Error(`no interventions: give at least one --do ${DO_SYNTAX.split(',')[0]}`);
-  if ((opts.prompt === undefined) === (opts.data === undefined))
-    throw new Error('give exactly one of --prompt TEXT or --data FILE');
+  const inputs = [opts.prompt, opts.ids, opts.data].filter((x) => x !== undefined).length;
+  if (inputs !== 1)
+    throw new Error('give exactly one of --prompt TEXT, --ids 1,2,3 or --data FILE');
   if (opts.all && opts.data === undefined) throw new Error('--all needs --data FILE');
   if (opts.all && opts.generate)
     throw new Error('--all scores a task; --generate needs one prompt');
   const specs = opts.do.map(parseIntervention);
   const opened = openModel(opts.model, { tokenizer: true });
-  const tokenizer = opened.tokenizer;
-  if (!tokenizer) throw new Error(`${opts.model}: no tokenizer.json, needed to read the prompt`);
+  const found = opened.tokenizer;
+  // --ids runs without a tokenizer (token ids are then shown as numbers).
+  const tokenizer = {
+    get: () => {
+      if (!found)
+        throw new Error(
+          `${opts.model}: no tokenizer.json, needed to read text; pass token ids with --ids 1,2,3`,
+        );
+      return found;
+    },
+    show: (id: number) => (found ? found.tokenString(id) : String(id)),
+    decode: (ids: number[]) => (found ? found.decode(ids) : ids.join(',')),
+  };
   const model: LanguageModel = opened.model;
   const saesDir = opts.saes ?? path.join(opts.model, 'saes');
   const library = openSaes(saesDir, model.shape.numLayers, { model, width: opts.saeWidth });
@@ -175,7 +191,7 @@ function runIntervene(opts: InterveneOptions): void {
     return cachedFeatureStats(opts.cache, site, inputs, () => {
       console.error(`feature statistics for ${site} on ${corpus} (cached in ${opts.cache})`);
       const docs = readCorpus(corpus).map(
-        (text) => tokenizer.encodePrompt(text, bosMode(opts.bos)).ids,
+        (text) => tokenizer.get().encodePrompt(text, bosMode(opts.bos)).ids,
       );
       return computeFeatureStats(model, dictionary(site), docs);
     });
@@ -187,7 +203,7 @@ function runIntervene(opts: InterveneOptions): void {
   let ids: number[];
   let bos = false;
   if (opts.data !== undefined) {
-    const task = loadTask(opts.data, tokenizer, {
+    const task = loadTask(opts.data, tokenizer.get(), {
       maxLength: model.shape.maxPositions,
       bos: bosMode(opts.bos),
     });
@@ -198,8 +214,12 @@ function runIntervene(opts: InterveneOptions): void {
         `--example ${opts.example}: ${opts.data} has ${task.examples.length} usable examples`,
       );
     ids = example.clean;
+  } else if (opts.ids !== undefined) {
+    if (opts.bos !== undefined)
+      throw new Error('--bos / --no-bos apply to --prompt; --ids are run as given');
+    ids = parseIds(opts.ids);
   } else {
-    ({ ids, bos } = tokenizer.encodePrompt(opts.prompt as string, bosMode(opts.bos)));
+    ({ ids, bos } = tokenizer.get().encodePrompt(opts.prompt as string, bosMode(opts.bos)));
     if (ids.length === 0) throw new Error('the prompt is empty: nothing to run');
   }
   if (ids.length > model.shape.maxPositions)
@@ -213,7 +233,7 @@ function runIntervene(opts: InterveneOptions): void {
   const order = [...before.keys()].sort((a, b) => Math.max(q[b], p[b]) - Math.max(q[a], p[a]));
   const top = order.slice(0, opts.top).map((id) => ({
     id,
-    token: tokenizer.tokenString(id),
+    token: tokenizer.show(id),
     before: p[id],
     after: q[id],
     logitChange: after[id] - before[id],
@@ -246,7 +266,7 @@ function runIntervene(opts: InterveneOptions): void {
     process.stdout.write(JSON.stringify(json) + '\n');
     return;
   }
-  const show = (id: number) => JSON.stringify(tokenizer.tokenString(id));
+  const show = (id: number) => JSON.stringify(tokenizer.show(id));
   console.log(`tokens: ${ids.map((id, t) => `${t} ${show(id)}`).join(' | ')}`);
   for (const iv of interventions) console.log(`do: ${describeIntervention(iv)}`);
   console.log('next token        before     after   logit change');
