@@ -3,7 +3,7 @@
 // cached keys and values of intervened positions carry the intervention), and a task's logit
 // difference per example.
 
-import { makeBatch, type Batch } from '../model/gptneox.ts';
+import { makeBatch, type Batch, type SiteHook } from '../model/gptneox.ts';
 import type { LanguageModel, ModelPast } from '../model/language-model.ts';
 import type { Dictionary } from '../sae/dictionary.ts';
 import type { TaskExample } from '../data/tasks.ts';
@@ -162,4 +162,109 @@ export function taskEffect(
     });
   }
   return out;
+}
+
+export interface TokenChange {
+  id: number;
+  /** Probability before and after. */
+  before: number;
+  after: number;
+  logitChange: number;
+}
+
+export interface InterventionOutcome {
+  /** The last position's logits [V] without and with the interventions. */
+  logitsBefore: Float32Array;
+  logitsAfter: Float32Array;
+  /** The `top` tokens by the larger of their two probabilities. */
+  top: TokenChange[];
+  /** KL(before ‖ after) in nats. */
+  kl: number;
+  /** With `generate`: the continuations without and with (the same sampler seed). */
+  generated: { without: number[]; with: number[] } | null;
+}
+
+/** What `sfc intervene` shows for one prompt (and what a live view should show the same way). */
+export function interveneOnPrompt(
+  context: SteerContext,
+  ids: number[],
+  interventions: Intervention[],
+  options: { top?: number; generate?: number } & GenerateOptions = {},
+): InterventionOutcome {
+  const before = lastLogits(context, ids);
+  const after = lastLogits(context, ids, interventions);
+  const [p, q] = [softmax(before), softmax(after)];
+  const order = [...before.keys()].sort((a, b) => Math.max(q[b], p[b]) - Math.max(q[a], p[a]));
+  const top = order.slice(0, options.top ?? 10).map((id) => ({
+    id,
+    before: p[id],
+    after: q[id],
+    logitChange: after[id] - before[id],
+  }));
+  let generated: InterventionOutcome['generated'] = null;
+  if (options.generate) {
+    const { temperature, seed, stopId } = options;
+    const o = { temperature, seed, stopId };
+    generated = {
+      without: generate(context, ids, options.generate, [], o),
+      with: generate(context, ids, options.generate, interventions, o),
+    };
+  }
+  return {
+    logitsBefore: before,
+    logitsAfter: after,
+    top,
+    kl: klDivergence(before, after),
+    generated,
+  };
+}
+
+/** A node of a circuit: a feature (index) or the site's error node (null) at a position. */
+export interface NodeRef {
+  site: string;
+  feature: number | null;
+  position: number;
+}
+
+/**
+ * Each node's value in the clean run and in the run with the interventions: a feature's
+ * activation as its dictionary encodes the site's activation (as the run leaves it, i.e. after
+ * the hooks at that site: at an intervened site this is the encoder's reading of the changed x),
+ * an error node's norm ‖x − x̂‖.
+ */
+export function nodeActivations(
+  context: SteerContext,
+  ids: number[],
+  nodes: NodeRef[],
+  interventions: Intervention[],
+): { before: number[]; after: number[] } {
+  const { model } = context;
+  checkPositions(interventions, ids.length);
+  for (const n of nodes)
+    if (!(Number.isInteger(n.position) && n.position >= 0 && n.position < ids.length))
+      throw new Error(
+        `node ${n.site}/${n.feature ?? 'err'}: position ${n.position} is outside the prompt's ${ids.length} tokens`,
+      );
+  const hooks = interventionHooks(interventions, {
+    dictionary: context.dictionary,
+    batchSize: 1,
+    offset: 0,
+    promptLengths: [ids.length],
+  });
+  const read = (run: Record<string, SiteHook>) => {
+    const pass = model.forward(makeBatch([ids]), { hooks: run, logits: 'none' });
+    return nodes.map((n) => {
+      const dict = context.dictionary(n.site);
+      const d = dict.dIn;
+      const x = pass.activation(n.site).slice(n.position * d, (n.position + 1) * d);
+      if (n.feature !== null) {
+        if (!(Number.isInteger(n.feature) && n.feature >= 0 && n.feature < dict.width))
+          throw new Error(`node ${n.site}/${n.feature}: out of range 0..${dict.width - 1}`);
+        return dict.encode(x, 1)[n.feature];
+      }
+      const { error } = dict.run(x, 1);
+      return Math.hypot(...error);
+    });
+  };
+  return { before: read({}), after: read(hooks) };
 }

@@ -16,7 +16,13 @@ import {
 } from '../../src/steer/intervention.ts';
 import { interventionHooks } from '../../src/steer/hooks.ts';
 import { computeFeatureStats, type FeatureStats } from '../../src/steer/feature-stats.ts';
-import { generate, klDivergence, lastLogits } from '../../src/steer/run.ts';
+import {
+  generate,
+  interveneOnPrompt,
+  klDivergence,
+  lastLogits,
+  nodeActivations,
+} from '../../src/steer/run.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
 import { randomModelSaes } from '../helpers/random-saes.ts';
 import { tinyTransformer } from '../helpers/random-transformer.ts';
@@ -344,4 +350,56 @@ test('parse errors name the bad part and what was expected', () => {
   const dead = [...Array(WIDTH).keys()].find((k) => w.stats('resid_1').max[k] === 0);
   if (dead !== undefined)
     assert.throws(() => w.resolve(`resid_1:${dead}=steer=1max`), /never fires on the corpus/);
+});
+
+test("nodeActivations: the circuit's nodes read from the intervened run, by hand", () => {
+  const w = world(neox);
+  const site = 'resid_0';
+  const sae = w.saes.get(site)!;
+  const d = sae.dIn;
+  const ivs = w.resolve(`${site}:4@-1=steer=5`);
+  const byHand = replaceRows(activation(neox, site), d, [last], (r) =>
+    Array.from(r, (v, j) => v + 5 * sae.decoder[4 * d + j]),
+  );
+  const nodes = [
+    { site: 'mlp_1', feature: 6, position: last },
+    { site: 'resid_1', feature: null, position: last },
+    { site: 'attn_1', feature: 2, position: 2 },
+  ];
+  const { before, after } = nodeActivations(w, PROMPT, nodes, ivs);
+  nodes.forEach((n, k) => {
+    const s = w.saes.get(n.site)!;
+    for (const [got, upstream] of [
+      [before[k], {}],
+      [after[k], { [site]: () => byHand }],
+    ] as const) {
+      const x = activation(neox, n.site, upstream).slice(n.position * d, (n.position + 1) * d);
+      let want: number;
+      if (n.feature !== null) want = featureByHand(s, x, n.feature);
+      else {
+        const xHat = reconstructionByHand(s, x);
+        want = Math.hypot(...Array.from(x, (v, j) => v - xHat[j]));
+      }
+      assert.ok(Math.abs(got - want) < 1e-4, `${n.site}/${n.feature}: ${got} vs ${want}`);
+    }
+  });
+  // The last-position nodes downstream of the steered row moved; position 2 did not.
+  assert.ok(Math.abs(after[1] - before[1]) > 1e-3);
+  assert.equal(after[2], before[2]);
+});
+
+test('interveneOnPrompt: the top tokens, KL and continuations agree with their parts', () => {
+  const w = world(neox);
+  const ivs = w.resolve('mlp_0:3@all+generated=steer=3');
+  const o = interveneOnPrompt(w, PROMPT, ivs, { top: 5, generate: 3 });
+  assertClose(o.logitsBefore, lastLogits(w, PROMPT), 0, 'before');
+  assertClose(o.logitsAfter, lastLogits(w, PROMPT, ivs), 0, 'after');
+  assert.equal(o.top.length, 5);
+  for (const r of o.top)
+    assert.ok(Math.abs(r.logitChange - (o.logitsAfter[r.id] - o.logitsBefore[r.id])) < 1e-6);
+  assert.equal(o.kl, klDivergence(o.logitsBefore, o.logitsAfter));
+  assert.deepEqual(o.generated, {
+    without: generate(w, PROMPT, 3),
+    with: generate(w, PROMPT, 3, ivs),
+  });
 });

@@ -18,14 +18,7 @@ import {
   type Intervention,
 } from '../../steer/intervention.ts';
 import { cachedFeatureStats, computeFeatureStats } from '../../steer/feature-stats.ts';
-import {
-  generate,
-  klDivergence,
-  lastLogits,
-  softmax,
-  taskEffect,
-  type SteerContext,
-} from '../../steer/run.ts';
+import { interveneOnPrompt, taskEffect, type SteerContext } from '../../steer/run.ts';
 import { defaultDataDir } from './start.ts';
 import { parseIds } from './model.ts';
 import { DEFAULT_OUT, bosMode, bosOptions, positiveInt, saeWidthOption } from '../options.ts';
@@ -226,28 +219,16 @@ function runIntervene(opts: InterveneOptions): void {
     throw new Error(
       `the prompt has ${ids.length} tokens, more than the model's context of ${model.shape.maxPositions}`,
     );
-  const before = lastLogits(context, ids);
-  const after = lastLogits(context, ids, interventions);
-  const kl = klDivergence(before, after);
-  const [p, q] = [softmax(before), softmax(after)];
-  const order = [...before.keys()].sort((a, b) => Math.max(q[b], p[b]) - Math.max(q[a], p[a]));
-  const top = order.slice(0, opts.top).map((id) => ({
-    id,
-    token: tokenizer.show(id),
-    before: p[id],
-    after: q[id],
-    logitChange: after[id] - before[id],
-  }));
+  const outcome = interveneOnPrompt(context, ids, interventions, {
+    top: opts.top,
+    generate: opts.generate,
+    temperature: opts.temperature,
+    seed: opts.seed,
+  });
+  const { logitsBefore: before, logitsAfter: after, kl, generated } = outcome;
+  const top = outcome.top.map((r) => ({ ...r, token: tokenizer.show(r.id) }));
   const metric =
     example && example.patchAnswerId !== null ? exampleMetric(example, before, after) : null;
-  let generated: { with: number[]; without: number[] } | null = null;
-  if (opts.generate) {
-    const options = { temperature: opts.temperature, seed: opts.seed };
-    generated = {
-      without: generate(context, ids, opts.generate, [], options),
-      with: generate(context, ids, opts.generate, interventions, options),
-    };
-  }
   if (opts.json) {
     const json = {
       tokens: ids,
