@@ -106,7 +106,13 @@ export function cachedFeatureStats(
     .slice(0, 16);
   const file = path.join(cacheDir, `${site}-${key}.json`);
   if (fs.existsSync(file)) {
-    const parsed = statsFileSchema.safeParse(JSON.parse(fs.readFileSync(file, 'utf8')));
+    let json: unknown = null;
+    try {
+      json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch {
+      // not JSON: recomputed below
+    }
+    const parsed = statsFileSchema.safeParse(json);
     if (parsed.success && parsed.data.key === key && parsed.data.site === site) {
       const p = parsed.data;
       return {

@@ -5,6 +5,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { GptNeoX, makeBatch, type SiteHook } from '../../src/model/gptneox.ts';
 import type { LanguageModel } from '../../src/model/language-model.ts';
 import { IdentityDictionary, type Dictionary } from '../../src/sae/dictionary.ts';
@@ -15,7 +18,11 @@ import {
   type Intervention,
 } from '../../src/steer/intervention.ts';
 import { interventionHooks } from '../../src/steer/hooks.ts';
-import { computeFeatureStats, type FeatureStats } from '../../src/steer/feature-stats.ts';
+import {
+  cachedFeatureStats,
+  computeFeatureStats,
+  type FeatureStats,
+} from '../../src/steer/feature-stats.ts';
 import {
   generate,
   interveneOnPrompt,
@@ -402,4 +409,38 @@ test('interveneOnPrompt: the top tokens, KL and continuations agree with their p
     without: generate(w, PROMPT, 3),
     with: generate(w, PROMPT, 3, ivs),
   });
+});
+
+test('cachedFeatureStats: written once, read back equal, recomputed when an input file changes or the cache is damaged', () => {
+  const w = world(neox);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-stats-'));
+  try {
+    const input = path.join(dir, 'corpus.txt');
+    fs.writeFileSync(input, 'one\n');
+    let computed = 0;
+    const compute = () => {
+      computed++;
+      return w.stats('resid_1');
+    };
+    const cache = path.join(dir, 'cache');
+    const first = cachedFeatureStats(cache, 'resid_1', [input], compute);
+    const again = cachedFeatureStats(cache, 'resid_1', [input], compute);
+    assert.equal(computed, 1);
+    assert.deepEqual(again, first);
+    // Another corpus (size and time change): another key, computed again.
+    fs.writeFileSync(input, 'one\ntwo\n');
+    fs.utimesSync(input, new Date(), new Date(Date.now() + 5000));
+    cachedFeatureStats(cache, 'resid_1', [input], compute);
+    assert.equal(computed, 2);
+    assert.equal(fs.readdirSync(cache).length, 2);
+    // A damaged file (not JSON, or not the schema) is recomputed and replaced.
+    for (const [k, damage] of ['not json{', '{"version": 1}'].entries()) {
+      for (const f of fs.readdirSync(cache)) fs.writeFileSync(path.join(cache, f), damage);
+      const repaired = cachedFeatureStats(cache, 'resid_1', [input], compute);
+      assert.equal(computed, 3 + k);
+      assert.deepEqual(repaired, first);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
 });
