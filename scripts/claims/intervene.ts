@@ -13,6 +13,8 @@ import {
 import { computeFeatureStats, type FeatureStats } from '../../src/steer/feature-stats.ts';
 import { ORGANISM_DIR, SEEDED, organism, taskExamples } from './lib/organism.ts';
 import type { ClaimGroup } from './types.ts';
+import { resolveInterventions } from '../../src/steer/intervention.ts';
+import { taskEffect } from '../../src/steer/run.ts';
 
 /** Every number the README's section states, by key. */
 export async function measureInterventions(): Promise<Record<string, number>> {
@@ -40,6 +42,23 @@ export async function measureInterventions(): Promise<Record<string, number>> {
     steerSubjectPlural(world, singular, site, feature, alphaMax, subject, { controls: 0, seed: 1 })
       .steered.flipped;
   const [flipped4, flipped6] = [weaker(4), weaker(6)];
+  // The same zeroing on prompts that end at the subject ("The teacher"), without controls.
+  const simple = taskExamples('data/simple_test.jsonl').filter((e) =>
+    e.case?.startsWith('singular'),
+  );
+  const zeroed = z.features.map((l) => ({
+    site: l.site,
+    target: { kind: 'feature' as const, index: l.feature },
+    positions: { kind: 'list' as const, positions: [-1] },
+    op: { kind: 'zero' as const },
+  }));
+  const simpleEffect = taskEffect(
+    world,
+    simple,
+    resolveInterventions(zeroed, { model, dictionary: world.dictionary }),
+  );
+  const simpleMean = (f: (e: (typeof simpleEffect)[number]) => number) =>
+    simpleEffect.reduce((acc, e) => acc + f(e), 0) / simpleEffect.length;
   library.dropAll();
   const after = s.controls.map((c) => c.after);
   return {
@@ -62,6 +81,10 @@ export async function measureInterventions(): Promise<Record<string, number>> {
     'steer.control.min': Math.min(...after),
     'steer.control.max': Math.max(...after),
     'steer.control.flipped': 100 * Math.max(...s.controls.map((c) => c.flipped)),
+    'simple.n': simpleEffect.length,
+    'simple.before': simpleMean((e) => e.before),
+    'simple.after': simpleMean((e) => e.after),
+    'simple.flipped': simpleEffect.filter((e) => e.after < 0).length,
     'steer4.flipped': flipped4,
     'steer6.flipped': flipped6,
   };
@@ -82,6 +105,8 @@ const STEER =
   '| steer the subject token with `resid_1/76` (`subject_pl`) by 8 × its max activation (1.93)              |           −2.62 |             100% |';
 const STEER_CONTROL =
   '| control: the same α along each of 10 random unlabelled `resid_1` features                              |    6.64 to 7.59 |               0% |';
+const SIMPLE =
+  'On the 150 singular prompts of `simple_test`, which end at the subject ("The teacher"),\nthe same zeroing lowers the lead from 5.44 to 4.00 and flips none';
 const IS_ARE = 'moves P(" is") from\n36.0% to 1.2% and P(" are") from 0.02% to 20.1%';
 
 export const groups: ClaimGroup[] = [
@@ -166,6 +191,10 @@ export const groups: ClaimGroup[] = [
         tolerance: 0,
         why: 'none of them, for any of the 10',
       },
+      { key: 'simple.n', doc, text: SIMPLE, stated: 150, tolerance: 0, why: count },
+      { key: 'simple.before', doc, text: SIMPLE, stated: 5.44, tolerance: 0.006, why: two },
+      { key: 'simple.after', doc, text: SIMPLE, stated: 4.0, tolerance: 0.006, why: two },
+      { key: 'simple.flipped', doc, text: SIMPLE, stated: 0, tolerance: 0, why: 'none of them' },
       {
         key: 'steer4.flipped',
         doc,
