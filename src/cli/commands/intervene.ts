@@ -21,7 +21,14 @@ import { cachedFeatureStats, computeFeatureStats } from '../../steer/feature-sta
 import { interveneOnPrompt, taskEffect, type SteerContext } from '../../steer/run.ts';
 import { defaultDataDir } from './start.ts';
 import { parseIds } from './model.ts';
-import { DEFAULT_OUT, bosMode, bosOptions, positiveInt, saeWidthOption } from '../options.ts';
+import {
+  DEFAULT_OUT,
+  bosMode,
+  bosOptions,
+  positiveInt,
+  saeL0Option,
+  saeWidthOption,
+} from '../options.ts';
 
 interface InterveneOptions {
   prompt?: string;
@@ -32,6 +39,7 @@ interface InterveneOptions {
   model: string;
   saes?: string;
   saeWidth?: number;
+  saeL0?: number;
   do: string[];
   generate?: number;
   temperature: number;
@@ -115,6 +123,7 @@ export function register(program: Command): void {
       'SAE folder with one dictionary per site, or "neurons" (default: <model>/saes)',
     )
     .addOption(saeWidthOption())
+    .addOption(saeL0Option())
     .option('--do <intervention>', `an intervention: ${DO_SYNTAX}`, collect, [])
     .option('--generate <n>', 'also generate N tokens with and without', (v) =>
       positiveInt('--generate', v),
@@ -169,7 +178,11 @@ function runIntervene(opts: InterveneOptions): void {
   };
   const model: LanguageModel = opened.model;
   const saesDir = opts.saes ?? path.join(opts.model, 'saes');
-  const library = openSaes(saesDir, model.shape.numLayers, { model, width: opts.saeWidth });
+  const library = openSaes(saesDir, model.shape.numLayers, {
+    model,
+    width: opts.saeWidth,
+    l0: opts.saeL0,
+  });
   const dictionary = (site: string) => library.get(site);
   const corpus = opts.corpus ?? path.join(defaultDataDir(), 'corpus.txt');
   const stats = (site: string) => {
