@@ -27,6 +27,18 @@ export interface DiscoverOptions {
   sites?: string[];
   /** Default: the paper's logit difference (logitDiffMetric). */
   metric?: Metric;
+  /**
+   * Only the batches first..end-1 (of batchSize examples, in task order): one shard. The metric,
+   * positions and checks still see every example, so each batch computes what it would in a
+   * whole run.
+   */
+  batches?: { first: number; end: number };
+  /**
+   * The circuit's nodes (per site, by EffectSums node number) whose edges are computed, instead
+   * of those above the threshold in this run's own sums: a shard's edges need the node set of
+   * every shard (src/shards/).
+   */
+  circuit?: Uint8Array[];
   onNodes?: OnProgress;
   onEdges?: OnProgress;
 }
@@ -42,6 +54,8 @@ export interface Discovery {
   /** Per batch: what the node stage found (kept for inspection and tests). */
   batches: BatchNodes[];
   metric: { clean: number; patch: number | null };
+  /** The raw sums of m over the examples run (a shard's part of the means). */
+  metricSums: { clean: number; patch: number | null };
   times: StageTimes;
   sites: string[];
 }
@@ -129,8 +143,22 @@ export function discover(
   };
   const sums = new EffectSums(widths, aggregation, positions);
 
-  const starts: number[] = [];
+  let starts: number[] = [];
   for (let s = 0; s < examples.length; s += batchSize) starts.push(s);
+  if (options.batches) {
+    const { first, end } = options.batches;
+    if (!(
+      Number.isInteger(first) &&
+      Number.isInteger(end) &&
+      0 <= first &&
+      first < end &&
+      end <= starts.length
+    ))
+      throw new Error(
+        `discover: batches ${first}..${end - 1} outside the task's ${starts.length} batches`,
+      );
+    starts = starts.slice(first, end);
+  }
   const total = starts.length * sites.length;
   const t0 = performance.now();
   const batches: BatchNodes[] = [];
@@ -169,7 +197,7 @@ export function discover(
   if (!options.nodesOnly) {
     let done = 0;
     // Only edges between the circuit's nodes are kept, so only those are computed.
-    const circuit = sums.nodeMask(nodeThreshold);
+    const circuit = options.circuit ?? sums.nodeMask(nodeThreshold);
     for (const bn of batches) {
       batchEdges(ctx, bn, sums, {
         nodeThreshold,
@@ -179,11 +207,12 @@ export function discover(
     }
   }
   const t2 = performance.now();
-  const N = examples.length;
+  const N = sums.examples;
   return {
     sums,
     batches,
     metric: { clean: mClean / N, patch: examples[0].patch ? mPatch / N : null },
+    metricSums: { clean: mClean, patch: examples[0].patch ? mPatch : null },
     times: { nodes: (t1 - t0) / 1000, edges: (t2 - t1) / 1000 },
     sites,
   };

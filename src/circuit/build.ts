@@ -144,6 +144,58 @@ export class EffectSums {
     return out;
   }
 
+  /**
+   * The raw sums as plain data (non-zero node sums as [node, sum] per site; edges as [source site,
+   * target site, target node, source node, sum]), for a shard's partial file. Float64 numbers
+   * survive JSON exactly (shortest round-trip text).
+   */
+  rawSums(): { nodes: [number, number][][]; edges: [number, number, number, number, number][] } {
+    const nodes = this.nodeSums.map((sums) => {
+      const list: [number, number][] = [];
+      sums.forEach((v, node) => {
+        if (v !== 0) list.push([node, v]);
+      });
+      return list;
+    });
+    const edges: [number, number, number, number, number][] = [];
+    const S = this.sites.length;
+    this.edgeSums.forEach((byTarget, pair) => {
+      for (const targetNode of [...byTarget.keys()].sort((a, b) => a - b)) {
+        const sums = byTarget.get(targetNode)!;
+        for (const sourceNode of [...sums.keys()].sort((a, b) => a - b))
+          edges.push([
+            Math.floor(pair / S),
+            pair % S,
+            targetNode,
+            sourceNode,
+            sums.get(sourceNode)!,
+          ]);
+      }
+    });
+    return { nodes, edges };
+  }
+
+  /** Adds raw sums written by `rawSums` (another shard's), checking their node numbers. */
+  addRawSums(raw: ReturnType<EffectSums['rawSums']>, examples: number): void {
+    if (raw.nodes.length !== this.sites.length)
+      throw new Error(`raw sums: ${raw.nodes.length} sites, expected ${this.sites.length}`);
+    raw.nodes.forEach((list, s) => {
+      const sums = this.nodeSums[s];
+      for (const [node, v] of list) {
+        if (!(Number.isInteger(node) && node >= 0 && node < sums.length))
+          throw new Error(`raw sums: node ${node} outside site ${this.sites[s].site}`);
+        sums[node] += v;
+      }
+    });
+    const S = this.sites.length;
+    for (const [source, target, targetNode, sourceNode, v] of raw.edges) {
+      if (!(source >= 0 && source < S && target >= 0 && target < S))
+        throw new Error(`raw sums: edge between sites ${source} and ${target} outside 0..${S - 1}`);
+      this.addEdge(source, sourceNode, target, targetNode, v);
+    }
+    this.examples += examples;
+  }
+
   /** Number of distinct edges with a sum (before thresholds). */
   edgeCount(): number {
     let n = 0;

@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import * as discoverCommands from './commands/discover.ts';
 import * as evaluateCommands from './commands/evaluate.ts';
 import * as interveneCommand from './commands/intervene.ts';
+import * as mergeCommand from './commands/merge.ts';
 import * as modelCommands from './commands/model.ts';
 import * as organismCommands from './commands/organism.ts';
 import * as reportCommands from './commands/report.ts';
@@ -64,6 +65,7 @@ export function buildProgram(): Command {
     reportCommands,
     shiftCommand,
     interveneCommand,
+    mergeCommand,
   ])
     group.register(program);
   return program;

@@ -14,6 +14,8 @@ import {
   type Method,
 } from '../../circuit/circuit.ts';
 import { progressBar } from '../progress.ts';
+import { parseShard } from '../../shards/shard.ts';
+import { runDiscoverShard } from '../../shards/discover.ts';
 import {
   bosMode,
   bosNote,
@@ -42,6 +44,8 @@ interface DiscoverCliOptions {
   edgeThreshold: number;
   nodesOnly?: boolean;
   bos?: boolean;
+  shard?: string;
+  nodes?: string;
   out: string;
 }
 
@@ -149,6 +153,11 @@ export function register(program: Command): void {
     .option('--nodes-only', 'skip the edges')
     .addOption(bosOptions()[0])
     .addOption(bosOptions()[1])
+    .option(
+      '--shard <i/n>',
+      'run shard i of n (from 0) of the batches; writes <out>/discover-*.part.json for sfc merge',
+    )
+    .option('--nodes <file>', 'with --shard: the edges pass, for the node set sfc merge wrote')
     .option('--out <dir>', 'output folder for circuit.json', 'out')
     .action((opts: DiscoverCliOptions) => {
       const { model, tokenizer } = openModelWithTokenizer(opts.model, 'needed to read task text');
@@ -167,6 +176,8 @@ export function register(program: Command): void {
         bos: bosMode(opts.bos),
       });
       process.stderr.write(`${describeTask(task)}\n${bosNote(tokenizer, opts.bos, task.bos)}\n`);
+      if (opts.nodes !== undefined && opts.shard === undefined)
+        throw new Error('--nodes: only with --shard (the edges pass of a sharded run)');
       const nodesBar = progressBar('nodes');
       const edgesBar = progressBar('edges');
       const options: DiscoverOptions = {
@@ -181,6 +192,25 @@ export function register(program: Command): void {
         onNodes: nodesBar.update,
         onEdges: edgesBar.update,
       };
+      if (opts.shard !== undefined) {
+        const file = runDiscoverShard({
+          model,
+          dictionaries: (site) => library.get(site),
+          examples: task.examples,
+          tokens: task.examples[0].clean.map((id) => tokenizer.tokenString(id)),
+          options: { ...options, onNodes: undefined, onEdges: undefined },
+          paths: { model: opts.model, saes: saesDir, data: opts.data },
+          limit: opts.examples,
+          saeWidth: opts.saeWidth ?? null,
+          shard: parseShard(opts.shard),
+          nodesFile: opts.nodes,
+          out: opts.out,
+        });
+        nodesBar.stop();
+        edgesBar.stop();
+        console.log(`wrote ${file}`);
+        return;
+      }
       let result;
       try {
         result = discover(model, (site) => library.get(site), task.examples, options);

@@ -1,0 +1,89 @@
+// What every sharded stage shares: the shard index I/N, the slice of batches a shard runs,
+// content hashes for the manifest, and atomic writes (a killed shard leaves no half part).
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface Shard {
+  /** 0-based. */
+  index: number;
+  count: number;
+}
+
+/** "I/N" with 0 <= I < N (Slurm's SLURM_ARRAY_TASK_ID and K8s's JOB_COMPLETION_INDEX are 0-based). */
+export function parseShard(text: string, flag = '--shard'): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || !(count >= 1) || !(index < count))
+    throw new Error(
+      `${flag}: expected I/N with 0 <= I < N (shard I of N, counted from 0), got "${text}"`,
+    );
+  return { index, count };
+}
+
+/**
+ * The contiguous run of `total` items (batches) that shard I of N takes: sizes differ by at most
+ * one, earlier shards take the extra ones, and the runs cover 0..total-1 in order. Contiguous
+ * slices keep each shard's sums in the single run's order.
+ */
+export function shardSlice(total: number, shard: Shard): { first: number; end: number } {
+  if (shard.count > total)
+    throw new Error(
+      `--shard ${shard.index}/${shard.count}: only ${total} batch${total === 1 ? '' : 'es'} to split; use at most ${total} shards`,
+    );
+  const base = Math.floor(total / shard.count);
+  const extra = total % shard.count;
+  const first = shard.index * base + Math.min(shard.index, extra);
+  return { first, end: first + base + (shard.index < extra ? 1 : 0) };
+}
+
+const CHUNK = 1 << 24;
+
+/** SHA-256 of a file's content, read in chunks (model weights may be gigabytes). */
+export function fileSha256(file: string): string {
+  const hash = crypto.createHash('sha256');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(CHUNK);
+    let n: number;
+    while ((n = fs.readSync(fd, buf, 0, CHUNK, null)) > 0) hash.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * Fingerprint of a folder's files (names and contents): `recursive` false takes only the files
+ * directly in it (a model folder, whose saes/ is fingerprinted on its own).
+ */
+export function folderFingerprint(dir: string, recursive: boolean): string {
+  const files: string[] = [];
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        if (recursive) walk(p);
+      } else if (e.isFile()) files.push(p);
+    }
+  };
+  walk(dir);
+  const hash = crypto.createHash('sha256');
+  for (const f of files.sort())
+    hash.update(`${path.relative(dir, f).split(path.sep).join('/')}\0${fileSha256(f)}\n`);
+  return hash.digest('hex');
+}
+
+/** Writes `text` to `file` through a temporary file in the same folder and a rename. */
+export function writeFileAtomic(file: string, text: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    fs.writeFileSync(tmp, text);
+    fs.renameSync(tmp, file);
+  } finally {
+    fs.rmSync(tmp, { force: true });
+  }
+}
