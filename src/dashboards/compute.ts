@@ -79,6 +79,11 @@ export interface DashboardOptions {
   after?: number;
   /** Windows per forward pass (default 8). */
   windowsPerForward?: number;
+  /**
+   * Only the forward groups (of windowsPerForward windows) first..end-1: one shard of a sharded
+   * run (src/dashboards/shards.ts). `windows` still counts every window of the corpus.
+   */
+  groups?: { first: number; end: number };
   /** Called once a site's dictionary is no longer needed (e.g. `library.drop`). */
   release?: (site: string) => void;
   onProgress?: OnProgress;
@@ -90,6 +95,31 @@ export interface DashboardResult {
   tokens: number;
   ctx: number;
   dashboards: FeatureDashboard[];
+  /** What the dashboards were finished from: a shard's part (see `finishDashboards`). */
+  state: DashboardState;
+}
+
+/** One feature's corpus statistics before finishing: exact, so shards merge exactly. */
+export interface FeatureState {
+  ref: FeatureRef;
+  /** Non-zero activations in corpus order. */
+  nonzero: Float32Array;
+  /** Best windows: sorted by max desc then window asc, at most `top`; ids are the window's tokens. */
+  best: { window: number; max: number; at: number; acts: Float32Array; ids: number[] }[];
+  promoted: TokenEffect[];
+  suppressed: TokenEffect[];
+}
+
+export interface DashboardState {
+  windows: number;
+  tokens: number;
+  ctx: number;
+  top: number;
+  bins: number;
+  before: number;
+  after: number;
+  /** In the caller's order (first occurrence of each feature). */
+  features: FeatureState[];
 }
 
 export const featureKey = (site: string, feature: number): string => `${site}/${feature}`;
@@ -121,7 +151,7 @@ interface Tracker {
   ref: FeatureRef;
   nonzero: FloatList;
   /** Best windows so far: [window index, max, at], sorted by max desc then window asc. */
-  best: { window: number; max: number; at: number; acts: Float32Array }[];
+  best: FeatureState['best'];
   promoted: TokenEffect[];
   suppressed: TokenEffect[];
 }
@@ -295,7 +325,17 @@ export function computeDashboards(o: DashboardOptions): DashboardResult {
 
   const windows = corpusWindows(o.documents, T).filter((w) => w.length > 0);
   let tokens = 0;
-  for (let w0 = 0; w0 < windows.length; w0 += W) {
+  let groupStarts: number[] = [];
+  for (let w0 = 0; w0 < windows.length; w0 += W) groupStarts.push(w0);
+  if (o.groups) {
+    const { first, end } = o.groups;
+    if (!(0 <= first && first < end && end <= groupStarts.length))
+      throw new Error(
+        `dashboards: groups ${first}..${end - 1} outside the corpus's ${groupStarts.length} groups of ${W} windows`,
+      );
+    groupStarts = groupStarts.slice(first, end);
+  }
+  for (const w0 of groupStarts) {
     const group = windows.slice(w0, w0 + W);
     const B = group.length;
     const Tb = Math.max(...group.map((w) => w.length));
@@ -331,7 +371,7 @@ export function computeDashboards(o: DashboardOptions): DashboardResult {
           if (tr.best.length === top && max <= tr.best[top - 1].max) return;
           const series = new Float32Array(w.length);
           for (let t = 0; t < w.length; t++) series[t] = acts[(b * Tb + t) * K + k];
-          tr.best.push({ window, max, at, acts: series });
+          tr.best.push({ window, max, at, acts: series, ids: w });
           tr.best.sort((x, y) => y.max - x.max || x.window - y.window);
           if (tr.best.length > top) tr.best.pop();
         });
@@ -341,42 +381,56 @@ export function computeDashboards(o: DashboardOptions): DashboardResult {
     o.onProgress?.(Math.min(w0 + W, windows.length), windows.length);
   }
 
-  const dashboards: FeatureDashboard[] = [];
-  for (const site of sites) {
-    const list = trackers.get(site)!;
-    list.forEach((tr) => {
-      let maxActivation = 0;
-      for (let i = 0; i < tr.nonzero.length; i++)
-        maxActivation = Math.max(maxActivation, tr.nonzero.data[i]);
-      dashboards.push({
-        ...tr.ref,
-        maxActivation,
-        frequency: tokens > 0 ? tr.nonzero.length / tokens : 0,
-        histogram: histogram(tr.nonzero.data, tr.nonzero.length, bins),
-        contexts: tr.best.map((c) => {
-          const ids = windows[c.window];
-          const start = Math.max(0, c.at - before);
-          const end = Math.min(ids.length, c.at + after + 1);
-          return {
-            ids: ids.slice(start, end),
-            acts: Array.from(c.acts.subarray(start, end)),
-            at: c.at - start,
-            max: c.max,
-          };
-        }),
-        promoted: tr.promoted,
-        suppressed: tr.suppressed,
-      });
-    });
-  }
   // The caller's order (first occurrence of each feature).
   const order = new Map<string, number>();
   o.features.forEach((f, i) => {
     const key = featureKey(f.site, f.feature);
     if (!order.has(key)) order.set(key, i);
   });
-  dashboards.sort(
-    (a, b) => order.get(featureKey(a.site, a.feature))! - order.get(featureKey(b.site, b.feature))!,
-  );
-  return { windows: windows.length, tokens, ctx: T, dashboards };
+  const features: FeatureState[] = sites
+    .flatMap((site) => trackers.get(site)!)
+    .map((tr) => ({ ...tr, nonzero: tr.nonzero.data.slice(0, tr.nonzero.length) }))
+    .sort(
+      (a, b) =>
+        order.get(featureKey(a.ref.site, a.ref.feature))! -
+        order.get(featureKey(b.ref.site, b.ref.feature))!,
+    );
+  const state: DashboardState = {
+    windows: windows.length,
+    tokens,
+    ctx: T,
+    top,
+    bins,
+    before,
+    after,
+    features,
+  };
+  return { windows: windows.length, tokens, ctx: T, dashboards: finishDashboards(state), state };
+}
+
+/** The dashboards from their corpus statistics (one run's, or shards' merged). */
+export function finishDashboards(state: DashboardState): FeatureDashboard[] {
+  const { tokens, bins, before, after } = state;
+  return state.features.map((tr) => {
+    let maxActivation = 0;
+    for (const v of tr.nonzero) maxActivation = Math.max(maxActivation, v);
+    return {
+      ...tr.ref,
+      maxActivation,
+      frequency: tokens > 0 ? tr.nonzero.length / tokens : 0,
+      histogram: histogram(tr.nonzero, tr.nonzero.length, bins),
+      contexts: tr.best.map((c) => {
+        const start = Math.max(0, c.at - before);
+        const end = Math.min(c.ids.length, c.at + after + 1);
+        return {
+          ids: c.ids.slice(start, end),
+          acts: Array.from(c.acts.subarray(start, end)),
+          at: c.at - start,
+          max: c.max,
+        };
+      }),
+      promoted: tr.promoted,
+      suppressed: tr.suppressed,
+    };
+  });
 }

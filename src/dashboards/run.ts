@@ -7,12 +7,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { OnProgress } from '../progress.ts';
 import { CIRCUIT_FILE, readCircuit } from '../circuit/circuit.ts';
+import { fileInFolder } from '../io/text-file.ts';
 import { defaultModelDir } from '../model/load.ts';
 import { openModel } from '../model/load-family.ts';
 import type { BosMode, Tokenizer } from '../model/tokenizer.ts';
 import { openSaes } from '../sae/library.ts';
 import { computeDashboards, featureKey, type DashboardResult, type FeatureRef } from './compute.ts';
 import { LOGIT_LENS, round4, writeDashboards, type DashboardsFile } from './file.ts';
+import type { Shard } from '../shards/shard.ts';
+import { runDashboardsShard } from './shards.ts';
 
 export interface DashboardRunOptions {
   /** Model folder (default: the shipped organism). */
@@ -35,6 +38,8 @@ export interface DashboardRunOptions {
   maxDocuments?: number;
   /** Start each document with the BOS token: 'auto' as the tokenizer does; default none. */
   bos?: BosMode;
+  /** One shard of a sharded run: writes <out>/dashboards-I-of-N.part.json (./shards.ts). */
+  shard?: Shard;
   onProgress?: OnProgress;
 }
 
@@ -142,6 +147,26 @@ export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
     return prompt.ids;
   });
   const top = o.top ?? 20;
+  if (o.shard) {
+    const part = runDashboardsShard({
+      model,
+      dictionary: (site) => library.get(site),
+      release: (site) => library.drop(site),
+      documents,
+      features,
+      top,
+      ctx: o.ctx,
+      vocabLimit: tokenizer.vocabSize,
+      tokenString: (id) => tokenizer.tokenString(id),
+      paths: { model: modelDir, saes: saesDir, corpus: o.corpus },
+      featuresFrom: which === 'all' ? 'all' : fileInFolder(which, CIRCUIT_FILE),
+      maxDocuments: o.maxDocuments ?? null,
+      saeWidth: o.saeWidth ?? null,
+      shard: o.shard,
+      out: o.out,
+    });
+    return { ...part, features: features.length, bos, tokenizer };
+  }
   const result = computeDashboards({
     model,
     dictionary: (site) => library.get(site),

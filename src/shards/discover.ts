@@ -30,7 +30,14 @@ import { EffectSums } from '../circuit/build.ts';
 import { writeCircuit, type Circuit } from '../circuit/circuit.ts';
 import { readJsonFile } from '../io/text-file.ts';
 import { describeIssues } from '../io/validation.ts';
-import { fileSha256, folderFingerprint, shardSlice, writeFileAtomic, type Shard } from './shard.ts';
+import {
+  fileSha256,
+  firstDifference,
+  folderFingerprint,
+  shardSlice,
+  writeFileAtomic,
+  type Shard,
+} from './shard.ts';
 
 export const NODES_FILE = 'nodes.json';
 
@@ -132,23 +139,6 @@ export function discoverIdentity(input: DiscoverShardInput): DiscoverIdentity {
       sites: o.sites ?? null,
     },
   };
-}
-
-/** The first field (dotted path) where two identities differ, with both values; null if none. */
-export function firstDifference(a: unknown, b: unknown, at = ''): string | null {
-  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
-    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    for (const k of keys) {
-      const d = firstDifference(
-        (a as Record<string, unknown>)[k],
-        (b as Record<string, unknown>)[k],
-        at ? `${at}.${k}` : k,
-      );
-      if (d) return d;
-    }
-    return null;
-  }
-  return a === b ? null : `${at} (${JSON.stringify(a)} vs ${JSON.stringify(b)})`;
 }
 
 /** Paths are where each machine found its inputs; only contents must agree. */

@@ -2,9 +2,8 @@
 // stage, the same inputs, options and fingerprints, every shard exactly once) and finishes the
 // computation.
 
-import { readJsonFile } from '../io/text-file.ts';
+import { firstDifference } from './shard.ts';
 import {
-  firstDifference,
   mergeDiscoverParts,
   parseDiscoverPart,
   type DiscoverMerge,
@@ -30,12 +29,19 @@ function identityOf(part: DiscoverPart): unknown {
   };
 }
 
-/** Parts in shard order, after checking that they are one run's every shard, once each. */
-export function checkParts(parts: DiscoverPart[], files: string[]): number[] {
+/**
+ * Parts in shard order, after checking that they are one run's every shard, once each;
+ * `identity` gives what must agree between parts.
+ */
+export function checkParts<P extends { shard: { index: number; count: number } }>(
+  parts: P[],
+  files: string[],
+  identity: (part: P) => unknown,
+): number[] {
   if (parts.length === 0) throw new Error('merge: no part files given');
-  const first = identityOf(parts[0]);
+  const first = identity(parts[0]);
   parts.forEach((p, i) => {
-    const diff = firstDifference(first, identityOf(p));
+    const diff = firstDifference(first, identity(p));
     if (diff)
       throw new Error(
         `merge: ${files[i]} does not belong with ${files[0]}: ${diff.replace(/^inputs\./, 'input ')} differs`,
@@ -62,9 +68,10 @@ export function checkParts(parts: DiscoverPart[], files: string[]): number[] {
 
 export type MergeResult = DiscoverMerge & { parts: DiscoverPart[] };
 
-export function mergeParts(files: string[], out: string): MergeResult {
-  const parts = files.map((f) => parseDiscoverPart(readJsonFile(f), f));
-  const order = checkParts(parts, files);
+/** Merges the parts of a sharded discovery (`values`: the files' parsed JSON). */
+export function mergeDiscoverFiles(files: string[], values: unknown[], out: string): MergeResult {
+  const parts = files.map((f, i) => parseDiscoverPart(values[i], f));
+  const order = checkParts(parts, files, identityOf);
   const sorted = order.map((i) => parts[i]);
   return {
     ...mergeDiscoverParts(

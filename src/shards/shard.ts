@@ -28,11 +28,22 @@ export function parseShard(text: string, flag = '--shard'): Shard {
  * one, earlier shards take the extra ones, and the runs cover 0..total-1 in order. Contiguous
  * slices keep each shard's sums in the single run's order.
  */
-export function shardSlice(total: number, shard: Shard): { first: number; end: number } {
-  if (shard.count > total)
+export function shardSlice(
+  total: number,
+  shard: Shard,
+  unit: 'batch' | 'group' = 'batch',
+): { first: number; end: number } {
+  if (shard.count > total) {
+    const what =
+      unit === 'batch'
+        ? total === 1
+          ? 'batch'
+          : 'batches'
+        : `group${total === 1 ? '' : 's'} of windows`;
     throw new Error(
-      `--shard ${shard.index}/${shard.count}: only ${total} batch${total === 1 ? '' : 'es'} to split; use at most ${total} shards`,
+      `--shard ${shard.index}/${shard.count}: only ${total} ${what} to split; use at most ${total} shards`,
     );
+  }
   const base = Math.floor(total / shard.count);
   const extra = total % shard.count;
   const first = shard.index * base + Math.min(shard.index, extra);
@@ -86,4 +97,21 @@ export function writeFileAtomic(file: string, text: string): void {
   } finally {
     fs.rmSync(tmp, { force: true });
   }
+}
+
+/** The first field (dotted path) where two identities differ, with both values; null if none. */
+export function firstDifference(a: unknown, b: unknown, at = ''): string | null {
+  if (typeof a === 'object' && a !== null && typeof b === 'object' && b !== null) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    for (const k of keys) {
+      const d = firstDifference(
+        (a as Record<string, unknown>)[k],
+        (b as Record<string, unknown>)[k],
+        at ? `${at}.${k}` : k,
+      );
+      if (d) return d;
+    }
+    return null;
+  }
+  return a === b ? null : `${at} (${JSON.stringify(a)} vs ${JSON.stringify(b)})`;
 }

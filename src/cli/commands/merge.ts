@@ -1,7 +1,24 @@
-// `sfc merge`: finish a sharded run from its part files (src/shards/).
+// `sfc merge`: finish a sharded run from its part files (src/shards/, src/dashboards/shards.ts).
 
 import type { Command } from 'commander';
-import { mergeParts } from '../../shards/merge.ts';
+import { readJsonFile } from '../../io/text-file.ts';
+import { checkParts, mergeDiscoverFiles } from '../../shards/merge.ts';
+import {
+  dashboardsIdentity,
+  mergeDashboardsParts,
+  parseDashboardsPart,
+} from '../../dashboards/shards.ts';
+
+interface Measured {
+  examples?: number;
+  measured: { seconds: number; max_rss_bytes: number };
+}
+
+function measuredLine(parts: Measured[]): string {
+  const slowest = Math.max(...parts.map((p) => p.measured.seconds));
+  const rss = Math.max(...parts.map((p) => p.measured.max_rss_bytes));
+  return `slowest shard ${slowest.toFixed(1)} s, peak memory ${(rss / 2 ** 20).toFixed(0)} MiB`;
+}
 
 export function register(program: Command): void {
   program
@@ -9,9 +26,10 @@ export function register(program: Command): void {
     .summary('Merge the part files of a sharded run (--shard I/N) into its result.')
     .description(
       [
-        'Merge the part files written by `sfc discover --shard I/N`: checks that they are one ' +
-          "run's every shard, once each (same inputs, options, model and SAE fingerprints), adds " +
-          'their sums in shard order and writes what a single run writes.',
+        'Merge the part files written by `sfc discover --shard I/N` or `sfc dashboards --shard ' +
+          "I/N`: checks that they are one run's every shard, once each (same inputs, options, " +
+          'model and SAE fingerprints), joins them in shard order and writes what a single run ' +
+          'writes.',
         '',
         'Discovery with edges takes two sharded passes: merging the first writes <out>/nodes.json, ' +
           'the circuit node set; rerun every shard with --nodes <out>/nodes.json and merge those ' +
@@ -22,17 +40,28 @@ export function register(program: Command): void {
         '  sfc merge parts/discover-nodes-*.part.json --out out',
         '  sfc discover --data data/rc_train.jsonl --shard 0/2 --nodes out/nodes.json --out parts',
         '  sfc merge parts/discover-edges-*.part.json --out out',
+        '  sfc dashboards --corpus data/corpus.txt --out out --shard 0/2   (and 1/2)',
+        '  sfc merge out/dashboards-*.part.json --out out',
       ].join('\n'),
     )
     .argument('<parts...>', 'part files (*.part.json), one per shard')
     .option('--out <dir>', 'output folder', 'out')
     .action((files: string[], opts: { out: string }) => {
-      const result = mergeParts(files, opts.out);
-      const slowest = Math.max(...result.parts.map((p) => p.measured.seconds));
-      const rss = Math.max(...result.parts.map((p) => p.measured.max_rss_bytes));
+      const values = files.map((f) => readJsonFile(f));
+      const stage = (values[0] as { stage?: unknown } | null)?.stage;
+      if (stage === 'dashboards') {
+        const parts = files.map((f, i) => parseDashboardsPart(values[i], f));
+        const order = checkParts(parts, files, dashboardsIdentity);
+        const sorted = order.map((i) => parts[i]);
+        const file = mergeDashboardsParts(sorted, opts.out);
+        console.log(`merged ${parts.length} shards (${measuredLine(parts)})`);
+        console.log(`wrote ${file}`);
+        return;
+      }
+      const result = mergeDiscoverFiles(files, values, opts.out);
       console.log(
         `merged ${result.parts.length} shards, ${result.parts.reduce((s, p) => s + p.examples, 0)} examples ` +
-          `(slowest shard ${slowest.toFixed(1)} s, peak memory ${(rss / 2 ** 20).toFixed(0)} MiB)`,
+          `(${measuredLine(result.parts)})`,
       );
       if (result.circuit)
         console.log(`${result.circuit.nodes.length} nodes, ${result.circuit.edges.length} edges`);

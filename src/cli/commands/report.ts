@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { runDashboards } from '../../dashboards/run.ts';
+import { parseShard } from '../../shards/shard.ts';
 import { defaultModelDir } from '../../model/load.ts';
 import { organismDocuments } from '../../organism/corpus.ts';
 import type { ReportOptions } from '../../viewer/inputs.ts';
@@ -125,6 +126,10 @@ export function register(program: Command): void {
     .option('--max-documents <n>', 'read at most this many documents of the corpus')
     .addOption(bosOptions()[0])
     .addOption(bosOptions()[1])
+    .option(
+      '--shard <i/n>',
+      'read shard i of n (from 0) of the corpus windows; writes OUT/dashboards-i-of-n.part.json for sfc merge',
+    )
     .action(
       (opts: {
         corpus: string;
@@ -137,6 +142,7 @@ export function register(program: Command): void {
         ctx?: string;
         maxDocuments?: string;
         bos?: boolean;
+        shard?: string;
       }) => {
         const bar = progressBar('dashboards');
         const started = Date.now();
@@ -156,6 +162,7 @@ export function register(program: Command): void {
           ctx: opts.ctx === undefined ? undefined : positiveInt('--ctx', opts.ctx),
           maxDocuments,
           bos: bosMode(opts.bos),
+          shard: opts.shard === undefined ? undefined : parseShard(opts.shard),
           onProgress: bar.update,
         });
         bar.stop();
