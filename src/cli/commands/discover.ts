@@ -14,7 +14,7 @@ import {
   type Method,
 } from '../../circuit/circuit.ts';
 import { progressBar } from '../progress.ts';
-import { parseShard } from '../../shards/shard.ts';
+import { parseShard, type Shard } from '../../shards/shard.ts';
 import { runDiscoverShard } from '../../shards/discover.ts';
 import {
   bosMode,
@@ -44,7 +44,7 @@ interface DiscoverCliOptions {
   edgeThreshold: number;
   nodesOnly?: boolean;
   bos?: boolean;
-  shard?: string;
+  shard?: Shard;
   nodes?: string;
   out: string;
 }
@@ -156,6 +156,7 @@ export function register(program: Command): void {
     .option(
       '--shard <i/n>',
       'run shard i of n (from 0) of the batches; writes <out>/discover-*.part.json for sfc merge',
+      (v) => parseShard(v),
     )
     .option('--nodes <file>', 'with --shard: the edges pass, for the node set sfc merge wrote')
     .option('--out <dir>', 'output folder for circuit.json', 'out')
@@ -202,7 +203,7 @@ export function register(program: Command): void {
           paths: { model: opts.model, saes: saesDir, data: opts.data },
           limit: opts.examples,
           saeWidth: opts.saeWidth ?? null,
-          shard: parseShard(opts.shard),
+          shard: opts.shard,
           nodesFile: opts.nodes,
           out: opts.out,
         });

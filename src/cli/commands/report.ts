@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { runDashboards } from '../../dashboards/run.ts';
-import { parseShard } from '../../shards/shard.ts';
+import { parseShard, type Shard } from '../../shards/shard.ts';
 import { defaultModelDir } from '../../model/load.ts';
 import { organismDocuments } from '../../organism/corpus.ts';
 import type { ReportOptions } from '../../viewer/inputs.ts';
@@ -129,6 +129,7 @@ export function register(program: Command): void {
     .option(
       '--shard <i/n>',
       'read shard i of n (from 0) of the corpus windows; writes OUT/dashboards-i-of-n.part.json for sfc merge',
+      (v) => parseShard(v),
     )
     .action(
       (opts: {
@@ -142,7 +143,7 @@ export function register(program: Command): void {
         ctx?: string;
         maxDocuments?: string;
         bos?: boolean;
-        shard?: string;
+        shard?: Shard;
       }) => {
         const bar = progressBar('dashboards');
         const started = Date.now();
@@ -162,7 +163,7 @@ export function register(program: Command): void {
           ctx: opts.ctx === undefined ? undefined : positiveInt('--ctx', opts.ctx),
           maxDocuments,
           bos: bosMode(opts.bos),
-          shard: opts.shard === undefined ? undefined : parseShard(opts.shard),
+          shard: opts.shard,
           onProgress: bar.update,
         });
         bar.stop();
