@@ -4,6 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -181,4 +182,52 @@ test('writeFileAtomic replaces a file whole and leaves no temporary file', () =>
   writeFileAtomic(file, 'two');
   assert.equal(fs.readFileSync(file, 'utf8'), 'two');
   assert.deepEqual(fs.readdirSync(path.dirname(file)), ['x.json']);
+});
+
+test('a killed shard leaves no part; rerun alone, it completes the set', async () => {
+  const args = ['--examples', '40', '--batch-size', '4'];
+  const parts = path.join(dir, 'killed', 'parts');
+  for (const i of [0, 2]) await discover(...args, '--shard', `${i}/3`, '--out', parts);
+  // Killed while it runs (node and the model take over a second to start).
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, 'bin/sfc.js'),
+      'discover',
+      '--model',
+      MODEL,
+      '--data',
+      DATA,
+      ...args,
+      '--shard',
+      '1/3',
+      '--out',
+      parts,
+    ],
+    { stdio: 'ignore' },
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const files = () =>
+    fs
+      .readdirSync(parts)
+      .filter((f) => f.endsWith('.part.json'))
+      .sort();
+  assert.deepEqual(files(), ['discover-nodes-0-of-3.part.json', 'discover-nodes-2-of-3.part.json']);
+  const all = () => files().map((f) => path.join(parts, f));
+  await assert.rejects(
+    merge(...all(), '--out', path.join(dir, 'killed', 'out')),
+    /missing shard 1\/3/,
+  );
+  await discover(...args, '--shard', '1/3', '--out', parts);
+  assert.match(
+    await merge(...all(), '--out', path.join(dir, 'killed', 'out')),
+    /wrote .*nodes\.json/,
+  );
+  // The same node set as the three shards run without a kill.
+  assert.equal(
+    fs.readFileSync(path.join(dir, 'killed', 'out', 'nodes.json'), 'utf8'),
+    fs.readFileSync(path.join(dir, 'three', 'out', 'nodes.json'), 'utf8'),
+  );
 });
