@@ -110,7 +110,7 @@ export async function startSlurmCluster(): Promise<SlurmCluster> {
     });
     if (failed)
       throw new Error(
-        `Slurm test cluster: cannot start ${cmd} (${(failed as NodeJS.ErrnoException).code === 'ENOENT' ? 'not installed: apt-get install munge slurmctld slurmd slurm-client' : failed.message})`,
+        `cannot start ${cmd} (${(failed as NodeJS.ErrnoException).code === 'ENOENT' ? 'not installed: apt-get install munge slurmctld slurmd slurm-client' : failed.message})`,
       );
     children.push(child);
   };
