@@ -10,6 +10,7 @@ import * as modelCommands from './commands/model.ts';
 import * as organismCommands from './commands/organism.ts';
 import * as reportCommands from './commands/report.ts';
 import * as saeCommands from './commands/sae.ts';
+import * as transcoderCommands from './commands/transcoder.ts';
 import * as shiftCommand from './commands/shift.ts';
 import * as startCommand from './commands/start.ts';
 import * as taskCommands from './commands/tasks.ts';
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
     startCommand,
     modelCommands,
     saeCommands,
+    transcoderCommands,
     taskCommands,
     organismCommands,
     discoverCommands,

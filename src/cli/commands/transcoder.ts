@@ -1,0 +1,109 @@
+// sfc transcoder train: per-layer transcoders (MLP input -> MLP output) in circuit-tracer's layout.
+
+import path from 'node:path';
+import type { Command } from 'commander';
+import { defaultModelDir, loadModel } from '../../model/load.ts';
+import { GptNeoX } from '../../model/gptneox.ts';
+import { readCorpus } from '../../data/corpus.ts';
+import { collectMlpPairs, evaluateTranscoders, trainTranscoder } from '../../transcoders/train.ts';
+import { saveTranscoderSet } from '../../transcoders/file.ts';
+import { positiveInt, refuseOverwrite } from '../options.ts';
+
+interface TrainFlags {
+  model: string;
+  corpus: string;
+  heldOut: string;
+  width: string;
+  topk?: string;
+  l1?: string;
+  skip?: boolean;
+  steps: string;
+  batch: string;
+  lr: string;
+  seed: string;
+  out?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  const tc = program
+    .command('transcoder')
+    .description('Per-layer transcoders: sparse replacements of the MLPs, for attribution graphs.');
+  tc.command('train')
+    .summary(
+      'Train one transcoder per layer on a corpus and report how well they replace the MLPs.',
+    )
+    .description(
+      [
+        "Trains, for every layer, a transcoder that reads the MLP's normalised input and predicts " +
+          "the MLP's output; writes <out>/config.yaml and <out>/layer_<i>.safetensors (circuit-tracer's " +
+          'transcoder_set layout). Reports, on the last --held-out documents of the corpus (not ' +
+          'trained on): FVE of the MLP outputs, L0, dead features, next-token loss with every MLP ' +
+          'replaced.',
+        '',
+        'Example: sfc transcoder train --corpus data/corpus.txt --topk 8 --steps 2000',
+      ].join('\n'),
+    )
+    .option('--model <dir>', 'model folder', defaultModelDir())
+    .requiredOption('--corpus <file>', 'text, one document per line')
+    .option('--held-out <n>', 'last documents kept out of training, for the report', '200')
+    .option('--width <F>', 'features per layer', '1024')
+    .option('--topk <k>', 'TopK transcoders with k features per token (default 8 unless --l1)')
+    .option('--l1 <lambda>', 'ReLU transcoders with this L1 coefficient instead')
+    .option('--skip', 'learn a linear skip W_skip·x as well')
+    .option('--steps <n>', 'Adam steps per layer', '2000')
+    .option('--batch <n>', 'tokens per step', '512')
+    .option('--lr <rate>', 'Adam learning rate', '2e-3')
+    .option('--seed <n>', 'seed of initialisation and sampling', '0')
+    .option('--out <dir>', 'output folder (default <model>/transcoders)')
+    .option('--force', 'replace an existing transcoder set')
+    .option('--json', 'print the report as JSON')
+    .action((o: TrainFlags) => {
+      if (o.l1 !== undefined && o.topk !== undefined)
+        throw new Error('give --topk (TopK) or --l1 (ReLU), not both');
+      const out = o.out ?? path.join(o.model, 'transcoders');
+      refuseOverwrite(path.join(out, 'config.yaml'), 'a transcoder set', !!o.force);
+      const loaded = loadModel(o.model, { tokenizer: true });
+      if (!loaded.tokenizer)
+        throw new Error(`${o.model}: no tokenizer.json, needed to read --corpus`);
+      const model = new GptNeoX(loaded.config, loaded.weights);
+      const docs = readCorpus(o.corpus).map((l) => loaded.tokenizer!.encode(l));
+      const heldOut = positiveInt('--held-out', o.heldOut);
+      if (heldOut >= docs.length)
+        throw new Error(`--held-out ${heldOut}: the corpus has only ${docs.length} documents`);
+      const train = docs.slice(0, docs.length - heldOut);
+      const pairs = collectMlpPairs(model, train);
+      const l1 = o.l1 === undefined ? undefined : Number(o.l1);
+      const transcoders = pairs.map((p, L) =>
+        trainTranscoder(L, p.x, p.y, p.n, model.config.hiddenSize, {
+          width: positiveInt('--width', o.width),
+          activation: l1 === undefined ? 'topk' : 'relu',
+          k: l1 === undefined ? positiveInt('--topk', o.topk ?? '8') : undefined,
+          l1,
+          skip: !!o.skip,
+          steps: positiveInt('--steps', o.steps),
+          batchSize: positiveInt('--batch', o.batch),
+          lr: Number(o.lr),
+          seed: Number(o.seed) + L,
+          logEvery: 500,
+          onLog: (step, fve, l0) =>
+            process.stderr.write(
+              `layer ${L} step ${step}: batch FVE ${fve.toFixed(4)}, L0 ${l0.toFixed(1)}\n`,
+            ),
+        }),
+      );
+      saveTranscoderSet(out, transcoders, { modelName: path.basename(path.resolve(o.model)) });
+      const stats = evaluateTranscoders(model, transcoders, docs.slice(docs.length - heldOut));
+      if (o.json) return void console.log(JSON.stringify(stats, null, 2));
+      console.log(`wrote ${out}/config.yaml and ${transcoders.length} layer files`);
+      for (const s of stats.layers)
+        console.log(
+          `layer ${s.layer}: FVE ${s.fve.toFixed(4)}  L0 ${s.l0.toFixed(1)}  dead ${(100 * s.dead).toFixed(1)}%`,
+        );
+      console.log(
+        `next-token loss on ${stats.tokens} held-out tokens: clean ${stats.lossClean.toFixed(4)}, ` +
+          `all MLPs replaced ${stats.lossReplaced.toFixed(4)}, all MLPs zeroed ${stats.lossZeroMlps.toFixed(4)}`,
+      );
+    });
+}
