@@ -1,0 +1,149 @@
+// The attribution graph against independent truth: the frozen replacement model's own forward
+// (replacement.ts) reproduces the real model on the prompt; every target's incoming edges plus
+// the constant the forward gives with every source zeroed sum to its input; and single edges
+// equal the change of the target when that one source is removed from the frozen forward.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { loadModel } from '../../src/model/load.ts';
+import { GptNeoX } from '../../src/model/gptneox.ts';
+import { Rng } from '../../src/random.ts';
+import type { Transcoder } from '../../src/transcoders/transcoder.ts';
+import {
+  buildReplacement,
+  frozenForward,
+  replacementInputs,
+  type ReplacementInputs,
+} from '../../src/graphs/replacement.ts';
+import { buildGraph, type AttributionGraph } from '../../src/graphs/graph.ts';
+
+const dir = fileURLToPath(new URL('../../models/organism', import.meta.url));
+const loaded = loadModel(dir, { tokenizer: true });
+const model = new GptNeoX(loaded.config, loaded.weights);
+const ids = loaded.tokenizer!.encode('The parents that the dog sees near the tree');
+const d = model.config.hiddenSize;
+
+/** Random transcoders whose encoders fire on a few features per token. */
+function randomTranscoders(
+  seed: number,
+  withSkip: boolean,
+  activation: 'relu' | 'jumprelu',
+): Transcoder[] {
+  const rng = new Rng(seed);
+  const F = 96;
+  return Array.from({ length: model.config.numLayers }, (_, L) => {
+    const vec = (n: number, s: number) => Float32Array.from({ length: n }, () => s * rng.normal());
+    return {
+      layer: L,
+      dIn: d,
+      width: F,
+      activation,
+      ...(activation === 'jumprelu'
+        ? { threshold: Float32Array.from({ length: F }, () => 0.2 * rng.next()) }
+        : {}),
+      encoder: vec(F * d, 0.3 / Math.sqrt(d)),
+      encoderBias: vec(F, 0.1).map((b) => b - 0.15),
+      decoder: vec(F * d, 0.5 / Math.sqrt(d)),
+      decoderBias: vec(d, 0.05),
+      ...(withSkip ? { skip: vec(d * d, 0.2 / Math.sqrt(d)) } : {}),
+    };
+  });
+}
+
+function close(actual: number, expected: number, scale: number, what: string): void {
+  assert.ok(
+    Math.abs(actual - expected) <= 1e-4 * Math.max(scale, 1e-3),
+    `${what}: ${actual} vs ${expected} (scale ${scale})`,
+  );
+}
+
+/** A target's input in the frozen forward: feature pre-activation or demeaned logit. */
+function targetValue(
+  g: AttributionGraph,
+  out: ReturnType<typeof frozenForward>,
+  k: number,
+): number {
+  const node = g.nodes[g.targets[k]];
+  if (node.kind === 'feature')
+    return out.preActivations[node.layer][node.position * 96 + node.feature];
+  const firstLogit = g.nodes.findIndex((n) => n.kind === 'logit');
+  return out.logits[g.targets[k] - firstLogit];
+}
+
+for (const [name, skip, activation] of [
+  ['ReLU, no skip', false, 'relu'],
+  ['JumpReLU with skip', true, 'jumprelu'],
+] as const) {
+  test(`attribution graph (${name}): frozen forward, linearity, brute-force edges`, () => {
+    const transcoders = randomTranscoders(7, skip, activation);
+    const r = buildReplacement(model, transcoders, ids);
+    const g = buildGraph(r, { batchTargets: 16 });
+    const features = g.nodes.filter((n) => n.kind === 'feature');
+    const logits = g.nodes.filter((n) => n.kind === 'logit');
+    assert.ok(features.length > 20, `only ${features.length} active features`);
+    assert.ok(logits.length >= 1 && logits.length <= 10);
+    assert.ok(
+      features.every((n) => n.position >= 1),
+      'position 0 is left out by default',
+    );
+    const tokens = logits.map((n) => (n.kind === 'logit' ? n.token : -1));
+    const N = g.nodes.length;
+
+    // 1. The frozen replacement model with the real sources is the real model on this prompt.
+    const real = frozenForward(r, replacementInputs(r), tokens);
+    g.targets.forEach((_, k) =>
+      close(targetValue(g, real, k), g.inputs[k], Math.abs(g.inputs[k]), `target ${k} forward`),
+    );
+
+    // 2. Linearity: Σ incoming edges + the zero-source constant = the input.
+    const zero: ReplacementInputs = {
+      embed: new Float32Array(r.resid[0].length),
+      activations: r.activations.map((a) => new Float32Array(a.length)),
+      errors: r.errors.map((e) => new Float32Array(e.length)),
+    };
+    const constant = frozenForward(r, zero, tokens);
+    g.targets.forEach((_, k) => {
+      let sum = 0;
+      let abs = 0;
+      for (let s = 0; s < N; s++) {
+        sum += g.adjacency[k * N + s];
+        abs += Math.abs(g.adjacency[k * N + s]);
+      }
+      const c = targetValue(g, constant, k);
+      close(
+        sum + c,
+        g.inputs[k],
+        abs + Math.abs(c),
+        `target ${k} (${g.nodes[g.targets[k]].kind}) linearity`,
+      );
+    });
+
+    // 3. Brute force: remove one source from the frozen forward; the targets move by its edges.
+    const rng = new Rng(3);
+    const sources = [
+      ...Array.from({ length: 4 }, () => rng.int(features.length)),
+      g.nodes.findIndex((n) => n.kind === 'error' && n.layer === 1 && n.position === 2),
+      g.nodes.findIndex((n) => n.kind === 'token' && n.position === 3),
+    ];
+    for (const s of sources) {
+      const node = g.nodes[s];
+      const inputs = replacementInputs(r);
+      if (node.kind === 'feature')
+        inputs.activations[node.layer][node.position * 96 + node.feature] = 0;
+      else if (node.kind === 'error')
+        inputs.errors[node.layer].fill(0, node.position * d, (node.position + 1) * d);
+      else inputs.embed.fill(0, node.position * d, (node.position + 1) * d);
+      const out = frozenForward(r, inputs, tokens);
+      let nonzero = 0;
+      g.targets.forEach((_, k) => {
+        const delta = g.inputs[k] - targetValue(g, out, k);
+        const edge = g.adjacency[k * N + s];
+        if (edge !== 0) nonzero++;
+        close(edge, delta, Math.abs(g.inputs[k]) + Math.abs(edge), `edge ${s} -> target ${k}`);
+      });
+      if (node.kind !== 'feature' || node.layer < model.config.numLayers - 1)
+        assert.ok(nonzero > 0, `source ${s} (${node.kind}) has no edge at all`);
+    }
+  });
+}
