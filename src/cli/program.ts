@@ -11,6 +11,7 @@ import * as organismCommands from './commands/organism.ts';
 import * as reportCommands from './commands/report.ts';
 import * as saeCommands from './commands/sae.ts';
 import * as transcoderCommands from './commands/transcoder.ts';
+import * as graphCommands from './commands/graph.ts';
 import * as shiftCommand from './commands/shift.ts';
 import * as startCommand from './commands/start.ts';
 import * as taskCommands from './commands/tasks.ts';
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
     modelCommands,
     saeCommands,
     transcoderCommands,
+    graphCommands,
     taskCommands,
     organismCommands,
     discoverCommands,

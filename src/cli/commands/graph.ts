@@ -1,0 +1,168 @@
+// sfc graph: the attribution graph of one prompt through per-layer transcoders, pruned by
+// influence, written as our own file and as the JSON Neuronpedia's and circuit-tracer's viewers load.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { defaultModelDir, loadModel } from '../../model/load.ts';
+import { GptNeoX } from '../../model/gptneox.ts';
+import { loadTranscoderSet } from '../../transcoders/file.ts';
+import { buildReplacement } from '../../graphs/replacement.ts';
+import { buildGraph } from '../../graphs/graph.ts';
+import { graphScores, pruneGraph } from '../../graphs/prune.ts';
+import { readNeuronpediaGraph, toNeuronpedia } from '../../graphs/export.ts';
+import { DEFAULT_OUT, positiveNumber } from '../options.ts';
+
+interface GraphFlags {
+  prompt?: string;
+  import?: string;
+  model: string;
+  transcoders?: string;
+  out: string;
+  slug?: string;
+  nodeThreshold: string;
+  edgeThreshold: string;
+  includeFirstPosition?: boolean;
+  json?: boolean;
+}
+
+function fraction(flag: string, text: string): number {
+  const v = positiveNumber(flag, text);
+  if (v > 1) throw new Error(`${flag}: expected a fraction in (0, 1], got "${text}"`);
+  return v;
+}
+
+export function register(program: Command): void {
+  program
+    .command('graph')
+    .summary('Attribution graph of one prompt (transcoders, direct effects, pruned by influence).')
+    .description(
+      [
+        'Replaces every MLP by its transcoder plus an error term, freezes attention patterns and ' +
+          'norm scales on the prompt, and computes every direct effect between token embeddings, ' +
+          'active features, error nodes and the top logits. Prunes as circuit-tracer does and ' +
+          'writes <out>/<slug>.json (the Neuronpedia / circuit-tracer graph format) and ' +
+          '<out>/<slug>.graph.json (every node and edge, unpruned, with each target input and constant).',
+        '',
+        'With --import FILE, reads a graph JSON from circuit-tracer or Neuronpedia and prints its size.',
+        '',
+        'Example: sfc graph --prompt "The parents that the dog sees"',
+      ].join('\n'),
+    )
+    .option('--prompt <text>', 'the prompt (no beginning-of-sequence token is added)')
+    .option('--import <file>', 'read a graph JSON made elsewhere instead')
+    .option('--model <dir>', 'model folder', defaultModelDir())
+    .option('--transcoders <dir>', 'transcoder_set folder (default <model>/transcoders)')
+    .option('--out <dir>', 'output folder', DEFAULT_OUT)
+    .option('--slug <name>', 'graph name (default: from the prompt)')
+    .option('--node-threshold <f>', 'keep nodes up to this cumulative influence', '0.8')
+    .option('--edge-threshold <f>', 'keep edges up to this cumulative influence', '0.98')
+    .option(
+      '--include-first-position',
+      'keep features at position 0 (left to the error node by default)',
+    )
+    .option('--json', 'print the summary as JSON')
+    .action((o: GraphFlags) => {
+      if (o.import) {
+        const g = readNeuronpediaGraph(o.import);
+        const summary = {
+          slug: g.metadata.slug,
+          scan: g.metadata.scan,
+          nodes: g.nodes.length,
+          links: g.links.length,
+        };
+        return void console.log(
+          o.json
+            ? JSON.stringify(summary)
+            : `${o.import}: ${summary.nodes} nodes, ${summary.links} links (${summary.scan})`,
+        );
+      }
+      if (!o.prompt) throw new Error('give --prompt TEXT (or --import FILE)');
+      const nodeThreshold = fraction('--node-threshold', o.nodeThreshold);
+      const edgeThreshold = fraction('--edge-threshold', o.edgeThreshold);
+      const loaded = loadModel(o.model, { tokenizer: true });
+      if (!loaded.tokenizer)
+        throw new Error(`${o.model}: no tokenizer.json, needed to read --prompt`);
+      const tokenizer = loaded.tokenizer;
+      const model = new GptNeoX(loaded.config, loaded.weights);
+      const set = loadTranscoderSet(o.transcoders ?? path.join(o.model, 'transcoders'));
+      const ids = tokenizer.encode(o.prompt);
+      if (ids.length === 0) throw new Error('--prompt: the prompt has no tokens');
+      const started = Date.now();
+      const replacement = buildReplacement(
+        model,
+        set.transcoders,
+        ids,
+        o.includeFirstPosition ? 0 : 1,
+      );
+      const graph = buildGraph(replacement);
+      const pruned = pruneGraph(graph, nodeThreshold, edgeThreshold);
+      const scores = graphScores(graph);
+      const seconds = (Date.now() - started) / 1000;
+      const slug =
+        o.slug ??
+        (o.prompt
+          .toLowerCase()
+          .replace(/[^a-z0-9]+/g, '-')
+          .replace(/^-|-$/g, '')
+          .slice(0, 60) ||
+          'graph');
+      const scan = set.config.model_name ?? path.basename(path.resolve(o.model));
+      const exported = toNeuronpedia(graph, pruned, {
+        slug,
+        scan,
+        prompt: o.prompt,
+        tokenString: (id) => tokenizer.tokenString(id),
+        numLayers: model.config.numLayers,
+        nodeThreshold,
+        edgeThreshold,
+      });
+      fs.mkdirSync(o.out, { recursive: true });
+      fs.writeFileSync(path.join(o.out, `${slug}.json`), JSON.stringify(exported));
+      const n = graph.nodes.length;
+      const edges: [number, number, number][] = [];
+      graph.targets.forEach((t, k) => {
+        for (let s = 0; s < n; s++) {
+          const w = graph.adjacency[k * n + s];
+          if (w !== 0) edges.push([t, s, w]);
+        }
+      });
+      const own = {
+        prompt: o.prompt,
+        ids,
+        nodes: graph.nodes,
+        edges,
+        targets: graph.targets,
+        inputs: Array.from(graph.inputs),
+        constants: Array.from(graph.constants),
+        influence: Array.from(pruned.nodeInfluence),
+        kept: Array.from(pruned.nodeMask),
+        scores,
+      };
+      fs.writeFileSync(path.join(o.out, `${slug}.graph.json`), JSON.stringify(own));
+      const count = (kind: string) => graph.nodes.filter((x) => x.kind === kind).length;
+      const summary = {
+        slug,
+        seconds,
+        tokens: ids.length,
+        features: count('feature'),
+        logits: count('logit'),
+        edges: edges.length,
+        keptNodes: exported.nodes.length,
+        keptLinks: exported.links.length,
+        replacementScore: scores.replacement,
+        completenessScore: scores.completeness,
+      };
+      if (o.json) return void console.log(JSON.stringify(summary));
+      console.log(
+        `${ids.length} tokens, ${summary.features} active features, ${summary.logits} logits, ${edges.length} nonzero edges (${seconds.toFixed(2)} s)`,
+      );
+      console.log(`pruned: ${summary.keptNodes} nodes, ${summary.keptLinks} links`);
+      console.log(
+        `replacement score ${scores.replacement.toFixed(3)}, completeness ${scores.completeness.toFixed(3)}`,
+      );
+      console.log(
+        `wrote ${path.join(o.out, slug + '.json')} and ${path.join(o.out, slug + '.graph.json')}`,
+      );
+    });
+}

@@ -1,0 +1,152 @@
+// The attribution graph on the organism with its shipped transcoders: the export validates
+// against Neuronpedia's graph schema (restated in test/fixtures/graphs/) and reads back, and the
+// grammar's ground truth shows: for a relative-clause agreement prompt the verb's number is set
+// by the subject noun, not the relative clause's noun, so the subject token is the most
+// influential node, the attractor is not near the top, and the pruned graph keeps a path from
+// the subject, through features at the subject position, to the correct verb logit.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadModel } from '../../src/model/load.ts';
+import { GptNeoX } from '../../src/model/gptneox.ts';
+import { loadTranscoderSet } from '../../src/transcoders/file.ts';
+import { buildReplacement } from '../../src/graphs/replacement.ts';
+import { buildGraph } from '../../src/graphs/graph.ts';
+import { graphScores, pruneGraph } from '../../src/graphs/prune.ts';
+import { readNeuronpediaGraph, toNeuronpedia } from '../../src/graphs/export.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const loaded = loadModel(path.join(root, 'models/organism'), { tokenizer: true });
+const tokenizer = loaded.tokenizer!;
+const model = new GptNeoX(loaded.config, loaded.weights);
+const { transcoders } = loadTranscoderSet(path.join(root, 'models/organism/transcoders'));
+
+type Schema = {
+  type?: string | string[];
+  required?: string[];
+  properties?: Record<string, Schema>;
+  items?: Schema;
+};
+
+/** The draft-07 keywords the fixture uses: type, required, properties, items. */
+function validate(value: unknown, schema: Schema, where: string): string[] {
+  const kinds = schema.type === undefined ? [] : [schema.type].flat();
+  const kindOf = (v: unknown) =>
+    v === null ? 'null' : Array.isArray(v) ? 'array' : Number.isInteger(v) ? 'integer' : typeof v;
+  const k = kindOf(value);
+  if (kinds.length && !kinds.some((t) => t === k || (t === 'number' && k === 'integer')))
+    return [`${where}: ${k}, expected ${kinds.join(' or ')}`];
+  const errors: string[] = [];
+  if (k === 'object') {
+    const o = value as Record<string, unknown>;
+    for (const key of schema.required ?? [])
+      if (!(key in o)) errors.push(`${where}: missing ${key}`);
+    for (const [key, sub] of Object.entries(schema.properties ?? {}))
+      if (key in o) errors.push(...validate(o[key], sub, `${where}.${key}`));
+  }
+  if (k === 'array' && schema.items)
+    (value as unknown[]).forEach((v, i) =>
+      errors.push(...validate(v, schema.items!, `${where}[${i}]`)),
+    );
+  return errors;
+}
+
+const schema = JSON.parse(
+  fs.readFileSync(path.join(root, 'test/fixtures/graphs/neuronpedia-graph-required.json'), 'utf8'),
+) as Schema;
+
+const prompts = fs
+  .readFileSync(path.join(root, 'data/rc_test.jsonl'), 'utf8')
+  .split('\n')
+  .filter((l) => l.trim())
+  .slice(0, 6)
+  .map((l) => JSON.parse(l) as { clean_prefix: string; clean_answer: string });
+
+test('the schema check itself rejects what the schema forbids', () => {
+  assert.deepEqual(
+    validate({ metadata: {}, qParams: {}, nodes: [], links: [] }, schema, 'g').length,
+    4,
+  );
+  const badNode = {
+    node_id: 'x',
+    feature: 1.5,
+    layer: 0,
+    ctx_idx: 0,
+    feature_type: 'logit',
+    jsNodeId: 'x',
+    clerp: '',
+  };
+  assert.match(validate([badNode], schema.properties!.nodes, 'nodes').join(), /feature: number/);
+});
+
+for (const { clean_prefix: prompt, clean_answer: answer } of prompts) {
+  test(`organism graph "${prompt}" -> "${answer}": schema, ground truth`, () => {
+    const ids = tokenizer.encode(prompt);
+    const g = buildGraph(buildReplacement(model, transcoders, ids));
+    const pruned = pruneGraph(g, 0.8, 0.98);
+    const exported = toNeuronpedia(g, pruned, {
+      slug: 'test',
+      scan: 'organism',
+      prompt,
+      tokenString: (id) => tokenizer.tokenString(id),
+      numLayers: model.config.numLayers,
+      nodeThreshold: 0.8,
+      edgeThreshold: 0.98,
+    });
+    assert.deepEqual(validate(exported, schema, 'graph'), []);
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-graph-')), 'g.json');
+    fs.writeFileSync(file, JSON.stringify(exported));
+    assert.equal(readNeuronpediaGraph(file).links.length, exported.links.length);
+
+    const scores = graphScores(g);
+    assert.ok(
+      scores.replacement > 0.5 && scores.replacement <= 1,
+      `replacement ${scores.replacement}`,
+    );
+    assert.ok(
+      scores.completeness > 0.7 && scores.completeness <= 1,
+      `completeness ${scores.completeness}`,
+    );
+
+    // Ground truth: the subject noun (position 1) sets the verb's number.
+    const answerId = tokenizer.encode(answer)[0];
+    const logit = g.nodes.findIndex((n) => n.kind === 'logit' && n.token === answerId);
+    assert.ok(logit >= 0, `"${answer}" is not among the logit nodes`);
+    const subject = g.nodes.findIndex((n) => n.kind === 'token' && n.position === 1);
+    const ranked = g.nodes
+      .map((n, i) => i)
+      .filter((i) => g.nodes[i].kind !== 'logit')
+      .sort((a, b) => pruned.nodeInfluence[b] - pruned.nodeInfluence[a]);
+    // The subject leads; the attractor (the relative clause's noun, position 4) does not decide.
+    const attractor = g.nodes.findIndex((n) => n.kind === 'token' && n.position === 4);
+    assert.equal(ranked.indexOf(subject), 0, 'the subject token is the most influential node');
+    assert.ok(ranked.indexOf(attractor) >= 10, `the attractor ranks ${ranked.indexOf(attractor)}`);
+    // A path subject -> feature at position 1 -> ... -> the answer logit, on kept edges only.
+    const n = g.nodes.length;
+    const reach = new Uint8Array(n);
+    const via = new Uint8Array(n); // reached through a subject-position feature
+    reach[subject] = 1;
+    for (let changed = true; changed;) {
+      changed = false;
+      for (let t = 0; t < n; t++)
+        for (let s = 0; s < n; s++) {
+          if (!pruned.edgeMask[t * n + s] || !reach[s]) continue;
+          const node = g.nodes[t];
+          const through = via[s] || (node.kind === 'feature' && node.position === 1) ? 1 : 0;
+          if (!reach[t] || (through && !via[t])) {
+            reach[t] = 1;
+            via[t] = Math.max(via[t], through);
+            changed = true;
+          }
+        }
+    }
+    assert.ok(
+      via[logit],
+      'no kept path from the subject through a subject-position feature to the answer',
+    );
+  });
+}
