@@ -1,9 +1,9 @@
 // The attribution graph on the organism with its shipped transcoders: the export validates
 // against Neuronpedia's graph schema (restated in test/fixtures/graphs/) and reads back, and the
-// grammar's ground truth shows: for a relative-clause agreement prompt the verb's number is set
-// by the subject noun, not the relative clause's noun, so the subject token is the most
-// influential node, the attractor is not near the top, and the pruned graph keeps a path from
-// the subject, through features at the subject position, to the correct verb logit.
+// grammar's ground truth shows: the verb's number is set by one noun (the main subject after a
+// relative clause, the clause's own subject inside one), so that noun's token is the most
+// influential node, the other noun is not near the top, and the pruned graph keeps a path from
+// it, through features at its position, to the correct verb logit.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,12 +59,25 @@ const schema = JSON.parse(
   fs.readFileSync(path.join(root, 'test/fixtures/graphs/neuronpedia-graph-required.json'), 'utf8'),
 ) as Schema;
 
-const prompts = fs
-  .readFileSync(path.join(root, 'data/rc_test.jsonl'), 'utf8')
-  .split('\n')
-  .filter((l) => l.trim())
-  .slice(0, 6)
-  .map((l) => JSON.parse(l) as { clean_prefix: string; clean_answer: string });
+/** Task prompts with the position of the noun the verb agrees with and of the other noun. */
+function taskPrompts(file: string, count: number, decider: (T: number) => number, other: number) {
+  return fs
+    .readFileSync(path.join(root, 'data', file), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim())
+    .slice(0, count)
+    .map((l) => {
+      const row = JSON.parse(l) as { clean_prefix: string; clean_answer: string };
+      const T = tokenizer.encode(row.clean_prefix).length;
+      return { prompt: row.clean_prefix, answer: row.clean_answer, decider: decider(T), other };
+    });
+}
+// "The friend that the skaters love" -> does: the main subject (1) decides, not "skaters" (4).
+// "The chefs that the drivers" -> do: the clause's subject (last) decides, not "chefs" (1).
+const prompts = [
+  ...taskPrompts('rc_test.jsonl', 6, () => 1, 4),
+  ...taskPrompts('within_rc_test.jsonl', 4, (T) => T - 1, 1),
+];
 
 test('the schema check itself rejects what the schema forbids', () => {
   assert.deepEqual(
@@ -83,7 +96,7 @@ test('the schema check itself rejects what the schema forbids', () => {
   assert.match(validate([badNode], schema.properties!.nodes, 'nodes').join(), /feature: number/);
 });
 
-for (const { clean_prefix: prompt, clean_answer: answer } of prompts) {
+for (const { prompt, answer, decider, other } of prompts) {
   test(`organism graph "${prompt}" -> "${answer}": schema, ground truth`, () => {
     const ids = tokenizer.encode(prompt);
     const g = buildGraph(buildReplacement(model, transcoders, ids));
@@ -112,18 +125,18 @@ for (const { clean_prefix: prompt, clean_answer: answer } of prompts) {
       `completeness ${scores.completeness}`,
     );
 
-    // Ground truth: the subject noun (position 1) sets the verb's number.
+    // Ground truth: the deciding noun sets the verb's number.
     const answerId = tokenizer.encode(answer)[0];
     const logit = g.nodes.findIndex((n) => n.kind === 'logit' && n.token === answerId);
     assert.ok(logit >= 0, `"${answer}" is not among the logit nodes`);
-    const subject = g.nodes.findIndex((n) => n.kind === 'token' && n.position === 1);
+    const subject = g.nodes.findIndex((n) => n.kind === 'token' && n.position === decider);
     const ranked = g.nodes
       .map((n, i) => i)
       .filter((i) => g.nodes[i].kind !== 'logit')
       .sort((a, b) => pruned.nodeInfluence[b] - pruned.nodeInfluence[a]);
-    // The subject leads; the attractor (the relative clause's noun, position 4) does not decide.
-    const attractor = g.nodes.findIndex((n) => n.kind === 'token' && n.position === 4);
-    assert.equal(ranked.indexOf(subject), 0, 'the subject token is the most influential node');
+    // The deciding noun leads; the other noun is not near the top.
+    const attractor = g.nodes.findIndex((n) => n.kind === 'token' && n.position === other);
+    assert.equal(ranked.indexOf(subject), 0, 'the deciding noun is the most influential node');
     assert.ok(ranked.indexOf(attractor) >= 10, `the attractor ranks ${ranked.indexOf(attractor)}`);
     // A path subject -> feature at position 1 -> ... -> the answer logit, on kept edges only.
     const n = g.nodes.length;
@@ -136,7 +149,7 @@ for (const { clean_prefix: prompt, clean_answer: answer } of prompts) {
         for (let s = 0; s < n; s++) {
           if (!pruned.edgeMask[t * n + s] || !reach[s]) continue;
           const node = g.nodes[t];
-          const through = via[s] || (node.kind === 'feature' && node.position === 1) ? 1 : 0;
+          const through = via[s] || (node.kind === 'feature' && node.position === decider) ? 1 : 0;
           if (!reach[t] || (through && !via[t])) {
             reach[t] = 1;
             via[t] = Math.max(via[t], through);
