@@ -7,7 +7,7 @@ import { GptNeoX } from '../../model/gptneox.ts';
 import { readCorpus } from '../../data/corpus.ts';
 import { collectMlpPairs, evaluateTranscoders, trainTranscoder } from '../../transcoders/train.ts';
 import { saveTranscoderSet } from '../../transcoders/file.ts';
-import { positiveInt, refuseOverwrite } from '../options.ts';
+import { DEFAULT_OUT, positiveInt, refuseOverwrite } from '../options.ts';
 
 interface TrainFlags {
   model: string;
@@ -21,7 +21,7 @@ interface TrainFlags {
   batch: string;
   lr: string;
   seed: string;
-  out?: string;
+  out: string;
   force?: boolean;
   json?: boolean;
 }
@@ -56,13 +56,13 @@ export function register(program: Command): void {
     .option('--batch <n>', 'tokens per step', '512')
     .option('--lr <rate>', 'Adam learning rate', '2e-3')
     .option('--seed <n>', 'seed of initialisation and sampling', '0')
-    .option('--out <dir>', 'output folder (default <model>/transcoders)')
+    .option('--out <dir>', 'output folder', path.join(DEFAULT_OUT, 'transcoders'))
     .option('--force', 'replace an existing transcoder set')
     .option('--json', 'print the report as JSON')
     .action((o: TrainFlags) => {
       if (o.l1 !== undefined && o.topk !== undefined)
         throw new Error('give --topk (TopK) or --l1 (ReLU), not both');
-      const out = o.out ?? path.join(o.model, 'transcoders');
+      const out = o.out;
       refuseOverwrite(path.join(out, 'config.yaml'), 'a transcoder set', !!o.force);
       const loaded = loadModel(o.model, { tokenizer: true });
       if (!loaded.tokenizer)

@@ -1,0 +1,63 @@
+// sfc transcoder train and sfc graph end to end on a tiny random model: the set is written in
+// circuit-tracer's layout and never replaced without --force; the graph JSON reads back.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { saveModel } from '../../src/model/save.ts';
+import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
+import { register as registerTranscoder } from '../../src/cli/commands/transcoder.ts';
+import { register as registerGraph } from '../../src/cli/commands/graph.ts';
+import { readNeuronpediaGraph } from '../../src/graphs/export.ts';
+import { runCommand } from '../helpers/run-command.ts';
+import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-graph-cli-'));
+const modelDir = path.join(dir, 'model');
+const config = tinyConfig({ vocabSize: 832, numLayers: 2 });
+const tokenizerFile = path.join(dir, 'tokenizer.json');
+fs.writeFileSync(tokenizerFile, JSON.stringify(buildOrganismTokenizer().json));
+saveModel(modelDir, config, randomWeights(config, 4), { tokenizer: tokenizerFile });
+const corpus = path.join(dir, 'train.txt');
+fs.writeFileSync(corpus, 'The teacher is here .\nThe teachers are here .\n'.repeat(20));
+const out = path.join(dir, 'tc');
+const train = ['transcoder', 'train', '--model', modelDir, '--corpus', corpus, '--out', out];
+const tiny = ['--steps', '5', '--batch', '16', '--width', '32', '--topk', '4', '--held-out', '4'];
+
+test('transcoder train writes a transcoder_set and refuses to replace it without --force', async () => {
+  const report = JSON.parse(
+    await runCommand(registerTranscoder, [...train, ...tiny, '--json']),
+  ) as {
+    layers: { fve: number; l0: number }[];
+    lossReplaced: number;
+  };
+  assert.equal(report.layers.length, 2);
+  assert.ok(report.layers.every((l) => l.l0 <= 4 && Number.isFinite(l.fve)));
+  assert.ok(Number.isFinite(report.lossReplaced));
+  assert.deepEqual(fs.readdirSync(out).sort(), [
+    'config.yaml',
+    'layer_0.safetensors',
+    'layer_1.safetensors',
+  ]);
+  const before = fs.readFileSync(path.join(out, 'layer_0.safetensors'));
+  await assert.rejects(runCommand(registerTranscoder, [...train, ...tiny]), /refusing.*--force/);
+  assert.deepEqual(fs.readFileSync(path.join(out, 'layer_0.safetensors')), before);
+});
+
+test('graph writes the Neuronpedia JSON and our own file; --import reads it back', async () => {
+  const graphOut = path.join(dir, 'graphs');
+  const args = ['graph', '--model', modelDir, '--transcoders', out, '--out', graphOut];
+  const summary = JSON.parse(
+    await runCommand(registerGraph, [...args, '--prompt', 'The teachers are', '--json']),
+  ) as { slug: string; keptNodes: number };
+  assert.equal(summary.slug, 'the-teachers-are');
+  const file = path.join(graphOut, 'the-teachers-are.json');
+  const g = readNeuronpediaGraph(file);
+  assert.equal(g.nodes.length, summary.keptNodes);
+  assert.deepEqual(g.metadata.prompt_tokens, ['The', ' teachers', ' are']);
+  assert.ok(fs.existsSync(path.join(graphOut, 'the-teachers-are.graph.json')));
+  const imported = await runCommand(registerGraph, ['graph', '--import', file, '--json']);
+  assert.equal((JSON.parse(imported) as { nodes: number }).nodes, g.nodes.length);
+});
