@@ -65,20 +65,28 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
   const H = c.numHeads;
   const S = d / H;
   const nodes: GraphNode[] = [];
-  const featureIndex: number[][] = []; // per layer: node index at t*F + i, or -1
+  // Per layer and position: the active features' node indices and a_s·W_dec rows [n, d].
+  const writers: { nodes: number[]; vectors: Float32Array }[][] = [];
   for (let L = 0; L < nL; L++) {
-    const F = transcoders[L].width;
-    const idx = new Array<number>(T * F).fill(-1);
-    for (let t = 0; t < T; t++)
-      for (let i = 0; i < F; i++) {
+    const tc = transcoders[L];
+    const F = tc.width;
+    const perPosition: { nodes: number[]; vectors: Float32Array }[] = [];
+    for (let t = 0; t < T; t++) {
+      const active: number[] = [];
+      for (let i = 0; i < F; i++) if (r.activations[L][t * F + i] !== 0) active.push(i);
+      const vectors = new Float32Array(active.length * d);
+      const ids: number[] = [];
+      active.forEach((i, j) => {
         const a = r.activations[L][t * F + i];
-        if (a !== 0) {
-          idx[t * F + i] = nodes.length;
-          nodes.push({ kind: 'feature', layer: L, position: t, feature: i, activation: a });
-        }
-      }
-    featureIndex.push(idx);
+        for (let m = 0; m < d; m++) vectors[j * d + m] = a * tc.decoder[i * d + m];
+        ids.push(nodes.length);
+        nodes.push({ kind: 'feature', layer: L, position: t, feature: i, activation: a });
+      });
+      perPosition.push({ nodes: ids, vectors });
+    }
+    writers.push(perPosition);
   }
+  // Nodes in circuit-tracer's order: features by (layer, position, index), as pushed above.
   const errorStart = nodes.length;
   for (let L = 0; L < nL; L++)
     for (let t = 0; t < T; t++) nodes.push({ kind: 'error', layer: L, position: t });
@@ -118,50 +126,50 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
     const K = Math.min(batch, targets.length - k0);
     const g = new Float32Array(K * T * d);
     // Seeds at the residual a target reads: x_L for a layer-L feature, x_n for a logit.
+    // Seeds at the residual a target reads: x_L for a layer-L feature, x_n for a logit; each is
+    // its input direction through the frozen norm at the target's position.
     const seedAt = (L: number) => {
       for (let k = 0; k < K; k++) {
         const node = nodes[targets[k0 + k]];
-        const o = k * T * d;
+        let row: Float32Array;
+        let rstd: number;
+        let gamma: Float32Array;
         if (node.kind === 'feature' && node.layer === L) {
           const tc = transcoders[L];
-          const seed = new Float32Array(T * d);
-          seed.set(
-            tc.encoder.subarray(node.feature * d, (node.feature + 1) * d),
-            node.position * d,
-          );
-          const lw = model.weights.layers[L];
-          frozenLayerNormBackward(seed, r.layers[L].rstd2, lw.ln2Weight, 1, T, d);
-          for (let i = 0; i < T * d; i++) g[o + i] += seed[i];
+          row = tc.encoder.slice(node.feature * d, (node.feature + 1) * d);
+          rstd = r.layers[L].rstd2[node.position];
+          gamma = model.weights.layers[L].ln2Weight;
         } else if (node.kind === 'logit' && L === nL) {
-          const seed = new Float32Array(T * d);
           const j = targets[k0 + k] - logitStart;
-          seed.set(directions.subarray(j * d, (j + 1) * d), (T - 1) * d);
-          frozenLayerNormBackward(seed, r.rstdFinal, model.weights.lnFinalWeight, 1, T, d);
-          for (let i = 0; i < T * d; i++) g[o + i] += seed[i];
-        }
+          row = directions.slice(j * d, (j + 1) * d);
+          rstd = r.rstdFinal[T - 1];
+          gamma = model.weights.lnFinalWeight;
+        } else continue;
+        frozenLayerNormBackward(row, Float64Array.of(rstd), gamma, 1, 1, d);
+        const o = (k * T + node.position) * d;
+        for (let j = 0; j < d; j++) g[o + j] += row[j];
       }
     };
     for (let L = nL; L >= 0; L--) {
       seedAt(L);
       // Edges from the sources that write x_L: layer L-1's features and errors, or the tokens.
-      for (let k = 0; k < K; k++) {
-        const row = (k0 + k) * nNodes;
-        const gk = g.subarray(k * T * d, (k + 1) * T * d);
-        if (L === 0) {
-          for (let t = 0; t < T; t++)
-            adjacency[row + tokenStart + t] = dot(r.resid[0], t * d, gk, t * d, d);
-          continue;
-        }
-        const l = L - 1;
-        const tc = transcoders[l];
-        const F = tc.width;
-        for (let t = 0; t < T; t++) {
-          adjacency[row + errorStart + l * T + t] = dot(r.errors[l], t * d, gk, t * d, d);
-          for (let i = 0; i < F; i++) {
-            const n = featureIndex[l][t * F + i];
-            if (n < 0) continue;
-            adjacency[row + n] = r.activations[l][t * F + i] * dot(tc.decoder, i * d, gk, t * d, d);
-          }
+      const gAt = new Float32Array(K * d); // the K gradients at one position
+      for (let t = 0; t < T; t++) {
+        for (let k = 0; k < K; k++)
+          gAt.set(g.subarray((k * T + t) * d, (k * T + t + 1) * d), k * d);
+        const constant = L === 0 ? r.resid[0] : r.errors[L - 1];
+        const node = L === 0 ? tokenStart + t : errorStart + (L - 1) * T + t;
+        for (let k = 0; k < K; k++)
+          adjacency[(k0 + k) * nNodes + node] = dot(constant, t * d, gAt, k * d, d);
+        if (L === 0) continue;
+        const w = writers[L - 1][t];
+        const n = w.nodes.length;
+        if (n === 0) continue;
+        const edges = new Float32Array(K * n);
+        matmul(gAt, w.vectors, edges, K, n, d, { transB: true });
+        for (let k = 0; k < K; k++) {
+          const row = (k0 + k) * nNodes;
+          for (let j = 0; j < n; j++) adjacency[row + w.nodes[j]] = edges[k * n + j];
         }
       }
       if (L > 0) transposeLayer(r, L - 1, g, K, T, d, H, S);
@@ -200,16 +208,26 @@ function transposeLayer(
   // Attention: out = concat·Wdᵀ; concat_t = Σ_s P[t,s] v_s; v = ln1(x)·Wvᵀ.
   const dConcat = new Float32Array(N * d);
   matmul(gOut, lw.denseWeight, dConcat, N, d, d);
+  // Per head h: dV_h = P_hᵀ · dConcat_h, all K targets at once as [T, K*S] columns.
+  const KS = K * S;
+  const byHead = new Float32Array(H * T * KS);
+  for (let k = 0; k < K; k++)
+    for (let t = 0; t < T; t++)
+      for (let h = 0; h < H; h++)
+        byHead.set(
+          dConcat.subarray((k * T + t) * d + h * S, (k * T + t) * d + (h + 1) * S),
+          (h * T + t) * KS + k * S,
+        );
+  const dVByHead = new Float32Array(H * T * KS);
+  matmul(fl.probs, byHead, dVByHead, T, KS, T, { transA: true, batch: H });
   const dV = new Float32Array(N * d);
   for (let k = 0; k < K; k++)
-    for (let h = 0; h < H; h++)
-      for (let t = 0; t < T; t++)
-        for (let s = 0; s <= t; s++) {
-          const p = fl.probs[(h * T + t) * T + s];
-          const to = (k * T + s) * d + h * S;
-          const from = (k * T + t) * d + h * S;
-          for (let i = 0; i < S; i++) dV[to + i] += p * dConcat[from + i];
-        }
+    for (let t = 0; t < T; t++)
+      for (let h = 0; h < H; h++)
+        dV.set(
+          dVByHead.subarray((h * T + t) * KS + k * S, (h * T + t) * KS + (k + 1) * S),
+          (k * T + t) * d + h * S,
+        );
   const dLn1 = new Float32Array(N * d);
   matmul(dV, fl.valueWeight, dLn1, N, d, d);
   frozenLayerNormBackward(dLn1, fl.rstd1, lw.ln1Weight, K, T, d);
