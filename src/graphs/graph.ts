@@ -121,16 +121,33 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
     }
   });
 
+  // Batches of targets that read the same layer, by position: a batch's backward starts at its
+  // highest layer and covers positions up to its last (the model is causal), which roughly
+  // quarters the work against batching in node order.
+  const seedLayer = (k: number) => {
+    const node = nodes[targets[k]];
+    return node.kind === 'feature' ? node.layer : nL;
+  };
+  const order = targets
+    .map((_, k) => k)
+    .sort(
+      (a, b) =>
+        seedLayer(a) - seedLayer(b) ||
+        nodes[targets[a]].position - nodes[targets[b]].position ||
+        a - b,
+    );
   const batch = options.batchTargets ?? 64;
-  for (let k0 = 0; k0 < targets.length; k0 += batch) {
-    const K = Math.min(batch, targets.length - k0);
-    const g = new Float32Array(K * T * d);
-    // Seeds at the residual a target reads: x_L for a layer-L feature, x_n for a logit.
+  for (let b0 = 0; b0 < order.length; b0 += batch) {
+    const rows = order.slice(b0, b0 + batch);
+    const K = rows.length;
+    const Tb = Math.max(...rows.map((k) => nodes[targets[k]].position)) + 1;
+    const top = Math.max(...rows.map(seedLayer));
+    const g = new Float32Array(K * Tb * d);
     // Seeds at the residual a target reads: x_L for a layer-L feature, x_n for a logit; each is
     // its input direction through the frozen norm at the target's position.
     const seedAt = (L: number) => {
-      for (let k = 0; k < K; k++) {
-        const node = nodes[targets[k0 + k]];
+      rows.forEach((kr, k) => {
+        const node = nodes[targets[kr]];
         let row: Float32Array;
         let rstd: number;
         let gamma: Float32Array;
@@ -140,27 +157,27 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
           rstd = r.layers[L].rstd2[node.position];
           gamma = model.weights.layers[L].ln2Weight;
         } else if (node.kind === 'logit' && L === nL) {
-          const j = targets[k0 + k] - logitStart;
+          const j = targets[kr] - logitStart;
           row = directions.slice(j * d, (j + 1) * d);
           rstd = r.rstdFinal[T - 1];
           gamma = model.weights.lnFinalWeight;
-        } else continue;
+        } else return;
         frozenLayerNormBackward(row, Float64Array.of(rstd), gamma, 1, 1, d);
-        const o = (k * T + node.position) * d;
+        const o = (k * Tb + node.position) * d;
         for (let j = 0; j < d; j++) g[o + j] += row[j];
-      }
+      });
     };
-    for (let L = nL; L >= 0; L--) {
+    for (let L = top; L >= 0; L--) {
       seedAt(L);
       // Edges from the sources that write x_L: layer L-1's features and errors, or the tokens.
       const gAt = new Float32Array(K * d); // the K gradients at one position
-      for (let t = 0; t < T; t++) {
+      for (let t = 0; t < Tb; t++) {
         for (let k = 0; k < K; k++)
-          gAt.set(g.subarray((k * T + t) * d, (k * T + t + 1) * d), k * d);
+          gAt.set(g.subarray((k * Tb + t) * d, (k * Tb + t + 1) * d), k * d);
         const constant = L === 0 ? r.resid[0] : r.errors[L - 1];
         const node = L === 0 ? tokenStart + t : errorStart + (L - 1) * T + t;
         for (let k = 0; k < K; k++)
-          adjacency[(k0 + k) * nNodes + node] = dot(constant, t * d, gAt, k * d, d);
+          adjacency[rows[k] * nNodes + node] = dot(constant, t * d, gAt, k * d, d);
         if (L === 0) continue;
         const w = writers[L - 1][t];
         const n = w.nodes.length;
@@ -168,11 +185,11 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
         const edges = new Float32Array(K * n);
         matmul(gAt, w.vectors, edges, K, n, d, { transB: true });
         for (let k = 0; k < K; k++) {
-          const row = (k0 + k) * nNodes;
+          const row = rows[k] * nNodes;
           for (let j = 0; j < n; j++) adjacency[row + w.nodes[j]] = edges[k * n + j];
         }
       }
-      if (L > 0) transposeLayer(r, L - 1, g, K, T, d, H, S);
+      if (L > 0) transposeLayer(r, L - 1, g, K, Tb, d, H, S);
     }
   }
   const constants = new Float64Array(targets.length);
@@ -182,6 +199,16 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
     constants[k] = inputs[k] - s;
   });
   return { ids: r.ids, nodes, targets, adjacency, inputs, constants };
+}
+
+/** The attention pattern among the first Tb positions: [H, T, T] -> [H, Tb, Tb]. */
+function patternPrefix(probs: Float32Array, H: number, T: number, Tb: number): Float32Array {
+  if (Tb === T) return probs;
+  const out = new Float32Array(H * Tb * Tb);
+  for (let h = 0; h < H; h++)
+    for (let t = 0; t < Tb; t++)
+      out.set(probs.subarray((h * T + t) * T, (h * T + t) * T + Tb), (h * Tb + t) * Tb);
+  return out;
 }
 
 function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
@@ -219,7 +246,10 @@ function transposeLayer(
           (h * T + t) * KS + k * S,
         );
   const dVByHead = new Float32Array(H * T * KS);
-  matmul(fl.probs, byHead, dVByHead, T, KS, T, { transA: true, batch: H });
+  matmul(patternPrefix(fl.probs, H, r.T, T), byHead, dVByHead, T, KS, T, {
+    transA: true,
+    batch: H,
+  });
   const dV = new Float32Array(N * d);
   for (let k = 0; k < K; k++)
     for (let t = 0; t < T; t++)

@@ -56,14 +56,24 @@ function vecMat(v: Float64Array, A: Float64Array, n: number): Float64Array {
 
 /** The smallest score among the top ones that reach `fraction` of the total. */
 export function scoreThreshold(scores: ArrayLike<number>, fraction: number): number {
-  const sorted = Array.from(scores).sort((a, b) => b - a);
-  const total = sorted.reduce((a, b) => a + b, 0);
+  // Zeros add nothing to the total: sort only the positive scores (typed, ascending).
+  let count = 0;
+  for (let i = 0; i < scores.length; i++) if (scores[i] > 0) count++;
+  if (count === 0) return 0;
+  const sorted = new Float64Array(count);
+  let total = 0;
+  for (let i = 0, j = 0; i < scores.length; i++)
+    if (scores[i] > 0) {
+      sorted[j++] = scores[i];
+      total += scores[i];
+    }
+  sorted.sort();
   let cumulative = 0;
-  for (let i = 0; i < sorted.length; i++) {
+  for (let i = count - 1; i >= 0; i--) {
     cumulative += sorted[i];
     if (cumulative / total >= fraction) return sorted[i];
   }
-  return sorted[sorted.length - 1];
+  return sorted[0];
 }
 
 export interface PrunedGraph {
