@@ -3,11 +3,13 @@
 import { runDiscoverBench } from './discover.ts';
 import { runEngineBench } from './engine.ts';
 import { runSaeLoadBench } from './sae-load.ts';
+import { runGraphBench } from './graphs.ts';
 
 const benches: [string, () => void | Promise<void>][] = [
   ['engine', runEngineBench],
   ['discover', runDiscoverBench],
   ['sae-load', runSaeLoadBench],
+  ['graphs', runGraphBench],
 ];
 
 const wanted = process.argv.slice(2);

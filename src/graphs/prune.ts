@@ -123,19 +123,38 @@ export function pruneGraph(
     for (let c = 0; c < n; c++) edgeScores[r * n + c] = normalized[r * n + c] * reach[r];
   const edgeCut = scoreThreshold(edgeScores, edgeThreshold);
   const edgeMask = Uint8Array.from(edgeScores, (v) => (v >= edgeCut && v > 0 ? 1 : 0));
-  // Drop features and errors without outgoing edges, features without incoming ones, until stable.
-  for (let changed = true; changed;) {
-    changed = false;
-    for (let i = 0; i < n; i++) {
-      if (!nodeMask[i] || always(i)) continue;
-      let out = false;
-      for (let r = 0; r < n && !out; r++) out = edgeMask[r * n + i] === 1;
-      let inc = kind[i] !== 'feature';
-      for (let c = 0; c < n && !inc; c++) inc = edgeMask[i * n + c] === 1;
-      if (!out || !inc) {
-        nodeMask[i] = 0;
-        changed = true;
-        for (let j = 0; j < n; j++) edgeMask[i * n + j] = edgeMask[j * n + i] = 0;
+  // Drop features and errors without outgoing edges, features without incoming ones, until
+  // stable; edge counts per node make each removal O(n).
+  const outgoing = new Int32Array(n);
+  const incoming = new Int32Array(n);
+  for (let r = 0; r < n; r++)
+    for (let c = 0; c < n; c++)
+      if (edgeMask[r * n + c]) {
+        outgoing[c]++;
+        incoming[r]++;
+      }
+  const dead = (i: number) =>
+    nodeMask[i] === 1 &&
+    !always(i) &&
+    (outgoing[i] === 0 || (kind[i] === 'feature' && incoming[i] === 0));
+  const queue: number[] = [];
+  for (let i = 0; i < n; i++) if (dead(i)) queue.push(i);
+  while (queue.length > 0) {
+    const i = queue.pop()!;
+    if (!dead(i)) continue;
+    nodeMask[i] = 0;
+    for (let j = 0; j < n; j++) {
+      if (edgeMask[i * n + j]) {
+        edgeMask[i * n + j] = 0;
+        outgoing[j]--;
+        incoming[i]--;
+        if (dead(j)) queue.push(j);
+      }
+      if (edgeMask[j * n + i]) {
+        edgeMask[j * n + i] = 0;
+        incoming[j]--;
+        outgoing[i]--;
+        if (dead(j)) queue.push(j);
       }
     }
   }
