@@ -71,21 +71,23 @@ function targetValue(
   return out.logits[g.targets[k] - firstLogit];
 }
 
-for (const [name, skip, activation] of [
-  ['ReLU, no skip', false, 'relu'],
-  ['JumpReLU with skip', true, 'jumprelu'],
+for (const [name, skip, activation, firstPosition] of [
+  ['ReLU, no skip', false, 'relu', 1],
+  ['JumpReLU with skip', true, 'jumprelu', 1],
+  ['ReLU with skip, position 0 included', true, 'relu', 0],
 ] as const) {
   test(`attribution graph (${name}): frozen forward, linearity, brute-force edges`, () => {
     const transcoders = randomTranscoders(7, skip, activation);
-    const r = buildReplacement(model, transcoders, ids);
+    const r = buildReplacement(model, transcoders, ids, firstPosition);
     const g = buildGraph(r, { batchTargets: 16 });
     const features = g.nodes.filter((n) => n.kind === 'feature');
     const logits = g.nodes.filter((n) => n.kind === 'logit');
     assert.ok(features.length > 20, `only ${features.length} active features`);
     assert.ok(logits.length >= 1 && logits.length <= 10);
-    assert.ok(
-      features.every((n) => n.position >= 1),
-      'position 0 is left out by default',
+    assert.equal(
+      features.some((n) => n.position === 0),
+      firstPosition === 0,
+      'position 0 is left out by default, kept on request',
     );
     const tokens = logits.map((n) => (n.kind === 'logit' ? n.token : -1));
     const N = g.nodes.length;
@@ -137,7 +139,7 @@ for (const [name, skip, activation] of [
       const out = frozenForward(r, inputs, tokens);
       let nonzero = 0;
       g.targets.forEach((_, k) => {
-        const delta = g.inputs[k] - targetValue(g, out, k);
+        const delta = targetValue(g, real, k) - targetValue(g, out, k);
         const edge = g.adjacency[k * N + s];
         if (edge !== 0) nonzero++;
         close(edge, delta, Math.abs(g.inputs[k]) + Math.abs(edge), `edge ${s} -> target ${k}`);
