@@ -2,8 +2,9 @@
 // against Neuronpedia's graph schema (restated in test/fixtures/graphs/) and reads back, and the
 // grammar's ground truth shows: the verb's number is set by one noun (the main subject after a
 // relative clause, the clause's own subject inside one), so that noun's token is the most
-// influential node, the other noun is not near the top, and the pruned graph keeps a path from
-// it, through features at its position, to the correct verb logit.
+// influential node, the other noun is not near the top, the pruned graph keeps a path from it,
+// through features at its position, to the correct verb logit, and the most influential of those
+// features carry that noun's number in their ground-truth labels.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,12 +19,19 @@ import { buildReplacement } from '../../src/graphs/replacement.ts';
 import { buildGraph } from '../../src/graphs/graph.ts';
 import { graphScores, pruneGraph } from '../../src/graphs/prune.ts';
 import { readNeuronpediaGraph, toNeuronpedia } from '../../src/graphs/export.ts';
+import { readLabels } from '../../src/organism/feature-labels.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const loaded = loadModel(path.join(root, 'models/organism'), { tokenizer: true });
 const tokenizer = loaded.tokenizer!;
 const model = new GptNeoX(loaded.config, loaded.weights);
 const { transcoders } = loadTranscoderSet(path.join(root, 'models/organism/transcoders'));
+const labels = new Map(
+  readLabels(path.join(root, 'models/organism/transcoders/labels.jsonl')).map((l) => [
+    `${l.site}/${l.feature}`,
+    l.label,
+  ]),
+);
 
 type Schema = {
   type?: string | string[];
@@ -60,23 +68,37 @@ const schema = JSON.parse(
 ) as Schema;
 
 /** Task prompts with the position of the noun the verb agrees with and of the other noun. */
-function taskPrompts(file: string, count: number, decider: (T: number) => number, other: number) {
+function taskPrompts(
+  file: string,
+  count: number,
+  decider: (T: number) => number,
+  other: number,
+  /** Which part of `case` (singular_plural...) is the deciding noun's number. */
+  numberPart: number,
+) {
   return fs
     .readFileSync(path.join(root, 'data', file), 'utf8')
     .split('\n')
     .filter((l) => l.trim())
     .slice(0, count)
     .map((l) => {
-      const row = JSON.parse(l) as { clean_prefix: string; clean_answer: string };
+      const row = JSON.parse(l) as { clean_prefix: string; clean_answer: string; case: string };
       const T = tokenizer.encode(row.clean_prefix).length;
-      return { prompt: row.clean_prefix, answer: row.clean_answer, decider: decider(T), other };
+      const number = row.case.split('_')[numberPart] === 'singular' ? 'sg' : 'pl';
+      return {
+        prompt: row.clean_prefix,
+        answer: row.clean_answer,
+        decider: decider(T),
+        other,
+        number,
+      };
     });
 }
 // "The friend that the skaters love" -> does: the main subject (1) decides, not "skaters" (4).
 // "The chefs that the drivers" -> do: the clause's subject (last) decides, not "chefs" (1).
 const prompts = [
-  ...taskPrompts('rc_test.jsonl', 6, () => 1, 4),
-  ...taskPrompts('within_rc_test.jsonl', 4, (T) => T - 1, 1),
+  ...taskPrompts('rc_test.jsonl', 6, () => 1, 4, 0),
+  ...taskPrompts('within_rc_test.jsonl', 4, (T) => T - 1, 1, 1),
 ];
 
 test('the schema check itself rejects what the schema forbids', () => {
@@ -96,7 +118,7 @@ test('the schema check itself rejects what the schema forbids', () => {
   assert.match(validate([badNode], schema.properties!.nodes, 'nodes').join(), /feature: number/);
 });
 
-for (const { prompt, answer, decider, other } of prompts) {
+for (const { prompt, answer, decider, other, number } of prompts) {
   test(`organism graph "${prompt}" -> "${answer}": schema, ground truth`, () => {
     const ids = tokenizer.encode(prompt);
     const g = buildGraph(buildReplacement(model, transcoders, ids));
@@ -161,5 +183,20 @@ for (const { prompt, answer, decider, other } of prompts) {
       via[logit],
       'no kept path from the subject through a subject-position feature to the answer',
     );
+    // The three most influential kept features at the deciding noun carry its number in their
+    // ground-truth labels (noun_sg, subject_pl, rc_subject_pl, ...; sfc transcoder label).
+    const top = g.nodes
+      .map((node, i) => ({ node, i }))
+      .filter(
+        ({ node, i }) => node.kind === 'feature' && pruned.nodeMask[i] && node.position === decider,
+      )
+      .sort((a, b) => pruned.nodeInfluence[b.i] - pruned.nodeInfluence[a.i])
+      .slice(0, 3)
+      .map(({ node }) =>
+        node.kind === 'feature' ? labels.get(`mlp_${node.layer}/${node.feature}`) : '',
+      );
+    assert.equal(top.length, 3);
+    for (const label of top)
+      assert.match(label ?? 'none', new RegExp(`_${number}$`), `labels ${top.join(', ')}`);
   });
 }

@@ -11,6 +11,7 @@ import { buildReplacement } from '../../graphs/replacement.ts';
 import { buildGraph } from '../../graphs/graph.ts';
 import { graphScores, pruneGraph } from '../../graphs/prune.ts';
 import { readNeuronpediaGraph, toNeuronpedia } from '../../graphs/export.ts';
+import { LABELS_FILE, readLabels } from '../../organism/feature-labels.ts';
 import { DEFAULT_OUT, positiveNumber } from '../options.ts';
 
 interface GraphFlags {
@@ -85,7 +86,18 @@ export function register(program: Command): void {
         throw new Error(`${o.model}: no tokenizer.json, needed to read --prompt`);
       const tokenizer = loaded.tokenizer;
       const model = new GptNeoX(loaded.config, loaded.weights);
-      const set = loadTranscoderSet(o.transcoders ?? path.join(o.model, 'transcoders'));
+      const setDir = o.transcoders ?? path.join(o.model, 'transcoders');
+      const set = loadTranscoderSet(setDir);
+      // Ground-truth labels (sfc transcoder label), shown as each feature's clerp when present.
+      const labelsFile = path.join(setDir, LABELS_FILE);
+      const labels = new Map(
+        fs.existsSync(labelsFile)
+          ? readLabels(labelsFile).map((l) => [
+              `${l.site}/${l.feature}`,
+              l.label === null ? '' : `${l.label} (F1 ${l.f1.toFixed(2)})`,
+            ])
+          : [],
+      );
       const ids = tokenizer.encode(o.prompt);
       if (ids.length === 0) throw new Error('--prompt: the prompt has no tokens');
       const started = Date.now();
@@ -116,6 +128,12 @@ export function register(program: Command): void {
         numLayers: model.config.numLayers,
         nodeThreshold,
         edgeThreshold,
+        clerp: (i) => {
+          const node = graph.nodes[i];
+          return node.kind === 'feature'
+            ? labels.get(`mlp_${node.layer}/${node.feature}`)
+            : undefined;
+        },
       });
       fs.mkdirSync(o.out, { recursive: true });
       fs.writeFileSync(path.join(o.out, `${slug}.json`), JSON.stringify(exported));

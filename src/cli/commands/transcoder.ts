@@ -7,6 +7,8 @@ import { GptNeoX } from '../../model/gptneox.ts';
 import { readCorpus } from '../../data/corpus.ts';
 import { collectMlpPairs, evaluateTranscoders, trainTranscoder } from '../../transcoders/train.ts';
 import { saveTranscoderSet } from '../../transcoders/file.ts';
+import { runTranscoderLabels } from '../../organism/transcoder-labels.ts';
+import { formatLabelSummary } from '../../organism/feature-labels.ts';
 import { DEFAULT_OUT, positiveInt, refuseOverwrite } from '../options.ts';
 
 interface TrainFlags {
@@ -105,5 +107,24 @@ export function register(program: Command): void {
         `next-token loss on ${stats.tokens} held-out tokens: clean ${stats.lossClean.toFixed(4)}, ` +
           `all MLPs replaced ${stats.lossReplaced.toFixed(4)}, all MLPs zeroed ${stats.lossZeroMlps.toFixed(4)}`,
       );
+    });
+  tc.command('label')
+    .summary("Label every transcoder feature with the organism grammar's ground truth.")
+    .description(
+      'Runs the organism over a held-out annotated corpus and gives every feature the grammar ' +
+        'annotation that best predicts where it fires (F1), as sfc label does for SAE features; ' +
+        "writes <transcoders>/labels.jsonl, which sfc graph shows as each feature's clerp.",
+    )
+    .option('--model <dir>', 'model folder (the organism)', defaultModelDir())
+    .option('--transcoders <dir>', 'transcoder_set folder (default <model>/transcoders)')
+    .option('--tokens <n>', 'tokens of annotated corpus', '65536')
+    .action((o: { model: string; transcoders?: string; tokens: string }) => {
+      const result = runTranscoderLabels({
+        model: o.model,
+        transcoders: o.transcoders,
+        tokens: positiveInt('--tokens', o.tokens),
+      });
+      console.log(formatLabelSummary(result.summary));
+      console.log(`wrote ${result.file} (${result.tokens} tokens)`);
     });
 }
