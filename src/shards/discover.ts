@@ -60,6 +60,8 @@ const identitySchema = z.object({
     sae_width: z.number().int().nullable(),
     /** --sites as resolved by the CLI, null for every site. */
     sites: z.array(z.string()).nullable(),
+    /** Whether the prompts started with a BOS token (circuit.json's bos). */
+    bos: z.boolean(),
   }),
 });
 export type DiscoverIdentity = z.infer<typeof identitySchema>;
@@ -107,6 +109,8 @@ export interface DiscoverShardInput {
   examples: TaskExample[];
   /** Token strings of the task's first example (circuit.json's tokens). */
   tokens: string[];
+  /** Whether the task's prompts start with a BOS token. */
+  bos: boolean;
   options: DiscoverOptions;
   paths: { model: string; saes: string; data: string };
   /** --examples and --sae-width as given: part of what the parts must agree on. */
@@ -137,6 +141,7 @@ export function discoverIdentity(input: DiscoverShardInput): DiscoverIdentity {
       examples: input.limit,
       sae_width: input.saeWidth,
       sites: o.sites ?? null,
+      bos: input.bos,
     },
   };
 }
@@ -337,6 +342,7 @@ export function mergeDiscoverParts(
       saes: first.inputs.saes.path,
       data: first.inputs.data.path,
       tokens: first.tokens,
+      bos: first.options.bos,
     },
     options,
   );

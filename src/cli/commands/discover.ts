@@ -199,6 +199,7 @@ export function register(program: Command): void {
           dictionaries: (site) => library.get(site),
           examples: task.examples,
           tokens: task.examples[0].clean.map((id) => tokenizer.tokenString(id)),
+          bos: task.bos,
           options: { ...options, onNodes: undefined, onEdges: undefined },
           paths: { model: opts.model, saes: saesDir, data: opts.data },
           limit: opts.examples,
