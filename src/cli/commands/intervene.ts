@@ -2,22 +2,20 @@
 // positions, and show what the model does: the next-token distribution before and after, a task
 // example's metric, and a continuation generated with and without the interventions.
 
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultModelDir } from '../../model/load.ts';
 import { openModel } from '../../model/load-family.ts';
 import type { LanguageModel } from '../../model/language-model.ts';
-import { NEURONS, openSaes } from '../../sae/library.ts';
+import { openSaes } from '../../sae/library.ts';
 import { loadTask, type TaskExample } from '../../data/tasks.ts';
-import { readCorpus } from '../../data/corpus.ts';
 import {
   DO_SYNTAX,
   parseIntervention,
   resolveInterventions,
   type Intervention,
 } from '../../steer/intervention.ts';
-import { cachedFeatureStats, computeFeatureStats } from '../../steer/feature-stats.ts';
+import { featureStatsFor } from '../live-engine.ts';
 import { interveneOnPrompt, taskEffect, type SteerContext } from '../../steer/run.ts';
 import { defaultDataDir } from './start.ts';
 import { parseIds } from './model.ts';
@@ -185,28 +183,18 @@ function runIntervene(opts: InterveneOptions): void {
   });
   const dictionary = (site: string) => library.get(site);
   const corpus = opts.corpus ?? path.join(defaultDataDir(), 'corpus.txt');
-  const stats = (site: string) => {
-    if (!fs.existsSync(corpus))
-      throw new Error(
-        `${corpus}: no corpus for the mean and max activations (mean, steer=Amax); pass --corpus FILE (one text per line)`,
-      );
-    const location = saesDir === NEURONS ? NEURONS : library.entry(site).location;
-    const inputs = [
-      path.join(opts.model, 'config.json'),
-      path.join(opts.model, 'model.safetensors'),
-      path.join(opts.model, 'model.safetensors.index.json'),
-      location,
-      path.join(location, 'sae_weights.safetensors'),
-      corpus,
-    ];
-    return cachedFeatureStats(opts.cache, site, inputs, () => {
-      console.error(`feature statistics for ${site} on ${corpus} (cached in ${opts.cache})`);
-      const docs = readCorpus(corpus).map(
-        (text) => tokenizer.get().encodePrompt(text, bosMode(opts.bos)).ids,
-      );
-      return computeFeatureStats(model, dictionary(site), docs);
-    });
-  };
+  const stats = featureStatsFor({
+    model,
+    modelDir: opts.model,
+    saesDir,
+    location: (site) => library.entry(site).location,
+    dictionary,
+    corpus,
+    cache: opts.cache,
+    encode: (text) => tokenizer.get().encodePrompt(text, bosMode(opts.bos)).ids,
+    onCompute: (site) =>
+      console.error(`feature statistics for ${site} on ${corpus} (cached in ${opts.cache})`),
+  });
   const interventions = resolveInterventions(specs, { model, dictionary, stats });
   const context: SteerContext = { model, dictionary };
 

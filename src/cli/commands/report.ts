@@ -13,6 +13,21 @@ import { buildReport } from '../../viewer/report.ts';
 import { isLoopbackHost, serveReport } from '../../viewer/server.ts';
 import { bosMode, bosNote, bosOptions, positiveInt, saeWidthOption } from '../options.ts';
 import { progressBar } from '../progress.ts';
+import { openLiveEngine } from '../live-engine.ts';
+import { FEATURE_STATS_DIR } from './intervene.ts';
+import { defaultDataDir } from './start.ts';
+
+interface ViewCliOptions {
+  port: string;
+  host: string;
+  live?: boolean;
+  model: string;
+  saes?: string;
+  saeWidth?: number;
+  corpus?: string;
+  cache: string;
+  bos?: boolean;
+}
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -77,8 +92,22 @@ export function register(program: Command): void {
       )
       .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
       .option('--port <n>', 'port to listen on (0: any free port)', '8642')
-      .option('--host <address>', 'address to listen on (default: this machine only)', '127.0.0.1'),
-  ).action(async (dir: string, opts: ReportOptions & { port: string; host: string }) => {
+      .option('--host <address>', 'address to listen on (default: this machine only)', '127.0.0.1')
+      .option(
+        '--live',
+        'load the model and dictionaries once and add the live panel: zero, set or scale circuit nodes and see the next token, the continuation and the other nodes change (POST /api/intervene, /api/activations)',
+      )
+      .option('--model <dir>', '--live: model folder', defaultModelDir())
+      .option('--saes <dir>', '--live: SAE folder, or "neurons" (default: <model>/saes)')
+      .addOption(saeWidthOption())
+      .option(
+        '--corpus <file>',
+        '--live: corpus for mean and steer=Amax (default: data/corpus.txt)',
+      )
+      .option('--cache <dir>', '--live: where corpus statistics are cached', FEATURE_STATS_DIR)
+      .addOption(bosOptions()[0])
+      .addOption(bosOptions()[1]),
+  ).action(async (dir: string, opts: ReportOptions & ViewCliOptions) => {
     const port = Number(opts.port);
     if (!(Number.isInteger(port) && port >= 0 && port < 65536))
       throw new Error(`--port: expected an integer in 0..65535, got "${opts.port}"`);
@@ -86,8 +115,20 @@ export function register(program: Command): void {
       process.stderr.write(
         `WARNING: --host ${opts.host} is not a loopback address: anyone who can reach this machine on that address can read the report (circuits, labels, file paths). Use --host 127.0.0.1 unless you mean to share it.\n`,
       );
-    const server = await serveReport(dir, { ...opts, port, host: opts.host });
-    console.log(`serving the report of ${dir} at ${server.url} (Ctrl-C to stop)`);
+    const engine = opts.live
+      ? openLiveEngine({
+          model: opts.model,
+          saes: opts.saes ?? path.join(opts.model, 'saes'),
+          saeWidth: opts.saeWidth,
+          corpus: opts.corpus ?? path.join(defaultDataDir(), 'corpus.txt'),
+          cache: opts.cache,
+          bos: bosMode(opts.bos),
+        })
+      : undefined;
+    const server = await serveReport(dir, { ...opts, port, host: opts.host, engine });
+    console.log(
+      `serving the report of ${dir} at ${server.url}${engine ? ` with the live panel (model ${opts.model})` : ''} (Ctrl-C to stop)`,
+    );
     await new Promise<void>((resolve) => {
       process.once('SIGINT', () => void server.close().then(resolve));
       process.once('SIGTERM', () => void server.close().then(resolve));
