@@ -26,6 +26,7 @@ export const PAGE_SCRIPTS = [
   'shift-panel.js', // SHIFT's results and the judging of its candidate features
   'curves.js', // faithfulness and completeness curves
   'export.js', // SVG and PNG downloads
+  'intervene-panel.js', // `sfc view --live`: interventions run by the server's engine
   'live.js', // `sfc view`: reload when the files change
   'main.js', // header, load, start
 ] as const;
@@ -85,6 +86,7 @@ ${pageFile('style.css')}
 <main>
   <section id="graph-pane"><div id="graph"></div></section>
   <aside>
+    <section id="intervene" hidden></section>
     <section id="shift" hidden></section>
     <section id="dashboard" hidden></section>
     <section id="curves"><h2>Faithfulness and completeness</h2><div id="curves-body"></div></section>

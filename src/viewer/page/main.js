@@ -43,6 +43,7 @@ Object.assign(app, { load });
 
 app.wire();
 app.wireShift();
+app.wireIntervene();
 load(app.data);
 document.body.dataset.ready = '1';
 if (app.data.live && app.data.stamp !== undefined) app.poll(app.data.stamp);
