@@ -3,6 +3,10 @@
 // Only requests addressed to the served loopback name and port are answered: a page elsewhere
 // that rebinds its own DNS name to 127.0.0.1 sends its own Host header and gets 421, so it cannot
 // read /data.json (circuits, labels, absolute paths). No CORS headers are ever sent.
+// With an engine (`sfc view --live`, injected by the CLI: the viewer never imports the model),
+// POST /api/intervene and /api/activations take JSON only (a cross-site page cannot send it
+// without a preflight this server never approves), bounded and validated (live-api.ts), and run
+// one at a time.
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -87,7 +87,11 @@ export function register(program: Command): void {
           'Serve the report of DIR on localhost. Files are re-read on every request and an open ' +
             'page reloads its data when circuit.json, evaluation.json, dashboards.json or shift.json ' +
             'change.',
+          'With --live the model and its dictionaries are loaded once and the page gets an ' +
+            'Intervene panel: click a node, zero/set/scale/steer it, and see the next token, the ' +
+            "continuation and the circuit's other nodes change (the numbers of sfc intervene).",
           'Example: sfc view out/ --port 8642, then open http://127.0.0.1:8642/',
+          'Example: sfc view out/ --live --model models/organism',
         ].join('\n'),
       )
       .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
