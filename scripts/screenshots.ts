@@ -177,7 +177,10 @@ async function liveShot(report: string, viewport: Shot['viewport'], file: string
     if (!(await page.locator('#iv-error').isHidden()))
       fail(`the live panel reported: ${await page.locator('#iv-error').innerText()}`);
     if (problems.length > 0) fail(`the live page reported\n${problems.join('\n')}`);
-    await page.evaluate(() => document.fonts.ready);
+    await page.evaluate(() => {
+      document.querySelector('aside')!.scrollTop = 0;
+      return document.fonts.ready;
+    });
     await page.screenshot({ path: file });
   } finally {
     await page.close();
