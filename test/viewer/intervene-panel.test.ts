@@ -208,8 +208,15 @@ describe(
     });
 
     test('steering with the slider reruns with the slider value', async () => {
+      // A held response: the progress shows while a request runs, and the page stays usable.
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      await page.route('**/api/intervene', async (route) => {
+        await held;
+        await route.continue();
+      });
       await page.selectOption('#iv-op', 'steer');
-      await runAndWait(
+      const steered = runAndWait(
         () =>
           page.$eval('#iv-amount', (el) => {
             const input = el as HTMLInputElement;
@@ -219,6 +226,15 @@ describe(
           }),
         '=steer=6',
       );
+      await page.waitForSelector('#iv-busy:not([hidden])');
+      const shown = await page.locator('#graph .node').count();
+      await page.locator('#show-errors').uncheck();
+      assert.ok((await page.locator('#graph .node').count()) < shown, 'the graph still responds');
+      await page.locator('#show-errors').check();
+      release();
+      await steered;
+      await page.unroute('**/api/intervene');
+      assert.equal(await page.locator('#iv-busy').isHidden(), true);
       assert.equal(await page.locator('#iv-amount-value').innerText(), '6');
       const target = await page.inputValue('#iv-target');
       const pos = await page.inputValue('#iv-pos');
