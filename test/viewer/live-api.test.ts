@@ -235,3 +235,23 @@ test('without --live the API answers 404 saying to start with --live', async () 
     assert.equal((page as { engine: boolean }).engine, false);
   });
 });
+
+test('a request that timed out while queued is dropped, not run late', async () => {
+  const { engine, seen } = fakeEngine(300);
+  await withServer({ engine, engineTimeoutMs: 150 }, async (url) => {
+    const answers = await Promise.all(
+      ['first', 'second'].map((prompt) =>
+        post(url, 'api/intervene', { prompt, interventions: [] }),
+      ),
+    );
+    assert.deepEqual(
+      answers.map((r) => r.status),
+      [504, 504],
+    );
+    await new Promise((r) => setTimeout(r, 400));
+    assert.deepEqual(
+      seen.map((r) => r.prompt),
+      ['first'],
+    );
+  });
+});
