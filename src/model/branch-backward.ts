@@ -1,12 +1,15 @@
 // Backward through a GPT-NeoX block's two branches (layernorm then attention, layernorm then
-// MLP), each from the branch output's gradient to the gradient at the branch input.
+// MLP), each from the branch output's gradient to the gradient at the branch input. The attention
+// branch is two steps, output projection then heads, so the gradient at attn_z_L (between them)
+// can be reported, seeded and stopped.
 // B batch, T tokens, N = B*T rows, d model dim, f MLP dim.
 
 import { gatherRows } from '../kernels/rows.ts';
 import type { LayerWeights } from './weights.ts';
 import {
-  attentionBackward,
-  attentionBackwardLast,
+  attentionHeadsBackward,
+  attentionHeadsBackwardLast,
+  denseBackward,
   type AttentionShape,
   type RotaryTable,
 } from './layers/attention.ts';
@@ -15,14 +18,39 @@ import { mlpBackward } from './layers/mlp.ts';
 import type { LayerCache, Workspace } from './workspace.ts';
 
 /**
- * input_layernorm then attention, backward: dOut [N, d] -> dx [N, d] += gradient at x (the LN
- * input). For a last-rows top layer, `last` lists the rows where dOut is non-zero (nothing else
- * reads the layer); dx still gets the gradient at every row of x.
+ * The attention's output projection, backward: dOut [N, d] (the gradient at attn_L) -> dZ [N, d]
+ * (overwritten: the gradient at attn_z_L). For a last-rows top layer, `last` lists the rows where
+ * dOut is non-zero (nothing else reads the layer) and dZ is zero at the other rows.
  */
-export function attentionBranchBackward(
-  dx: Float32Array,
+export function attentionOutputBackward(
+  dZ: Float32Array,
   grads: LayerWeights | null,
   dOut: Float32Array,
+  lc: LayerCache,
+  w: LayerWeights,
+  s: AttentionShape,
+  last: Int32Array | null = null,
+): void {
+  const d = s.H * s.S;
+  if (!last) {
+    denseBackward(dZ, grads, dOut, lc.attn.concat, w, s.B * s.T, d);
+    return;
+  }
+  const dZRows = new Float32Array(last.length * d);
+  denseBackward(dZRows, grads, gatherRows(dOut, last, d), lc.attn.concat, w, last.length, d);
+  dZ.fill(0);
+  last.forEach((n, b) => dZ.set(dZRows.subarray(b * d, (b + 1) * d), n * d));
+}
+
+/**
+ * The heads, then input_layernorm, backward: dZ [N, d] (the gradient at attn_z_L) -> dx [N, d]
+ * += gradient at x (the LN input). For a last-rows top layer, dZ is read at the rows `last` only;
+ * dx still gets the gradient at every row of x.
+ */
+export function attentionHeadsBranchBackward(
+  dx: Float32Array,
+  grads: LayerWeights | null,
+  dZ: Float32Array,
   x: Float32Array,
   lc: LayerCache,
   w: LayerWeights,
@@ -35,11 +63,11 @@ export function attentionBranchBackward(
   const d = s.H * s.S;
   if (last) {
     const positions = Int32Array.from(last, (n, b) => n - b * s.T);
-    const dOutRows = gatherRows(dOut, last, d);
-    attentionBackwardLast(
+    const dZRows = gatherRows(dZ, last, d);
+    attentionHeadsBackwardLast(
       ws.dLn,
       grads,
-      dOutRows,
+      dZRows,
       lc.ln1Out,
       lc.attn,
       w,
@@ -48,7 +76,7 @@ export function attentionBranchBackward(
       ws.attn,
       positions,
     );
-  } else attentionBackward(ws.dLn, grads, dOut, lc.ln1Out, lc.attn, w, s, rope, ws.attn);
+  } else attentionHeadsBackward(ws.dLn, grads, dZ, lc.ln1Out, lc.attn, w, s, rope, ws.attn);
   layerNormBackward(
     dx,
     grads?.ln1Weight ?? null,

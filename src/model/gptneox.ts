@@ -2,17 +2,19 @@
 // B batch, T tokens, N = B*T rows, d model dim, H heads, S head size, R rotary dims,
 // f MLP dim, V vocab. Activations are flat row-major [N, d] (token n = b*T + t).
 //
-// Sites (see sites.ts) are read and replaced through hooks; the backward returns the gradient of
+// Sites (sites.ts transformerSiteNames: embed, attn_z_L, attn_L, mlp_L, resid_L, as the generic
+// engine; attn_z_L is the heads' outputs concatenated per token entering the dense projection,
+// d = H*S wide) are read and replaced through hooks; the backward returns the gradient of
 // the metric with respect to every site's output. A replaced site keeps its block's local
 // Jacobian: the replacement acts as "original + constant", so gradients flow through it as usual
 // unless the site is listed in stopGradient.
 
 import type { GptNeoXConfig } from './config.ts';
 import { headSize, rotaryDims } from './config.ts';
-import { parseSite, siteNames } from './sites.ts';
+import { parseTransformerSite as parseSite, transformerSiteNames } from './sites.ts';
 import { parameterLayout, type GptNeoXWeights, type LayerWeights } from './weights.ts';
 import {
-  attentionForward,
+  attentionHeadsForward,
   attentionScratch,
   rotaryTable,
   type AttentionShape,
@@ -21,6 +23,7 @@ import {
 } from './layers/attention.ts';
 import { embeddingBackward, embeddingForward } from './layers/embedding.ts';
 import { layerNormForward } from './layers/layernorm.ts';
+import { linearForward } from './layers/linear.ts';
 import { mlpForward } from './layers/mlp.ts';
 import {
   unembeddingBackward,
@@ -29,7 +32,12 @@ import {
 } from './layers/unembedding.ts';
 import { layerCache, type LayerCache, type Workspace } from './workspace.ts';
 import { lastRowsLayerForward } from './last-rows.ts';
-import { attentionBranchBackward, mlpBranchBackward, mlpRowsBackward } from './branch-backward.ts';
+import {
+  attentionHeadsBranchBackward,
+  attentionOutputBackward,
+  mlpBranchBackward,
+  mlpRowsBackward,
+} from './branch-backward.ts';
 import { gatherRows } from '../kernels/rows.ts';
 import { matmul } from '../kernels/gemm.ts';
 import {
@@ -151,7 +159,7 @@ export class GptNeoX implements LanguageModel {
     }
     this.config = config;
     this.weights = weights;
-    this.sites = siteNames(config.numLayers);
+    this.sites = transformerSiteNames(config.numLayers);
   }
 
   get shape(): ModelShape {
@@ -175,7 +183,7 @@ export class GptNeoX implements LanguageModel {
   }
 
   upstreamSites(site: string): SiteInput[] {
-    return siteInputs(site, this.config.numLayers, this.wiring, false);
+    return siteInputs(site, this.config.numLayers, this.wiring, true);
   }
 
   embed(batch: Batch): Float32Array {
@@ -301,8 +309,13 @@ export class GptNeoX implements LanguageModel {
       const lw = w.layers[L];
       const lc = forBackward ? layerCache(shape, f, !c.useParallelResidual) : ws.layer;
       layerNormForward(lc.ln1Out, lc.ln1Mean, lc.ln1Rstd, x, lw.ln1Weight, lw.ln1Bias, N, d, eps);
+      // The pass keeps every layer's attn_z: without forBackward the shared cache gets a new array.
+      if (!forBackward) lc.attn.concat = new Float32Array(Nd);
+      attentionHeadsForward(lc.attn, lc.ln1Out, lw, shape, rope, ws.attn, past?.layers[L] ?? null);
+      const z = lc.attn.concat;
+      runHook(`attn_z_${L}`, z);
       const a = new Float32Array(Nd);
-      attentionForward(a, lc.attn, lc.ln1Out, lw, shape, rope, ws.attn, past?.layers[L] ?? null);
+      linearForward(a, z, lw.denseWeight, lw.denseBias, N, d, d);
       runHook(`attn_${L}`, a);
       let ln2In: Float32Array = x;
       if (!c.useParallelResidual) {
@@ -564,15 +577,30 @@ class Pass implements ForwardPass {
     const out = new Map<string, Float32Array>();
     // The branches of layer L; a last-rows top layer keeps its row-local cache at the last rows.
     const last = this.lastRows?.rows ?? new Int32Array(0);
+    // The attention branch from dA (at attn_L): its output projection gives the gradient at
+    // attn_z_L (reported, seeded, maybe stopped), then the heads and layernorm add into dX.
+    // Returns whether dX got a contribution.
     const attentionBackwardAt = (
       L: number,
-      dx: Float32Array,
+      dX: Float32Array,
       lg: LayerWeights | null,
-      dOut: Float32Array,
+      dA: Float32Array,
+      aLive: boolean,
       x: Float32Array,
       lc: LayerCache,
       lw: LayerWeights,
-    ) => attentionBranchBackward(dx, lg, dOut, x, lc, lw, shape, rope, ws, L === top ? last : null);
+    ): boolean => {
+      const zSite = `attn_z_${L}`;
+      const rows = L === top ? last : null;
+      const dZ = new Float32Array(Nd);
+      const pass = aLive && !stop.has(`attn_${L}`);
+      if (pass) attentionOutputBackward(dZ, lg, dA, lc, lw, shape, rows);
+      const zLive = addSeed(dZ, zSite, pass);
+      out.set(zSite, dZ);
+      if (!zLive || stop.has(zSite)) return false;
+      attentionHeadsBranchBackward(dX, lg, dZ, x, lc, lw, shape, rope, ws, rows);
+      return true;
+    };
     const mlpBackwardAt = (
       L: number,
       dx: Float32Array,
@@ -612,10 +640,7 @@ class Pass implements ForwardPass {
         const aLive = addSeed(dA, attnSite, pass);
         if (pass) dX.set(dCur);
         xLive = pass;
-        if (aLive && !stop.has(attnSite)) {
-          attentionBackwardAt(L, dX, lg, dA, x, lc, lw);
-          xLive = true;
-        }
+        if (attentionBackwardAt(L, dX, lg, dA, aLive, x, lc, lw)) xLive = true;
         if (mLive && !stop.has(mlpSite)) {
           mlpBackwardAt(L, dX, lg, dM, x, lc, lw);
           xLive = true;
@@ -630,10 +655,7 @@ class Pass implements ForwardPass {
         if (midLive) dX.set(dA);
         xLive = midLive;
         const aLive = addSeed(dA, attnSite, midLive);
-        if (aLive && !stop.has(attnSite)) {
-          attentionBackwardAt(L, dX, lg, dA, x, lc, lw);
-          xLive = true;
-        }
+        if (attentionBackwardAt(L, dX, lg, dA, aLive, x, lc, lw)) xLive = true;
       }
       out.set(attnSite, dA);
       dCur = dX;

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { OnProgress } from '../progress.ts';
 import { GptNeoX } from '../model/gptneox.ts';
 import { loadModel } from '../model/load.ts';
-import { parseSite } from '../model/sites.ts';
+import { parseTransformerSite, siteNames } from '../model/sites.ts';
 import { Rng } from '../random.ts';
 import { ArraySource } from '../sae/activations.ts';
 import { saveDictionary } from '../sae/formats.ts';
@@ -54,7 +54,7 @@ export function collectActivations(o: CollectOptions): Map<string, Float32Array>
   const layers = Math.max(
     0,
     ...sites.map((s) => {
-      const ref = parseSite(s, o.model.config.numLayers);
+      const ref = parseTransformerSite(s, o.model.config.numLayers);
       return ref.kind === 'embed' ? 0 : ref.layer + 1;
     }),
   );
@@ -168,7 +168,8 @@ export function runSaeStage(o: SaeStageOptions): SaeRecordFile {
   const batchSize = o.batchSize ?? 1024;
   const lr = o.lr ?? 3e-4;
   const tokens = o.tokens ?? 400_000;
-  const sites = o.sites ?? model.sites;
+  // The organism's dictionaries sit at embed, attn_L, mlp_L, resid_L (not attn_z_L).
+  const sites = o.sites ?? siteNames(config.numLayers);
   for (const site of sites)
     if (!model.sites.includes(site))
       throw new Error(

@@ -13,6 +13,7 @@ import type { GptNeoXConfig } from '../../src/model/config.ts';
 import { parseConfig } from '../../src/model/config.ts';
 import { GptNeoX, makeBatch, type Batch, type SiteHook } from '../../src/model/gptneox.ts';
 import { parameterLayout, zeroWeights } from '../../src/model/weights.ts';
+import { transformerSiteNames } from '../../src/model/sites.ts';
 
 // Normal samples from the project's seeded generator.
 function rng(seed: number): () => number {
@@ -239,6 +240,61 @@ for (const parallel of [true, false]) {
     assert.throws(() => model.forward(batch, { hooks: { attn_9: () => undefined } }), /attn_9/);
   });
 
+  test(`${mode}: attn_z_L is the dense projection's input, read and replaced as any site`, () => {
+    const model = tinyModel(parallel, 9);
+    const batch = makeBatch(sequences);
+    const d = model.config.hiddenSize;
+    const N = batch.batchSize * batch.seqLen;
+    assert.deepEqual(model.sites, transformerSiteNames(model.config.numLayers));
+    assert.equal(model.siteWidth('attn_z_1'), d);
+    assert.deepEqual(model.upstreamSites('attn_1'), [{ site: 'attn_z_1', path: 'local' }]);
+    assert.deepEqual(model.upstreamSites('attn_z_1'), [{ site: 'resid_0', path: 'mixing' }]);
+    const clean = model.forward(batch, { forBackward: true });
+    const plain = model.forward(batch);
+    for (let L = 0; L < model.config.numLayers; L++) {
+      // attn_L = z W^T + b, by hand
+      const { denseWeight: W, denseBias: bias } = model.weights.layers[L];
+      const z = clean.activation(`attn_z_${L}`);
+      const byHand = new Float32Array(N * d);
+      for (let n = 0; n < N; n++)
+        for (let j = 0; j < d; j++) {
+          let sum = bias[j];
+          for (let i = 0; i < d; i++) sum += z[n * d + i] * W[j * d + i];
+          byHand[n * d + j] = sum;
+        }
+      assertClose(clean.activation(`attn_${L}`), byHand, 1e-5, `attn_${L} from attn_z_${L}`);
+      // a pass without forBackward keeps every layer's z, not the last one's
+      assert.deepEqual(plain.activation(`attn_z_${L}`), z, `attn_z_${L} without forBackward`);
+    }
+    // Zeroing attn_z_0 leaves attn_0 = the dense bias at every row, and layer 1 sees it.
+    const zeroed = model.forward(batch, { hooks: { attn_z_0: (z) => new Float32Array(z.length) } });
+    const bias = model.weights.layers[0].denseBias;
+    assertClose(
+      zeroed.activation('attn_0'),
+      Float32Array.from({ length: N * d }, (_, i) => bias[i % d]),
+      0,
+      'attn_0 with attn_z_0 zeroed',
+    );
+    assert.notDeepEqual(zeroed.activation('attn_z_1'), clean.activation('attn_z_1'));
+    // A replaced attn_z_0 acts as original + constant: the gradient at embed under the
+    // replacement is the finite difference of the metric with the same replacement.
+    const next = rng(11);
+    const c = randn(N * d, next, 0.5);
+    const shift = (z: Float32Array) => z.map((v, i) => v + c[i]);
+    const shifted = model.forward(batch, { forBackward: true, hooks: { attn_z_0: shift } });
+    assert.notDeepEqual(shifted.logits, clean.logits);
+    const g = shifted.backward(metricGradient(batch.batchSize, model.config.vocabSize));
+    for (const site of ['embed', 'attn_z_0']) {
+      const u = randn(N * d, next);
+      const hooks = (step: number): Record<string, SiteHook> =>
+        site === 'embed'
+          ? { embed: perturbHook(u, step), attn_z_0: shift }
+          : { attn_z_0: (z) => perturbHook(u, step)(shift(z), site) };
+      const fd = derivative((step) => metric(model, batch, hooks(step)));
+      assertDerivative(`${mode} d/d${site} with attn_z_0 replaced`, fd, g.get(site)!, u);
+    }
+  });
+
   test(`${mode}: logits 'last' are the rows of 'all' at each example's last real token`, () => {
     const model = tinyModel(parallel);
     const batch = makeBatch(sequences);
@@ -289,6 +345,9 @@ for (const parallel of [true, false]) {
     }[] = [
       { label: 'plain' },
       { label: `stop attn_${top}`, stopGradient: [`attn_${top}`] },
+      { label: `stop attn_z_${top}`, stopGradient: [`attn_z_${top}`] },
+      { label: 'stop attn_z_0', stopGradient: ['attn_z_0'] },
+      { label: 'seed at attn_z_0', seeds: { attn_z_0: seed } },
       { label: `stop mlp_${top}`, stopGradient: [`mlp_${top}`] },
       { label: 'stop resid_0', stopGradient: ['resid_0'] },
       { label: 'seed at mlp_0', seeds: { mlp_0: seed } },
@@ -305,7 +364,7 @@ for (const parallel of [true, false]) {
         assertClose(p.get(pgCut), p.get(pgFull), scale(p.get(pgFull)), `${label}: ${p.name}`);
     }
     // the top layer's sites exist at the last rows only: reading, hooking or seeding them throws
-    for (const site of [`attn_${top}`, `mlp_${top}`, `resid_${top}`]) {
+    for (const site of [`attn_z_${top}`, `attn_${top}`, `mlp_${top}`, `resid_${top}`]) {
       assert.throws(() => cut.activation(site), /last rows only/);
       assert.throws(
         () => model.forward(batch, { topLayerRows: 'last', hooks: { [site]: () => {} } }),
@@ -406,6 +465,9 @@ for (const parallel of [true, false]) {
       ['attn_0', 'embed'],
       ['mlp_0', 'embed'],
       ['resid_0', 'embed'],
+      ['attn_z_0', 'embed'],
+      ['attn_z_1', 'resid_0'],
+      ['attn_z_1', 'embed'],
     ];
     for (const [stopped, upstream] of cases) {
       const frozen = Float32Array.from(pass.activation(stopped));
@@ -430,6 +492,9 @@ for (const parallel of [true, false]) {
       ['mlp_1', 'attn_0'],
       ['attn_1', 'resid_0'],
       ['mlp_0', 'embed'],
+      ['attn_1', 'attn_z_1'],
+      ['attn_z_1', 'resid_0'],
+      ['attn_z_0', 'embed'],
     ]) {
       const seed = randn(Nd, next);
       const grads = pass.backward(null, { seeds: { [seeded]: seed } });
@@ -619,7 +684,11 @@ for (const variant of ['parallel', 'sequential']) {
     });
     const pg = zeroWeights(model.config);
     const grads = pass.backward(dLogits, { parameterGradients: pg });
-    for (const site of model.sites) relClose(grads.get(site)!, ref.site_gradients[site], site);
+    // The fixtures predate attn_z_L (its gradient is checked by finite differences and against
+    // the generic engine, whose own PyTorch fixtures have hook_z): every other site is compared.
+    const compared = model.sites.filter((s) => !s.startsWith('attn_z_'));
+    assert.deepEqual(Object.keys(ref.site_gradients).sort(), [...compared].sort());
+    for (const site of compared) relClose(grads.get(site)!, ref.site_gradients[site], site);
     const layout = new Map(parameterLayout(model.config).map((p) => [p.name, p]));
     for (const [name, want] of Object.entries(ref.parameter_gradients))
       relClose(layout.get(name)!.get(pg), want, name);

@@ -300,6 +300,25 @@ export function attentionForward(
   scratch: AttentionScratch,
   past: PastKeysValues | null = null,
 ): void {
+  const N = s.B * s.T;
+  const d = s.H * s.S;
+  attentionHeadsForward(cache, x, w, s, rope, scratch, past);
+  linearForward(out, cache.concat, w.denseWeight, w.denseBias, N, d, d);
+}
+
+/**
+ * x [N, d] (input_layernorm output) -> cache.concat [N, d], the heads' outputs concatenated per
+ * token before the dense projection (site attn_z_L); fills the rest of the cache.
+ */
+export function attentionHeadsForward(
+  cache: AttentionCache,
+  x: Float32Array,
+  w: LayerWeights,
+  s: AttentionShape,
+  rope: RotaryTable,
+  scratch: AttentionScratch,
+  past: PastKeysValues | null = null,
+): void {
   const { B, T, H, S, P = 0 } = s;
   const d = H * S;
   const N = B * T;
@@ -321,7 +340,6 @@ export function attentionForward(
   causalSoftmax(probs, G, T, 1 / Math.sqrt(S), P);
   matmul(probs, v, scratch.headsOut, T, S, W, { batch: G });
   headsToTokens(cache.concat, scratch.headsOut, s);
-  linearForward(out, cache.concat, w.denseWeight, w.denseBias, N, d, d);
 }
 
 /** dHeads (dq, dk, dv by head) -> dx [N, d] through the rotation and the qkv projection. */
@@ -365,6 +383,53 @@ export function attentionBackward(
   rope: RotaryTable,
   scratch: AttentionScratch,
 ): void {
+  const d = s.H * s.S;
+  const { dConcat } = scratch;
+  denseBackward(dConcat, grads, dOut, cache.concat, w, s.B * s.T, d);
+  attentionHeadsBackward(dx, grads, dConcat, x, cache, w, s, rope, scratch);
+}
+
+/**
+ * The dense projection's backward: dOut [M, d] -> dConcat [M, d] (overwritten; the gradient at
+ * attn_z_L), concat [M, d] its forward input; grads accumulate the dense weight and bias.
+ */
+export function denseBackward(
+  dConcat: Float32Array,
+  grads: LayerWeights | null,
+  dOut: Float32Array,
+  concat: Float32Array,
+  w: LayerWeights,
+  M: number,
+  d: number,
+): void {
+  linearBackward(
+    dConcat,
+    grads?.denseWeight ?? null,
+    grads?.denseBias ?? null,
+    dOut,
+    concat,
+    w.denseWeight,
+    M,
+    d,
+    d,
+  );
+}
+
+/**
+ * dConcat [N, d] (the gradient at the heads' concatenated outputs), x [N, d] (the forward input):
+ * dx [N, d] is overwritten; grads accumulate the qkv projection's parameter gradients.
+ */
+export function attentionHeadsBackward(
+  dx: Float32Array,
+  grads: LayerWeights | null,
+  dConcat: Float32Array,
+  x: Float32Array,
+  cache: AttentionCache,
+  w: LayerWeights,
+  s: AttentionShape,
+  rope: RotaryTable,
+  scratch: AttentionScratch,
+): void {
   const { B, T, H, S, P = 0 } = s;
   const d = H * S;
   const N = B * T;
@@ -372,18 +437,7 @@ export function attentionBackward(
   const G = B * H;
   const W = P + T;
   const { heads, probs } = cache;
-  const { dConcat, dHeadsOut, dProbs, dHeads, dAll } = scratch;
-  linearBackward(
-    dConcat,
-    grads?.denseWeight ?? null,
-    grads?.denseBias ?? null,
-    dOut,
-    cache.concat,
-    w.denseWeight,
-    N,
-    d,
-    d,
-  );
+  const { dHeadsOut, dProbs, dHeads, dAll } = scratch;
   tokensToHeads(dHeadsOut, dConcat, s);
   const q = heads.subarray(0, Nd);
   const [k, v] = cachedKeysValues(cache, s);
@@ -432,6 +486,22 @@ export function attentionForwardLast(
   last: ArrayLike<number>,
   past: PastKeysValues | null = null,
 ): void {
+  const d = s.H * s.S;
+  attentionHeadsForwardLast(cache, x, w, s, rope, scratch, last, past);
+  linearForward(out, cache.concat, w.denseWeight, w.denseBias, s.B, d, d);
+}
+
+/** x [N, d] (input_layernorm output) -> cache.concat [B, d], attn_z at rows b*T + last[b]. */
+export function attentionHeadsForwardLast(
+  cache: AttentionCache,
+  x: Float32Array,
+  w: LayerWeights,
+  s: AttentionShape,
+  rope: RotaryTable,
+  scratch: AttentionScratch,
+  last: ArrayLike<number>,
+  past: PastKeysValues | null = null,
+): void {
   const { B, T, H, S, P = 0 } = s;
   const d = H * S;
   const N = B * T;
@@ -470,7 +540,6 @@ export function attentionForwardLast(
         for (let e = 0; e < S; e++) concat[o + e] += pj * values[v + e];
       }
     }
-  linearForward(out, concat, w.denseWeight, w.denseBias, B, d, d);
 }
 
 /**
@@ -490,6 +559,24 @@ export function attentionBackwardLast(
   scratch: AttentionScratch,
   last: ArrayLike<number>,
 ): void {
+  const { dConcat } = scratch;
+  denseBackward(dConcat, grads, dOut, cache.concat, w, s.B, s.H * s.S);
+  attentionHeadsBackwardLast(dx, grads, dConcat, x, cache, w, s, rope, scratch, last);
+}
+
+/** attentionHeadsBackward for attentionForwardLast: dConcat [B, d] at the query rows. */
+export function attentionHeadsBackwardLast(
+  dx: Float32Array,
+  grads: LayerWeights | null,
+  dConcat: Float32Array,
+  x: Float32Array,
+  cache: AttentionCache,
+  w: LayerWeights,
+  s: AttentionShape,
+  rope: RotaryTable,
+  scratch: AttentionScratch,
+  last: ArrayLike<number>,
+): void {
   const { B, T, H, S, P = 0 } = s;
   const d = H * S;
   const N = B * T;
@@ -497,19 +584,8 @@ export function attentionBackwardLast(
   const W = P + T;
   const { heads, probs } = cache;
   const [keys, values] = cachedKeysValues(cache, s);
-  const { dConcat, dProbs, dHeads } = scratch;
+  const { dProbs, dHeads } = scratch;
   const scale = 1 / Math.sqrt(S);
-  linearBackward(
-    dConcat,
-    grads?.denseWeight ?? null,
-    grads?.denseBias ?? null,
-    dOut,
-    cache.concat,
-    w.denseWeight,
-    B,
-    d,
-    d,
-  );
   dHeads.fill(0);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++) {
