@@ -9,7 +9,7 @@ import { discover, toCircuit } from '../../src/attribution/discover.ts';
 import { directUpstream } from '../../src/attribution/edges.ts';
 import { parseNodeId } from '../../src/circuit/circuit.ts';
 import { makeBatch, type SiteHook } from '../../src/model/gptneox.ts';
-import { parseSite } from '../../src/model/sites.ts';
+import { parseTransformerSite as parseSite } from '../../src/model/sites.ts';
 import { makeWorld, siteActivation, type World } from './world.ts';
 
 const info = { model: 'm', saes: 's', data: 'd', tokens: [] };
@@ -208,8 +208,14 @@ test('a node threshold restricts edges to the circuit without changing their wei
     expected.map((e) => `${e.source}>${e.target}`).sort(),
   );
   const weight = new Map(all.edges.map((e) => [`${e.source}>${e.target}`, e.weight]));
+  // Fewer downstream nodes batch their seeds differently, so float32 sums round differently: a
+  // small weight (a sum of larger terms that cancel) moves by a few 1e-6 of itself.
+  const scale = Math.max(...all.edges.map((e) => Math.abs(e.weight)));
   for (const e of circuit.edges) {
     const want = weight.get(`${e.source}>${e.target}`)!;
-    assert.ok(Math.abs(e.weight - want) <= 1e-6 * Math.abs(want) + 1e-9, `${e.source}>${e.target}`);
+    assert.ok(
+      Math.abs(e.weight - want) <= 1e-6 * (Math.abs(want) + scale),
+      `${e.source}>${e.target}: ${e.weight} vs ${want}`,
+    );
   }
 });

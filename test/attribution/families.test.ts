@@ -458,8 +458,9 @@ test('discover refuses a dictionary whose width is not its site width, naming bo
 
 for (const parallel of [true, false]) {
   test(`GPT-NeoX on the generic engine discovers what GptNeoX does (${parallel ? 'parallel' : 'sequential'})`, () => {
-    // The same weights through the gpt_neox family's config reader and weight map; the SAEs sit at
-    // GptNeoX's sites, so attn_z_L (no dictionary) is passed through on the generic engine.
+    // The same weights through the gpt_neox family's config reader and weight map; SAEs at every
+    // site (attn_z_L included), then at the organism's sites only (attn_z_L, with no dictionary,
+    // passed through on both engines).
     const w = makeWorld({ parallel, examples: 3, T: 4, seed: 2 });
     const config = gptNeoX.readConfig(toConfigJson(w.config), 'config.json');
     const byName = new Map(parameterLayout(w.config).map((p) => [p.name, p]));
@@ -473,14 +474,20 @@ for (const parallel of [true, false]) {
       'world',
     );
     const generic = new Transformer(config, weights);
-    for (const method of ['exact', 'ig'] as const) {
+    const organism = w.model.sites.filter((s) => !s.startsWith('attn_z_'));
+    for (const [method, sites] of [
+      ['exact', w.model.sites],
+      ['ig', w.model.sites],
+      ['exact', organism],
+      ['ig', organism],
+    ] as const) {
       const options = {
         method,
         steps: 4,
         nodeThreshold: 0,
         edgeThreshold: 0,
         batchSize: 2,
-        sites: w.model.sites,
+        sites: [...sites],
       };
       const circuit = (model: typeof w.model | Transformer) =>
         toCircuit(discover(model, dictionaries(w), w.examples, options), info, options);
@@ -488,6 +495,10 @@ for (const parallel of [true, false]) {
       const scale = Math.max(...a.nodes.map((n) => Math.abs(n.effect)));
       const nodes = new Map(b.nodes.map((n) => [n.id, n.effect]));
       assert.ok(a.nodes.length > 100);
+      assert.equal(
+        a.nodes.some((n) => n.id.startsWith('attn_z_')),
+        sites === w.model.sites,
+      );
       for (const n of a.nodes) {
         const other = nodes.get(n.id) ?? 0;
         assert.ok(

@@ -62,7 +62,7 @@ for (const parallel of [true, false]) {
       steps: 2,
       metric,
     });
-    assert.deepEqual(dsc.sites, ['embed', 'attn_0', 'mlp_0', 'resid_0']);
+    assert.deepEqual(dsc.sites, ['embed', 'attn_z_0', 'attn_0', 'mlp_0', 'resid_0']);
     let checked = 0;
     let nonzero = 0;
     for (const bn of dsc.batches) {

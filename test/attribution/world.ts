@@ -1,5 +1,5 @@
 // A small random world for attribution tests: a tiny GPT-NeoX (or a tiny model of another family
-// on the generic engine), random ReLU SAEs at every site, random contrastive examples, and the
+// on the generic engine), random ReLU SAEs at every site (attn_z_L included), random contrastive examples, and the
 // slow obvious way of running the model with SAEs spliced in.
 
 import type { Discovery } from '../../src/attribution/discover.ts';
@@ -10,7 +10,7 @@ import { exampleFromIds, type TaskExample } from '../../src/data/tasks.ts';
 import type { SparseAutoencoder } from '../../src/sae/dictionary.ts';
 import { Rng } from '../../src/random.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
-import { randomModelSaes, randomSaes } from '../helpers/random-saes.ts';
+import { randomModelSaes } from '../helpers/random-saes.ts';
 import { tinyTransformer } from '../helpers/random-transformer.ts';
 
 /** A model of any engine, SAEs at some of its sites, and examples. */
@@ -62,6 +62,8 @@ export function makeWorld(options: {
   scale?: number;
   seed?: number;
   width?: number;
+  /** Sites with SAEs (default every site, attn_z_L included). */
+  sites?: string[];
 }): World {
   const seed = options.seed ?? 1;
   const config = tinyConfig({
@@ -72,7 +74,7 @@ export function makeWorld(options: {
     rotaryPct: 0.5,
   });
   const model = new GptNeoX(config, randomWeights(config, seed, options.scale ?? 0.4));
-  const saes = randomSaes(config, options.width ?? 24, seed + 1);
+  const saes = randomModelSaes(model, options.width ?? 24, seed + 1, options.sites);
   const examples = randomExamples(
     new Rng(seed + 2),
     config.vocabSize,

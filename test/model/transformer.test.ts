@@ -296,6 +296,28 @@ for (const variant of ['parallel', 'sequential']) {
     const e = rel(pgB.layers[1].oWeight, pgA.layers[1].denseWeight);
     assert.ok(e < 1e-5, `dense weight gradient differs by ${e}`);
     assert.ok(rel(pgB.embed, pgA.embedIn) < 1e-5);
+    // Both engines have the same sites, attn_z_L included, with the same activations; a
+    // replacement at attn_z_0 and a stop at attn_z_1 act the same on both.
+    assert.deepEqual(neox.sites, generic.sites);
+    for (const site of neox.sites) {
+      const e = rel(b.activation(site), a.activation(site));
+      assert.ok(e < 1e-5, `${site}: activations differ by ${e} of the largest`);
+    }
+    const hooks = { attn_z_0: (z: Float32Array) => z.map((v, i) => (i % 3 === 0 ? 0 : 2 * v)) };
+    const ha = neox.forward(batch, { forBackward: true, logits: 'all', hooks });
+    const hb = generic.forward(batch, { forBackward: true, logits: 'all', hooks });
+    assert.ok(rel(ha.logits, a.logits) > 1e-3, 'the replacement changes the logits');
+    assert.ok(
+      rel(hb.logits, ha.logits) < 1e-5,
+      `replaced logits differ by ${rel(hb.logits, ha.logits)}`,
+    );
+    const options = { stopGradient: ['attn_z_1'] };
+    const [sa, sb] = [ha.backward(dLogits, options), hb.backward(dLogits, options)];
+    assert.ok(rel(sa.get('embed')!, ga.get('embed')!) > 1e-3, 'the stop changes the gradient');
+    for (const site of neox.sites) {
+      const e = rel(sb.get(site)!, sa.get(site)!);
+      assert.ok(e < 1e-5, `replaced attn_z_0, stopped attn_z_1: ${site} differs by ${e}`);
+    }
   });
 }
 
