@@ -17,6 +17,7 @@ import { normalFill } from './normal-fill.ts';
 import os from 'node:os';
 import type { GptNeoXConfig } from '../src/model/config.ts';
 import { GptNeoX, makeBatch } from '../src/model/gptneox.ts';
+import { siteNames } from '../src/model/sites.ts';
 import { SparseAutoencoder } from '../src/sae/dictionary.ts';
 import { normalizeRows } from '../src/sae/train-loss.ts';
 import { exampleFromIds, type TaskExample } from '../src/data/tasks.ts';
@@ -38,6 +39,8 @@ const BATCH = Number(process.env.SFC_BENCH_DISCOVER_BATCH ?? 10);
 const T = 5;
 const L0 = 64; // target active features per token
 const DELTA_M = 4; // target mean |m_patch - m_clean|
+// The organism's (and the paper's Pythia) dictionary sites; attn_z_L is passed through.
+const SITES = siteNames(CONFIG.numLayers);
 
 /**
  * Like an agreement task: every example swaps the same "subject" token at position 1 and has the
@@ -72,7 +75,7 @@ function randomSaes(model: GptNeoX, examples: TaskExample[]): Map<string, Sparse
   });
   const saes = new Map<string, SparseAutoencoder>();
   let seed = 101;
-  for (const site of model.sites) {
+  for (const site of SITES) {
     const decoder = new Float32Array(WIDTH * d);
     normalFill(decoder, 1 / Math.sqrt(d), seed++);
     normalizeRows(decoder, d);
@@ -156,7 +159,7 @@ export function runDiscoverBench(): void {
   const dictionaries = (site: string) => saes.get(site)!;
   console.log(
     `discover: Pythia-70M shape (d ${c.hiddenSize}, ${c.numLayers} layers, ${c.numHeads} heads, V ${c.vocabSize}), ` +
-      `random ${WIDTH}-wide SAEs at ${model.sites.length} sites, ${EXAMPLES} examples of ${T} tokens in batches of ${BATCH}, IG 10 steps ` +
+      `random ${WIDTH}-wide SAEs at ${SITES.length} sites, ${EXAMPLES} examples of ${T} tokens in batches of ${BATCH}, IG 10 steps ` +
       `(setup ${setup.toFixed(0)} s)`,
   );
   const line = (label: string, value: string) => console.log(`${label.padEnd(34)} ${value}`);
@@ -166,6 +169,7 @@ export function runDiscoverBench(): void {
     steps: 10,
     nodesOnly: true,
     batchSize: BATCH,
+    sites: SITES,
   };
   const ceiling = sgemmCeiling().best;
   const gemmBefore = gemmTotals();
@@ -184,7 +188,7 @@ export function runDiscoverBench(): void {
   line('  of which in the GEMM kernel', gemm);
   if (process.env.SFC_BENCH_DISCOVER_STAGES === 'nodes') return;
 
-  const fullOptions: DiscoverOptions = { method: 'ig', steps: 10, batchSize: BATCH };
+  const fullOptions: DiscoverOptions = { method: 'ig', steps: 10, batchSize: BATCH, sites: SITES };
   const full = discover(model, dictionaries, examples, fullOptions);
   const circuit = toCircuit(full, { model: '', saes: '', data: '', tokens: [] }, fullOptions);
   let downstream = 0;

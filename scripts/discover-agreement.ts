@@ -252,6 +252,7 @@ export function measureAgreement(): Agreement {
       method: method === 'exact' ? 'exact' : method === 'attrib' ? 'attrib' : 'ig',
       steps,
       nodesOnly: true,
+      sites: library.sites(),
     });
     times[method] = (performance.now() - t0) / 1000;
     metric = { clean: dsc.metric.clean, patch: dsc.metric.patch! };

@@ -21,6 +21,7 @@ export function rcCircuit(method: 'ig' | 'attrib', examples: number): Circuit {
     nodeThreshold: 0.1,
     edgeThreshold: 0.01,
     batchSize: 10,
+    sites: library.sites(),
   };
   const result = discover(model, (site) => library.get(site), task, options);
   return toCircuit(

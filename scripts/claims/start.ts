@@ -41,6 +41,7 @@ async function measure(): Promise<Record<string, number>> {
     nodeThreshold: 0.1,
     edgeThreshold: 0.01,
     batchSize: 10,
+    sites: library.sites(),
   };
   const found = discover(model, (site) => library.get(site), task.examples, options);
   const circuit = toCircuit(
@@ -61,10 +62,12 @@ async function measure(): Promise<Record<string, number>> {
   const examples = loadExamples(test, tokenizer, forEval, null, 100, config.maxPositionEmbeddings);
   const batches = taskBatches(examples, 25);
   const startLayer = Math.floor(config.numLayers / 3);
-  const sites = evaluatedSites(model.sites, config.numLayers, startLayer);
+  const sites = evaluatedSites(library.sites(), config.numLayers, startLayer);
   const dicts = (s: string[]) => dictionariesAt(saes, s, model);
   const ablated = new AblatedModel(model, dicts(sites), batches, { ablation: 'mean' });
-  const allLayers = new AblatedModel(model, dicts(model.sites), batches, { ablation: 'mean' });
+  const allLayers = new AblatedModel(model, dicts(library.sites()), batches, {
+    ablation: 'mean',
+  });
   const e = evaluate(
     { model: ablated, circuit: forEval, allLayers },
     { thresholds: [], series: [], errors: 'default' },

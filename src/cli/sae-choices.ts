@@ -1,6 +1,7 @@
 // Which file serves which site: printed by every command that opens an SAE folder, since a folder
 // may hold several sizes and L0 variants per site and mix layouts.
 
+import type { LanguageModel } from '../model/language-model.ts';
 import { describeSaeChoices, NEURONS, type SaeLibrary } from '../sae/library.ts';
 
 /**
@@ -19,4 +20,25 @@ export function printSaeChoices(library: SaeLibrary): void {
           skipped.map((s) => `    ${s.location}: ${s.reason}\n`).join('')
         : ''),
   );
+}
+
+/**
+ * The sites discovery finds nodes at: `given` (--sites), else every site the library has a
+ * dictionary for, in model order. Writes them to stderr with the model's other sites, which are
+ * passed through (part of the direct paths between node sites).
+ */
+export function nodeSites(model: LanguageModel, library: SaeLibrary, given?: string[]): string[] {
+  const sites = given ?? library.sites();
+  if (sites.length === 0)
+    throw new Error(
+      `${library.dir}: no dictionary for any site of this model (${model.sites.join(', ')}); pass --saes DIR`,
+    );
+  const without = model.sites.filter((s) => !library.has(s) && !sites.includes(s));
+  const leftOut = model.sites.filter((s) => library.has(s) && !sites.includes(s));
+  process.stderr.write(
+    `node sites${given ? ' (--sites)' : ' (every site with a dictionary)'}: ${sites.join(', ')}\n` +
+      (without.length ? `no dictionary, passed through: ${without.join(', ')}\n` : '') +
+      (leftOut.length ? `left out by --sites, passed through: ${leftOut.join(', ')}\n` : ''),
+  );
+  return sites;
 }

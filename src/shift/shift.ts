@@ -55,6 +55,8 @@ export interface ShiftOptions {
   dictionaries: (site: string) => Dictionary;
   /** Identity dictionaries, for the neuron skyline. */
   neurons: (site: string) => Dictionary;
+  /** The sites with dictionaries, whose nodes are found (default: every site of the model). */
+  sites?: string[];
   task: ClassificationTask;
   /** The residual site the probe reads (default: the penultimate layer's resid). */
   site?: string;
@@ -203,6 +205,8 @@ export interface CircuitOptions {
   /** Ambiguous examples the circuit is found on (default: all). */
   examples?: number;
   batchSize?: number;
+  /** The sites with dictionaries (default: every site of the model). */
+  sites?: string[];
   circuitInfo: { model: string; saes: string; data: string };
   onProgress?: (done: number, total: number) => void;
 }
@@ -215,6 +219,7 @@ function discoverOptionsOf(o: CircuitOptions): DiscoverOptions {
     nodeThreshold: o.nodeThreshold ?? 0.1,
     nodesOnly: true,
     batchSize: o.batchSize ?? 10,
+    sites: o.sites,
     onNodes: o.onProgress,
   };
 }
@@ -330,6 +335,7 @@ export function runShift(o: ShiftOptions): ShiftResult {
     nodeThreshold: o.nodeThreshold,
     examples: o.examples,
     batchSize: o.batchSize,
+    sites: o.sites,
     circuitInfo: o.circuitInfo,
     onProgress: o.onProgress,
   };

@@ -43,7 +43,10 @@ function findCircuit(
       ? openSaes(NEURONS, model.config.numLayers, { modelWidth: model.config.hiddenSize })
       : library;
   const task = taskExamples(data, examples);
-  const result = discover(model, (site) => dicts.get(site), task, options);
+  const result = discover(model, (site) => dicts.get(site), task, {
+    ...options,
+    sites: options.sites ?? library.sites(),
+  });
   return toCircuit(
     result,
     {
@@ -86,7 +89,7 @@ export async function evaluateTask(o: TaskEvaluationOptions): Promise<Evaluation
   const batches = taskBatches(examples, 25);
   const numLayers = model.config.numLayers;
   const startLayer = Math.floor(numLayers / 3);
-  const sites = model.sites.filter((s) => parseSite(s, numLayers).layer >= startLayer);
+  const sites = library.sites().filter((s) => parseSite(s, numLayers).layer >= startLayer);
   const identity = openSaes(NEURONS, numLayers, { modelWidth: model.config.hiddenSize });
   const ablated = (get: (s: string) => ReturnType<typeof library.get>) =>
     new AblatedModel(model, new Map(sites.map((s) => [s, get(s)])), batches, { ablation: 'mean' });

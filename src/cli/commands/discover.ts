@@ -26,7 +26,7 @@ import {
   saeWidthOption,
 } from '../options.ts';
 import { openModelWithTokenizer } from '../open.ts';
-import { printSaeChoices } from '../sae-choices.ts';
+import { nodeSites, printSaeChoices } from '../sae-choices.ts';
 
 interface DiscoverCliOptions {
   data: string;
@@ -116,7 +116,8 @@ export function register(program: Command): void {
     .option(
       '--sites <list>',
       'sites with dictionaries, comma-separated: sites (resid_3) or kinds at every layer ' +
-        '(embed,attn_z,mlp,resid); default: every site of the model',
+        '(embed,attn_z,mlp,resid); default: every site with a dictionary. The other sites are ' +
+        'passed through: edges join node sites along direct paths through them',
     )
     .option(
       '--method <name>',
@@ -162,7 +163,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output folder for circuit.json', 'out')
     .action((opts: DiscoverCliOptions) => {
       const { model, tokenizer } = openModelWithTokenizer(opts.model, 'needed to read task text');
-      const sites =
+      const given =
         opts.sites === undefined ? undefined : parseSiteList(model, opts.sites, '--sites');
       const saesDir = opts.saes ?? path.join(opts.model, 'saes');
       const library = openSaes(saesDir, model.shape.numLayers, {
@@ -171,6 +172,7 @@ export function register(program: Command): void {
         l0: opts.saeL0,
       });
       printSaeChoices(library);
+      const sites = nodeSites(model, library, given);
       const task = loadTask(opts.data, tokenizer, {
         limit: opts.examples,
         maxLength: model.shape.maxPositions,

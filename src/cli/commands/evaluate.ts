@@ -308,7 +308,7 @@ export function register(program: Command): void {
         data,
         batches.flatMap((b) => b.examples),
       );
-      // The circuit's own sites (every site of the model unless discovery was given some).
+      // The circuit's own sites: its node sites, those with dictionaries when it was discovered.
       const circuitSites = model.sites.filter((s) => circuit.sites.includes(s));
       const sites = evaluatedSites(circuitSites, numLayers, startLayer);
       const saes = saesDir(flags.saes, circuit, dir);
@@ -381,8 +381,8 @@ export function register(program: Command): void {
 }
 
 /**
- * The neuron circuit of the same task: discovery (nodes only) on the circuit's own data, method
- * and aggregation with identity dictionaries, listing nodes above `threshold`. Saved beside the
+ * The neuron circuit of the same task: discovery (nodes only) on the circuit's own data, method,
+ * aggregation and sites with identity dictionaries, listing nodes above `threshold`. Saved beside the
  * evaluation as neurons/circuit.json so it can be reused with --neurons-circuit.
  */
 function discoverNeurons(
@@ -410,6 +410,8 @@ function discoverNeurons(
     aggregation: circuit.aggregation,
     nodeThreshold: threshold,
     nodesOnly: true,
+    // The SAE circuit's sites: neurons stand in for its dictionaries, site for site.
+    sites: model.sites.filter((s) => circuit.sites.includes(s)),
   };
   const bar = progressBar('neuron circuit');
   const found = discover(model, (site) => library.get(site), task.examples, {

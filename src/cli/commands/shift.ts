@@ -32,7 +32,7 @@ import {
   saeWidthOption,
 } from '../options.ts';
 import { openModelWithTokenizer } from '../open.ts';
-import { printSaeChoices } from '../sae-choices.ts';
+import { nodeSites, printSaeChoices } from '../sae-choices.ts';
 
 interface ShiftCliOptions {
   task: string;
@@ -153,6 +153,7 @@ export function register(program: Command): void {
         l0: opts.saeL0,
       });
       printSaeChoices(library);
+      const sites = nodeSites(model, library);
       const neurons = openSaes(NEURONS, model.shape.numLayers, { model });
       const site = opts.site ?? defaultProbeSite(model.shape.numLayers);
       const ref = siteRef(model, site);
@@ -214,6 +215,7 @@ export function register(program: Command): void {
           model,
           dictionaries: (s) => library.get(s),
           neurons: (s) => neurons.get(s),
+          sites,
           task,
           site,
           judge,
