@@ -13,7 +13,7 @@ import { saveDictionary } from '../../src/sae/formats.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
 import { randomSaes } from '../helpers/random-saes.ts';
-import { runCommand } from '../helpers/run-command.ts';
+import { runCommand, runCommandOutput } from '../helpers/run-command.ts';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-discover-'));
 const config = tinyConfig({ vocabSize: 832, numLayers: 2 });
@@ -76,8 +76,36 @@ test('sfc discover: malformed data, missing SAEs and bad options fail clearly', 
   const partial = path.join(dir, 'partial');
   fs.cpSync(path.join(dir, 'saes'), partial, { recursive: true });
   fs.rmSync(path.join(partial, 'mlp_1'), { recursive: true });
+  // By default the node sites are the sites with dictionaries; the others are passed through
+  // and named.
+  const o3 = path.join(dir, 'o3');
+  const { stderr } = await runCommandOutput(register, [
+    'discover',
+    '--model',
+    dir,
+    '--data',
+    data,
+    '--saes',
+    partial,
+    '--out',
+    o3,
+  ]);
+  assert.deepEqual(readCircuit(o3).sites, [
+    'embed',
+    'attn_0',
+    'mlp_0',
+    'resid_0',
+    'attn_1',
+    'resid_1',
+  ]);
+  assert.match(
+    stderr,
+    /node sites \(every site with a dictionary\): embed, attn_0, mlp_0, resid_0, attn_1, resid_1\n/,
+  );
+  assert.match(stderr, /no dictionary, passed through: attn_z_0, attn_z_1, mlp_1\n/);
+  // A site asked for by --sites must have its dictionary.
   await assert.rejects(
-    run('--data', data, '--saes', partial, '--out', path.join(dir, 'o3')),
+    run('--data', data, '--saes', partial, '--sites', 'mlp', '--out', path.join(dir, 'o5')),
     /no SAE for site mlp_1; found embed, attn_0, mlp_0, resid_0, attn_1, resid_1/,
   );
   // --sites: only the sites with dictionaries; edges pass through the others
@@ -89,9 +117,10 @@ test('sfc discover: malformed data, missing SAEs and bad options fail clearly', 
     c4.edges.some((e) => e.source.startsWith('resid_0/') && e.target.startsWith('resid_1/')),
   );
   await assert.rejects(
-    run('--data', data, '--sites', 'embed,attn_z'),
-    /--sites: "attn_z" is neither a site of this model nor a kind of site/,
+    run('--data', data, '--sites', 'embed,attn_q'),
+    /--sites: "attn_q" is neither a site of this model nor a kind of site/,
   );
+  await assert.rejects(run('--data', data, '--sites', 'embed,attn_z'), /no SAE for site attn_z_0/);
   await assert.rejects(
     run('--data', data, '--method', 'fast'),
     /--method: expected one of ig, attrib, exact/,

@@ -68,7 +68,7 @@ test('sfc info names every site', () => {
     parameters: number;
   };
   assert.equal(info.architecture, 'GPTNeoXForCausalLM');
-  assert.deepEqual(info.sites, ['embed', 'attn_0', 'mlp_0', 'resid_0']);
+  assert.deepEqual(info.sites, ['embed', 'attn_z_0', 'attn_0', 'mlp_0', 'resid_0']);
   const d = config.hiddenSize;
   const f = config.intermediateSize;
   const perLayer = 4 * d + 3 * d * d + 3 * d + d * d + d + f * d + f + d * f + d;

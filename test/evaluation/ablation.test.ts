@@ -32,7 +32,8 @@ function makeExamples(seed: number, count: number, T: number): TaskExample[] {
   });
 }
 
-const allSites = model.sites;
+// The sites with SAEs (the organism's; attn_z_L has none and runs as it is).
+const allSites = [...saes.keys()];
 const dictionaries = (sites: string[]) => new Map(sites.map((s) => [s, saes.get(s)!]));
 
 // Float64 features of one activation row, straight from the SAE's parameters.

@@ -8,7 +8,7 @@ import { parseThresholds, testDataFor } from '../../src/cli/commands/evaluate.ts
 import { readCircuit, writeCircuit, nodeId, type Circuit } from '../../src/circuit/circuit.ts';
 import { GptNeoX } from '../../src/model/gptneox.ts';
 import { saveModel } from '../../src/model/save.ts';
-import { parseSite } from '../../src/model/sites.ts';
+import { parseSite, siteNames } from '../../src/model/sites.ts';
 import { saveDictionary } from '../../src/sae/formats.ts';
 import { Tokenizer } from '../../src/model/tokenizer.ts';
 import { loadTask, scoreTask } from '../../src/data/tasks.ts';
@@ -53,7 +53,8 @@ fs.writeFileSync(
   [...lines.slice(8, 40), ...simple].join('\n') + '\n',
 );
 
-const sites = new GptNeoX(config, weights).sites;
+// The sites with SAEs (the organism's): what discover lists in circuit.json.
+const sites = siteNames(config.numLayers);
 function circuit(saes: string, width: number, data = path.join(dir, 'task_train.jsonl')): Circuit {
   const rng = new Rng(33);
   const nodes: Circuit['nodes'] = [];

@@ -26,6 +26,8 @@ const T = 4;
 const V = config.vocabSize;
 const d = config.hiddenSize;
 const saes = randomSaes(config, F, 22);
+// The sites with SAEs (the organism's; attn_z_L has none and runs as it is).
+const saeSites = [...saes.keys()];
 
 function makeExamples(seed: number, count: number): TaskExample[] {
   const rng = new Rng(seed);
@@ -62,8 +64,8 @@ function everyNode(sites: string[], width = F, seed = 1): EvalNode[] {
 const close = (a: number, b: number, tol: number) => Math.abs(a - b) <= tol;
 
 test('the full circuit is faithful (1) and the empty one is not (0); completeness the reverse', () => {
-  const r = runner(model.sites);
-  const all = everyNode(model.sites);
+  const r = runner(saeSites);
+  const all = everyNode(saeSites);
   const full = evaluate(
     { model: r, circuit: { nodes: all, nodeThreshold: 0 } },
     { thresholds: [] },
@@ -271,9 +273,9 @@ test('bad circuits and options are refused with a clear message', () => {
 
 test('the circuit as saved is also scored with every layer; nodes below the start layer are counted', () => {
   const start = runner(layer1);
-  const every = runner(model.sites);
+  const every = runner(saeSites);
   // Nodes at every site: those of layer 0 and the embedding are below start layer 1.
-  const nodes = everyNode(model.sites).filter((n) => Math.abs(n.effect) > 0.1);
+  const nodes = everyNode(saeSites).filter((n) => Math.abs(n.effect) > 0.1);
   const below = nodes.filter((n) => !layer1.includes(n.site)).length;
   assert.ok(below > 0 && below < nodes.length);
   const e = evaluate(

@@ -57,7 +57,8 @@ test('site widths: d everywhere but attn_z_L, H·Dh', () => {
   const [, neox] = models[0];
   const gemma = models[3][1];
   assert.equal(neox.siteWidth('attn_1'), 16);
-  assert.throws(() => neox.siteWidth('attn_z_0'), /unknown site "attn_z_0"/);
+  assert.equal(neox.siteWidth('attn_z_0'), 16); // H·Dh = d for GPT-NeoX
+  assert.throws(() => neox.siteWidth('attn_q_0'), /unknown site "attn_q_0"/);
   assert.equal(gemma.siteWidth('attn_z_0'), 24);
   assert.equal(gemma.siteWidth('mlp_1'), 16);
   assert.equal(
@@ -103,7 +104,7 @@ test('site lists: sites and kinds at every layer, in model order', () => {
   ]);
   assert.deepEqual(parseSiteList(gemma, 'mlp_1, resid_0', '--sites'), ['resid_0', 'mlp_1']);
   assert.throws(
-    () => parseSiteList(models[0][1], 'attn_z', '--sites'),
-    /--sites: "attn_z" is neither a site of this model nor a kind of site \(embed, attn, mlp, resid/,
+    () => parseSiteList(models[0][1], 'attn_q', '--sites'),
+    /--sites: "attn_q" is neither a site of this model nor a kind of site \(embed, attn_z, attn, mlp, resid/,
   );
 });
