@@ -37,16 +37,18 @@ test("a circuit's metric and the evaluation's F(M) agree in sign and value on th
   assert.ok(hand < -1, `the organism prefers the clean answer, so m is negative (got ${hand})`);
 
   const library = openSaes(path.join(dir, 'saes'), config.numLayers);
+  // The organism's dictionary sites (attn_z_L has none and is passed through).
   const found = discover(model, (s) => library.get(s), examples, {
     method: 'attrib',
     nodesOnly: true,
+    sites: library.sites(),
   });
   const circuit = toCircuit(
     found,
     { model: dir, saes: 'saes', data: 'rc_test.jsonl', tokens: [] },
     { method: 'attrib', nodesOnly: true },
   );
-  const sites = evaluatedSites(model.sites, config.numLayers, 1);
+  const sites = evaluatedSites(library.sites(), config.numLayers, 1);
   const ablated = new AblatedModel(
     model,
     new Map(sites.map((s) => [s, library.get(s)])),
