@@ -73,6 +73,7 @@ export interface LiveEngineOptions {
   model: string;
   saes: string;
   saeWidth?: number;
+  saeL0?: number;
   corpus: string;
   cache: string;
   bos: BosMode;
@@ -81,7 +82,11 @@ export interface LiveEngineOptions {
 /** Opens the model and dictionaries and answers the viewer's API with them. */
 export function openLiveEngine(o: LiveEngineOptions): LiveEngine & { model: LanguageModel } {
   const { model, tokenizer } = openModel(o.model, { tokenizer: true });
-  const library = openSaes(o.saes, model.shape.numLayers, { model, width: o.saeWidth });
+  const library = openSaes(o.saes, model.shape.numLayers, {
+    model,
+    width: o.saeWidth,
+    l0: o.saeL0,
+  });
   const dictionary = (site: string) => library.get(site);
   const needTokenizer = (): Tokenizer => {
     if (!tokenizer)

@@ -127,7 +127,7 @@ test('errors name the bad part and what was expected', async () => {
   await assert.rejects(intervene('--prompt', PROMPT), /no interventions: give at least one --do/);
   await assert.rejects(
     intervene('--prompt', PROMPT, '--do', 'resid_7:1=zero'),
-    /unknown site "resid_7"; this model's sites are embed, attn_0, mlp_0, resid_0/,
+    /unknown site "resid_7"; this model's sites are embed, attn_z_0, attn_0, mlp_0, resid_0/,
   );
   await assert.rejects(
     intervene('--prompt', PROMPT, '--do', 'resid_0:1024=zero'),

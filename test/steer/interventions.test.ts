@@ -344,7 +344,7 @@ test('parse errors name the bad part and what was expected', () => {
   for (const [text, re] of cases) assert.throws(() => parseIntervention(text), re, text);
   assert.throws(
     () => w.resolve('resid_9:1=zero'),
-    /unknown site "resid_9"; this model's sites are embed, attn_0, mlp_0, resid_0, attn_1/,
+    /unknown site "resid_9"; this model's sites are embed, attn_z_0, attn_0, mlp_0, resid_0, attn_z_1, attn_1/,
   );
   assert.throws(
     () => w.resolve(`resid_0:${WIDTH}=zero`),

@@ -11,7 +11,14 @@ import { organismDocuments } from '../../organism/corpus.ts';
 import type { ReportOptions } from '../../viewer/inputs.ts';
 import { buildReport } from '../../viewer/report.ts';
 import { isLoopbackHost, serveReport } from '../../viewer/server.ts';
-import { bosMode, bosNote, bosOptions, positiveInt, saeWidthOption } from '../options.ts';
+import {
+  bosMode,
+  bosNote,
+  bosOptions,
+  positiveInt,
+  saeL0Option,
+  saeWidthOption,
+} from '../options.ts';
 import { progressBar } from '../progress.ts';
 import { openLiveEngine } from '../live-engine.ts';
 import { FEATURE_STATS_DIR } from './intervene.ts';
@@ -24,6 +31,7 @@ interface ViewCliOptions {
   model: string;
   saes?: string;
   saeWidth?: number;
+  saeL0?: number;
   corpus?: string;
   cache: string;
   bos?: boolean;
@@ -87,11 +95,14 @@ export function register(program: Command): void {
           'Serve the report of DIR on localhost. Files are re-read on every request and an open ' +
             'page reloads its data when circuit.json, evaluation.json, dashboards.json or shift.json ' +
             'change.',
+          '',
           'With --live the model and its dictionaries are loaded once and the page gets an ' +
             'Intervene panel: click a node, zero/set/scale/steer it, and see the next token, the ' +
             "continuation and the circuit's other nodes change (the numbers of sfc intervene).",
-          'Example: sfc view out/ --port 8642, then open http://127.0.0.1:8642/',
-          'Example: sfc view out/ --live --model models/organism',
+          '',
+          'Examples:',
+          '  sfc view out/ --port 8642, then open http://127.0.0.1:8642/',
+          '  sfc view out/ --live --model models/organism',
         ].join('\n'),
       )
       .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
@@ -104,6 +115,7 @@ export function register(program: Command): void {
       .option('--model <dir>', '--live: model folder', defaultModelDir())
       .option('--saes <dir>', '--live: SAE folder, or "neurons" (default: <model>/saes)')
       .addOption(saeWidthOption())
+      .addOption(saeL0Option())
       .option(
         '--corpus <file>',
         '--live: corpus for mean and steer=Amax (default: data/corpus.txt)',
@@ -124,6 +136,7 @@ export function register(program: Command): void {
           model: opts.model,
           saes: opts.saes ?? path.join(opts.model, 'saes'),
           saeWidth: opts.saeWidth,
+          saeL0: opts.saeL0,
           corpus: opts.corpus ?? path.join(defaultDataDir(), 'corpus.txt'),
           cache: opts.cache,
           bos: bosMode(opts.bos),
