@@ -228,10 +228,24 @@ describe(
       );
       await page.waitForSelector('#iv-busy:not([hidden])');
       const shown = await page.locator('#graph .node').count();
-      await page.locator('#show-errors').uncheck();
-      assert.ok((await page.locator('#graph .node').count()) < shown, 'the graph still responds');
-      await page.locator('#show-errors').check();
-      release();
+      // The redraw is asynchronous (layout): wait for it, with the request still held, and
+      // always let the request go so that a failure here does not hang the next test.
+      try {
+        await page.locator('#show-errors').uncheck();
+        await page.waitForFunction(
+          (n) => document.querySelectorAll('#graph .node').length < n,
+          shown,
+          { timeout: 20_000 },
+        );
+        await page.locator('#show-errors').check();
+        await page.waitForFunction(
+          (n) => document.querySelectorAll('#graph .node').length === n,
+          shown,
+          { timeout: 20_000 },
+        );
+      } finally {
+        release();
+      }
       await steered;
       await page.unroute('**/api/intervene');
       assert.equal(await page.locator('#iv-busy').isHidden(), true);
