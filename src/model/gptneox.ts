@@ -41,7 +41,9 @@ import {
 import { gatherRows } from '../kernels/rows.ts';
 import { matmul } from '../kernels/gemm.ts';
 import {
+  checkSliceRange,
   siteInputs,
+  vocabularyRows,
   type BlockWiring,
   type LanguageModel,
   type ModelShape,
@@ -198,22 +200,10 @@ export class GptNeoX implements LanguageModel {
     const c = this.config;
     const w = this.weights;
     const d = c.hiddenSize;
-    if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 0))
-      throw new Error(`slice: layers ${start}..${start + count - 1} are not a range`);
-    if (start + count > c.numLayers)
-      throw new Error(
-        `slice: layers ${start}..${start + count - 1} go past the model's ${c.numLayers}`,
-      );
+    checkSliceRange(start, count, c.numLayers);
     let { embedIn, embedOut } = w;
     if (vocab) {
-      vocab.forEach((id) => {
-        if (!(id >= 0 && id < c.vocabSize))
-          throw new Error(
-            `metric vocabulary: token id ${id} is outside the model's [0, ${c.vocabSize})`,
-          );
-      });
-      embedOut = new Float32Array(vocab.length * d); // [V', d]
-      vocab.forEach((id, i) => embedOut.set(w.embedOut.subarray(id * d, (id + 1) * d), i * d));
+      embedOut = vocabularyRows(w.embedOut, vocab, c.vocabSize, d); // [V', d]
       embedIn = new Float32Array(vocab.length * d);
     }
     return new GptNeoX(

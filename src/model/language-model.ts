@@ -11,6 +11,7 @@ import type { Batch, SiteHook } from './gptneox.ts';
 import type { GptNeoXConfig } from './config.ts';
 import type { TransformerConfig } from './families/family.ts';
 import { parseTransformerSite, type TransformerSiteRef } from './sites.ts';
+import { gatherRows } from '../kernels/rows.ts';
 
 export type BlockWiring = 'parallel' | 'sequential' | 'sandwich';
 
@@ -163,4 +164,31 @@ export function parseSiteList(model: LanguageModel, text: string, flag: string):
     }
   }
   return model.sites.filter((s) => wanted.has(s));
+}
+
+/** LanguageModel.slice's range check: layers start..start+count-1 of a model of numLayers. */
+export function checkSliceRange(start: number, count: number, numLayers: number): void {
+  if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 0))
+    throw new Error(`slice: layers ${start}..${start + count - 1} are not a range`);
+  if (start + count > numLayers)
+    throw new Error(
+      `slice: layers ${start}..${start + count - 1} go past the model's ${numLayers}`,
+    );
+}
+
+/**
+ * The unembedding rows [V', d] of the token ids `vocab`, for a sliced head that scores those
+ * tokens only (LanguageModel.slice); each id is checked against the model's vocabulary.
+ */
+export function vocabularyRows(
+  unembed: Float32Array,
+  vocab: Int32Array,
+  vocabSize: number,
+  d: number,
+): Float32Array {
+  vocab.forEach((id) => {
+    if (!(id >= 0 && id < vocabSize))
+      throw new Error(`metric vocabulary: token id ${id} is outside the model's [0, ${vocabSize})`);
+  });
+  return gatherRows(unembed, vocab, d);
 }

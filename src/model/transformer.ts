@@ -51,7 +51,9 @@ import { rmsNormBackward, rmsNormForward } from './layers/rmsnorm.ts';
 import { inverseFrequencies, rotaryTableFrom } from './layers/rotary.ts';
 import { matmul } from '../kernels/gemm.ts';
 import {
+  checkSliceRange,
   siteInputs,
+  vocabularyRows,
   type BlockWiring,
   type LanguageModel,
   type ModelShape,
@@ -334,22 +336,10 @@ export class Transformer implements LanguageModel {
     const c = this.config;
     const w = this.weights;
     const d = c.hiddenSize;
-    if (!(Number.isInteger(start) && Number.isInteger(count) && start >= 0 && count >= 0))
-      throw new Error(`slice: layers ${start}..${start + count - 1} are not a range`);
-    if (start + count > c.numLayers)
-      throw new Error(
-        `slice: layers ${start}..${start + count - 1} go past the model's ${c.numLayers}`,
-      );
+    checkSliceRange(start, count, c.numLayers);
     let { embed, unembed } = w;
     if (vocab) {
-      vocab.forEach((id) => {
-        if (!(id >= 0 && id < c.vocabSize))
-          throw new Error(
-            `metric vocabulary: token id ${id} is outside the model's [0, ${c.vocabSize})`,
-          );
-      });
-      unembed = new Float32Array(vocab.length * d); // [V', d]
-      vocab.forEach((id, i) => unembed.set(w.unembed.subarray(id * d, (id + 1) * d), i * d));
+      unembed = vocabularyRows(w.unembed, vocab, c.vocabSize, d); // [V', d]
       embed = new Float32Array(vocab.length * d);
     }
     return new Transformer(
