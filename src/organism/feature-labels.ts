@@ -20,20 +20,11 @@ import type { Word } from './grammar.ts';
 import { realise } from './grammar-realiser.ts';
 import { GrammarSampler, type GrammarMix } from './grammar-sampler.ts';
 import { WORD_LABELS } from './labels.ts';
-import { readGroundTruthLabels } from './labels-file.ts';
+import { readGroundTruthLabels, type GroundTruthLabel } from './labels-file.ts';
 import { ORGANISM_MIX, textTokenIds, TRAINING_DIR } from './train-model.ts';
 
-export interface FeatureLabel {
-  site: string;
-  feature: number;
-  /** Best-predicting annotation; null for a feature that never fired on the corpus. */
-  label: string | null;
-  precision: number;
-  recall: number;
-  f1: number;
-  /** Share of the corpus's tokens on which the feature is active. */
-  frequency: number;
-}
+/** One feature's ground-truth label, as labels.jsonl holds it (the format is labels-file.ts's). */
+export type FeatureLabel = GroundTruthLabel;
 
 /** Seed of the labelling corpus (the model trained on seed 1, the SAEs on 101..303). */
 export const LABEL_SEED = 404;
