@@ -13,6 +13,19 @@ export function gatherRows(
   return out;
 }
 
+/** src [rows.length, width] -> [total, width] zeros except row rows[r] = src row r. */
+export function scatterRows(
+  src: Float32Array,
+  rows: ArrayLike<number>,
+  width: number,
+  total: number,
+): Float32Array {
+  const out = new Float32Array(total * width);
+  for (let r = 0; r < rows.length; r++)
+    out.set(src.subarray(r * width, (r + 1) * width), rows[r] * width);
+  return out;
+}
+
 /** a[aOffset..+d] · b[bOffset..+d] */
 export function dotRow(
   a: Float32Array,

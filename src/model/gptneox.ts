@@ -45,6 +45,9 @@ import {
   siteInputs,
   vocabularyRows,
   type BlockWiring,
+  type EngineBackwardOptions,
+  type EngineForwardOptions,
+  type EnginePass,
   type LanguageModel,
   type ModelShape,
   type SiteInput,
@@ -82,23 +85,7 @@ export function makeBatch(sequences: number[][], padId = 0): Batch {
 /** Called with a site's output [B*T*d]; return a Float32Array of the same length to replace it, or nothing to only read. */
 export type SiteHook = (activation: Float32Array, site: string) => Float32Array | void;
 
-export interface ForwardOptions {
-  hooks?: Record<string, SiteHook>;
-  /** 'all': [B*T*V]; 'last': [B*V] at each example's last real token (default); 'none': empty. */
-  logits?: 'all' | 'last' | 'none';
-  /** Keep what backward needs (default false). */
-  forBackward?: boolean;
-  /**
-   * 'last': the top layer computes only what 'last' logits read: K and V at every row, the rest
-   * (its attention output, MLP and residual) at each example's last real token. Requires logits
-   * 'last'. The top layer's attn/mlp/resid sites then have no full activation: hooks and seeds on
-   * them are refused and activation() throws; every gradient backward returns stays exact (the
-   * metric's gradient is zero at the other rows). Default 'all'.
-   */
-  topLayerRows?: 'all' | 'last';
-  /** Earlier positions the batch continues (default none). */
-  past?: Past;
-}
+export type ForwardOptions = EngineForwardOptions<Past>;
 
 /**
  * Keys (rotated) and values of P earlier positions at every layer, [B, H, P, S] each (S head
@@ -110,28 +97,8 @@ export interface Past {
   layers: PastKeysValues[];
 }
 
-export interface BackwardOptions {
-  /** Sites whose output passes values forward but no gradient back (it is still reported). */
-  stopGradient?: Iterable<string>;
-  /** Accumulate (+=) parameter gradients here (zeroWeights(config) layout). */
-  parameterGradients?: GptNeoXWeights;
-  /** Extra gradient injected at a site's output [B*T*d]. */
-  seeds?: Record<string, Float32Array>;
-}
-
-export interface ForwardPass {
-  readonly batch: Batch;
-  readonly logits: Float32Array;
-  /** The site's (possibly replaced) output [B*T*d]. */
-  activation(site: string): Float32Array;
-  /** dLogits has the layout of `logits` (null when only seeds drive it). Returns dMetric/d(site output) for every site. */
-  backward(dLogits: Float32Array | null, options?: BackwardOptions): Map<string, Float32Array>;
-  /**
-   * Keys and values of the first P positions at every layer (a forBackward pass); for a pass that
-   * continues a past, positions count from the past's start (P up to past length + T).
-   */
-  past(P: number): Past;
-}
+export type BackwardOptions = EngineBackwardOptions<GptNeoXWeights>;
+export type ForwardPass = EnginePass<Past, GptNeoXWeights>;
 
 const MAX_WORKSPACES = 2;
 

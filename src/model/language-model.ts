@@ -32,26 +32,55 @@ export interface ModelPast {
   layers: { keys: Float32Array; values: Float32Array }[];
 }
 
-export interface ModelForwardOptions {
+/** Forward options, the same for both engines; PastT is the engine's own past layout. */
+export interface EngineForwardOptions<PastT = ModelPast> {
   hooks?: Record<string, SiteHook>;
+  /** 'all': [B*T*V]; 'last': [B*V] at each example's last real token (default); 'none': empty. */
   logits?: 'all' | 'last' | 'none';
+  /** Keep what backward needs (default false). */
   forBackward?: boolean;
+  /**
+   * 'last' (with logits 'last'): the top layer computes its attention keys and values at every
+   * row and everything after the heads (output projection, norms, MLP, residual) only at each
+   * example's last real token, the rows the head reads. Its attn_z/attn/mlp/resid sites then have
+   * no full activation: hooks and seeds there are refused and activation() throws; every gradient
+   * backward returns stays exact (the metric's gradient is zero at the other rows). Default 'all'.
+   */
   topLayerRows?: 'all' | 'last';
-  past?: ModelPast;
+  /** Earlier positions the batch continues (default none). */
+  past?: PastT;
 }
 
-export interface ModelBackwardOptions {
+/** Backward options; W is the engine's weights layout, for parameter gradients. */
+export interface EngineBackwardOptions<W = never> {
+  /** Sites whose output passes values forward but no gradient back (it is still reported). */
   stopGradient?: Iterable<string>;
+  /** Accumulate (+=) parameter gradients here (the engine's zero-weights layout). */
+  parameterGradients?: W;
+  /** Extra gradient injected at a site's output (its activation's length). */
   seeds?: Record<string, Float32Array>;
 }
 
-export interface ModelPass {
+export interface EnginePass<PastT = ModelPast, W = never> {
   readonly batch: Batch;
   readonly logits: Float32Array;
+  /** The site's (possibly replaced) output. */
   activation(site: string): Float32Array;
-  backward(dLogits: Float32Array | null, options?: ModelBackwardOptions): Map<string, Float32Array>;
-  past(P: number): ModelPast;
+  /** dLogits has the layout of `logits` (null when only seeds drive it); dMetric/d(site) for every site. */
+  backward(
+    dLogits: Float32Array | null,
+    options?: EngineBackwardOptions<W>,
+  ): Map<string, Float32Array>;
+  /**
+   * Keys and values of the first P positions at every layer (a forBackward pass); for a pass that
+   * continues a past, positions count from the past's start (P up to past length + T).
+   */
+  past(P: number): PastT;
 }
+
+export type ModelForwardOptions = EngineForwardOptions;
+export type ModelBackwardOptions = EngineBackwardOptions;
+export type ModelPass = EnginePass;
 
 /**
  * How a site's output reaches a site that reads it with no other site in between:

@@ -12,7 +12,7 @@
 // computed and may replace it; a replaced site acts as "original + constant" in the backward,
 // which returns the gradient at every site and stops at the sites listed in stopGradient.
 
-import type { Batch, SiteHook } from './gptneox.ts';
+import type { Batch } from './gptneox.ts';
 import { parseTransformerSite, transformerSiteNames } from './sites.ts';
 import {
   namedParameters,
@@ -50,33 +50,21 @@ import {
 import { rmsNormBackward, rmsNormForward } from './layers/rmsnorm.ts';
 import { inverseFrequencies, rotaryTableFrom } from './layers/rotary.ts';
 import { matmul } from '../kernels/gemm.ts';
+import { gatherRows, scatterRows } from '../kernels/rows.ts';
 import {
   checkSliceRange,
   siteInputs,
   vocabularyRows,
   type BlockWiring,
+  type EngineBackwardOptions,
+  type EngineForwardOptions,
+  type EnginePass,
   type LanguageModel,
   type ModelShape,
   type SiteInput,
 } from './language-model.ts';
 
-export interface TransformerForwardOptions {
-  hooks?: Record<string, SiteHook>;
-  /** 'all': [B*T*V]; 'last': [B*V] at each example's last real token (default); 'none'. */
-  logits?: 'all' | 'last' | 'none';
-  /** Keep what backward needs (default false). */
-  forBackward?: boolean;
-  /**
-   * 'last' (with logits 'last'): as GptNeoX, the top layer computes its attention at every row
-   * and everything after the heads' outputs (o_proj, norms, MLP, residual) only at each example's
-   * last real token, the rows the head reads. Its attn_z/attn/mlp/resid sites are then not
-   * available (hooks and seeds there are refused, activation() throws); every gradient the
-   * backward returns stays exact. Default 'all'.
-   */
-  topLayerRows?: 'all' | 'last';
-  /** Earlier positions the batch continues (default none). */
-  past?: TransformerPast;
-}
+export type TransformerForwardOptions = EngineForwardOptions<TransformerPast>;
 
 /**
  * Keys (rotated) and values of P earlier positions at every layer, [B, KV, P, Dh] each, as
@@ -88,57 +76,13 @@ export interface TransformerPast {
   layers: PastKeysValues[];
 }
 
-export interface TransformerBackwardOptions {
-  /** Sites whose output passes values forward but no gradient back (it is still reported). */
-  stopGradient?: Iterable<string>;
-  /** Accumulate (+=) parameter gradients here (zeroTransformerWeights(config) layout). */
-  parameterGradients?: TransformerWeights;
-  /** Extra gradient injected at a site's output (its activation's length). */
-  seeds?: Record<string, Float32Array>;
-}
-
-export interface TransformerPass {
-  readonly batch: Batch;
-  readonly logits: Float32Array;
-  /** The site's (possibly replaced) output. */
-  activation(site: string): Float32Array;
-  /** dLogits has the layout of `logits` (null when only seeds drive it); dMetric/d(site) for every site. */
-  backward(
-    dLogits: Float32Array | null,
-    options?: TransformerBackwardOptions,
-  ): Map<string, Float32Array>;
-  /**
-   * Keys and values of the first P positions at every layer (a forBackward pass); for a pass that
-   * continues a past, positions count from the past's start (P up to past length + T).
-   */
-  past(P: number): TransformerPast;
-}
+export type TransformerBackwardOptions = EngineBackwardOptions<TransformerWeights>;
+export type TransformerPass = EnginePass<TransformerPast, TransformerWeights>;
 
 /** A norm's statistics: mean (layernorm only) and 1/std or 1/rms per row. */
 interface NormStats {
   mean: Float64Array;
   rstd: Float64Array;
-}
-
-/** src [.., width] -> [rows.length, width] with row r = src row rows[r]. */
-function gatherRows(src: Float32Array, rows: ArrayLike<number>, width: number): Float32Array {
-  const out = new Float32Array(rows.length * width);
-  for (let r = 0; r < rows.length; r++)
-    out.set(src.subarray(rows[r] * width, (rows[r] + 1) * width), r * width);
-  return out;
-}
-
-/** src [rows.length, width] -> [total, width] zeros except row rows[r] = src row r. */
-function scatterRows(
-  src: Float32Array,
-  rows: ArrayLike<number>,
-  width: number,
-  total: number,
-): Float32Array {
-  const out = new Float32Array(total * width);
-  for (let r = 0; r < rows.length; r++)
-    out.set(src.subarray(r * width, (r + 1) * width), rows[r] * width);
-  return out;
 }
 
 /** x [N, d] -> out [N, d] with the config's norm kind. */
