@@ -164,20 +164,8 @@ export function siteActivation(w: ModelWorld, ids: number[], site: string): Floa
     .slice();
 }
 
-export function pearson(a: number[], b: number[]): number {
-  const n = a.length;
-  const ma = a.reduce((s, x) => s + x, 0) / n;
-  const mb = b.reduce((s, x) => s + x, 0) / n;
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i] - ma) * (b[i] - mb);
-    saa += (a[i] - ma) ** 2;
-    sbb += (b[i] - mb) ** 2;
-  }
-  return sab / Math.sqrt(saa * sbb);
-}
+// One Pearson correlation for the agreement study and its tests.
+export { pearson } from '../../scripts/discover-agreement.ts';
 
 /** Every node of every example as [example, site, position, feature|null, effect]. */
 export function allNodes(dsc: Discovery): [number, string, number, number | null, number][] {
