@@ -38,7 +38,7 @@ const checkpointSchema = z.looseObject({
   options: z.looseObject({
     site: z.string(),
     width: positive,
-    kind: z.enum(['relu', 'topk']),
+    kind: z.enum(['relu', 'jumprelu', 'topk']),
     k: positive.optional(),
     batchSize: positive,
     seed: z.number(),
@@ -80,8 +80,9 @@ export function readTrainingCheckpoint(dir: string): TrainingCheckpoint {
     decoderBias: d,
     lastFired: F,
   };
-  for (const p of ['encoder', 'encoderBias', 'decoder', 'decoderBias'])
-    lengths[`adam.m.${p}`] = lengths[`adam.v.${p}`] = lengths[p];
+  if (state.options.kind === 'jumprelu') lengths.threshold = F;
+  for (const p of ['encoder', 'encoderBias', 'decoder', 'decoderBias', 'threshold'])
+    if (lengths[p] !== undefined) lengths[`adam.m.${p}`] = lengths[`adam.v.${p}`] = lengths[p];
   for (const [name, length] of Object.entries(lengths)) {
     const t = tensors.get(name);
     if (!t) throw new Error(`${tensorFile}: no tensor ${name}; incomplete checkpoint`);

@@ -9,8 +9,9 @@ import type { SparseAutoencoder } from './dictionary.ts';
 /**
  * Scores the S inputs `sample` [S, d] by their squared reconstruction loss, and for each dead
  * feature picks an input with probability ∝ loss²; its centred direction becomes the decoder row,
- * and (scaled to 0.2 × the mean alive encoder norm) the encoder row; encoder bias 0; Adam state
- * of those rows reset. `opt` optimises [encoder, encoderBias, decoder, decoderBias] in that order.
+ * and (scaled to 0.2 × the mean alive encoder norm) the encoder row; encoder bias 0; a JumpReLU
+ * threshold back to `threshold`; Adam state of those rows reset. `opt` optimises [encoder,
+ * encoderBias, decoder, decoderBias] in that order, then the threshold for JumpReLU.
  */
 export function resampleDeadFeatures(
   sae: SparseAutoencoder,
@@ -19,6 +20,7 @@ export function resampleDeadFeatures(
   sample: Float32Array,
   S: number,
   rng: Rng,
+  threshold = 0,
 ): void {
   const { dIn: d, width: F } = sae;
   // Per-input reconstruction loss, in chunks so that [rows, F] stays small.
@@ -53,7 +55,8 @@ export function resampleDeadFeatures(
   }
   aliveNorm = alive ? aliveNorm / alive : 1;
   const { m, v } = opt;
-  const rowParams = [0, 1, 2]; // encoder, encoderBias, decoder: per-feature rows
+  // Per-feature rows: encoder, encoderBias, decoder, and the threshold when trained.
+  const rowParams = sae.threshold ? [0, 1, 2, 4] : [0, 1, 2];
   for (const i of dead) {
     let pick: number;
     if (total > 0) {
@@ -79,8 +82,9 @@ export function resampleDeadFeatures(
       sae.encoder[i * d + j] = (dir[j] / norm) * aliveNorm * 0.2;
     }
     sae.encoderBias[i] = 0;
+    if (sae.threshold) sae.threshold[i] = threshold;
     for (const p of rowParams) {
-      const width = p === 1 ? 1 : d;
+      const width = p === 1 || p === 4 ? 1 : d;
       m[p].fill(0, i * width, (i + 1) * width);
       v[p].fill(0, i * width, (i + 1) * width);
     }

@@ -10,13 +10,13 @@ import type { AdamW } from '../model/adamw.ts';
 import type { ActivationSource, SourceState } from './activations.ts';
 import { CHECKPOINT_JSON, CHECKPOINT_TENSORS, readTrainingCheckpoint } from './checkpoint-file.ts';
 import { SparseAutoencoder } from './dictionary.ts';
-import { PARAM_NAMES } from './train-loss.ts';
+import { trainedParams } from './train-loss.ts';
 
 /** The settings a checkpoint must share with the run that continues it (and the SAE's shape). */
 export interface CheckpointOptions {
   site: string;
   width: number;
-  kind: 'relu' | 'topk';
+  kind: 'relu' | 'jumprelu' | 'topk';
   k: number | undefined;
   batchSize: number;
   seed: number;
@@ -27,7 +27,7 @@ export interface CheckpointOptions {
 export interface TrainerState {
   /** In normalised units. */
   readonly sae: SparseAutoencoder;
-  /** Optimises the PARAM_NAMES of `sae`, in that order. */
+  /** Optimises trainedParams(sae.kind) of `sae`, in that order. */
   readonly opt: AdamW;
   /** Last step at which each feature fired (-1: at init). */
   readonly lastFired: Float64Array;
@@ -48,8 +48,8 @@ export function saveCheckpoint(dir: string, t: TrainerState): void {
   const { sae } = t;
   const { m, v } = t.opt;
   const source: SourceState = t.source.saveState();
-  const tensors = PARAM_NAMES.flatMap((p, i) => [
-    { name: p, shape: [sae[p].length], data: sae[p] },
+  const tensors = trainedParams(sae.kind).flatMap((p, i) => [
+    { name: p, shape: [sae[p]!.length], data: sae[p]! },
     { name: `adam.m.${p}`, shape: [m[i].length], data: m[i] },
     { name: `adam.v.${p}`, shape: [v[i].length], data: v[i] },
   ]);
@@ -110,11 +110,12 @@ export function loadCheckpoint<T extends TrainerState>(
     encoderBias: get('encoderBias'),
     decoder: get('decoder'),
     decoderBias: get('decoderBias'),
+    threshold: o.kind === 'jumprelu' ? get('threshold') : undefined,
     k: o.k,
   });
   const t = make(sae, state.scale);
   const { m, v } = t.opt;
-  PARAM_NAMES.forEach((p, i) => {
+  trainedParams(o.kind).forEach((p, i) => {
     m[i].set(get(`adam.m.${p}`));
     v[i].set(get(`adam.v.${p}`));
   });

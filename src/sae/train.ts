@@ -3,6 +3,10 @@
 //
 //   ReLU:  loss = mean_n ||x_n - x̂_n||² + λ · mean_n ||f_n||₁      (||·||² sums over the d dims)
 //   TopK:  loss = mean_n ||x_n - x̂_n||²                            (sparsity is fixed at k)
+//   JumpReLU (Rajamanoharan et al. 2024): f = z·H(z - θ) per feature, with a trained threshold θ,
+//          loss = mean_n ||x_n - x̂_n||² + λ · mean_n ||f_n||₀
+//          θ learns through straight-through pseudo-derivatives (train-loss.ts) with a rectangle
+//          kernel of bandwidth ε; θ starts at ε and is kept ≥ 0.
 //
 // Adam (src/model/adamw.ts) with a linear learning-rate warmup; decoder rows are kept at unit norm
 // (the gradient component parallel to each row is removed before the step, rows renormalised
@@ -22,10 +26,10 @@ import type { OnProgress } from '../progress.ts';
 import { SparseAutoencoder } from './dictionary.ts';
 import {
   normalizeRows,
-  PARAM_NAMES,
   projectDecoderGradient,
   saeLossAndGradients,
   saeWorkspace,
+  trainedParams,
   zeroGradients,
   type BatchStats,
   type SaeGradients,
@@ -45,10 +49,21 @@ export interface TrainOptions {
   site: string;
   /** F: number of features. */
   width: number;
-  /** 'relu' (L1 penalty, default) or 'topk' (needs k). */
-  kind?: 'relu' | 'topk';
+  /** 'relu' (L1 penalty, default), 'jumprelu' (L0 penalty, trained thresholds) or 'topk' (needs k). */
+  kind?: TrainedKind;
   /** λ, the L1 coefficient in normalised units (see the file comment); default 5. ReLU only. */
   l1?: number;
+  /**
+   * λ, the L0 coefficient of a JumpReLU SAE in normalised units: the squared error (out of a
+   * typical input's d) a feature must save to be worth firing; default 1.
+   */
+  l0Penalty?: number;
+  /**
+   * ε, JumpReLU's kernel bandwidth in normalised units, also the initial threshold; default 0.5.
+   * The paper's 0.001 at unit mean squared norm is 0.001·√d here, but it moves θ only over
+   * hundreds of thousands of steps: only pre-activations within ε/2 of θ give θ a gradient.
+   */
+  bandwidth?: number;
   /** Active features per input for topk. */
   k?: number;
   /** Adam learning rate after warmup (default 1e-4). */
@@ -107,11 +122,15 @@ export interface TrainResult {
   resumedFrom: number;
 }
 
+export type TrainedKind = 'relu' | 'jumprelu' | 'topk';
+
 interface Resolved {
   site: string;
   width: number;
-  kind: 'relu' | 'topk';
+  kind: TrainedKind;
   l1: number;
+  l0Penalty: number;
+  bandwidth: number;
   k: number | undefined;
   lr: number;
   steps: number;
@@ -135,12 +154,16 @@ function resolveOptions(o: TrainOptions): Resolved {
   const steps = positiveInt('steps', o.steps);
   const width = positiveInt('width', o.width);
   const kind = o.kind ?? 'relu';
-  if (kind !== 'relu' && kind !== 'topk')
-    throw new Error(`trainSae: kind must be relu or topk, got ${String(kind)}`);
+  if (kind !== 'relu' && kind !== 'topk' && kind !== 'jumprelu')
+    throw new Error(`trainSae: kind must be relu, jumprelu or topk, got ${String(kind)}`);
   if (kind === 'topk' && !(Number.isInteger(o.k) && o.k! >= 1 && o.k! <= width))
     throw new Error(`trainSae: topk needs an integer k in 1..${width}, got ${o.k}`);
   const l1 = o.l1 ?? 5;
   if (!(l1 >= 0)) throw new Error(`trainSae: l1 must be >= 0, got ${l1}`);
+  const l0Penalty = o.l0Penalty ?? 1;
+  if (!(l0Penalty >= 0)) throw new Error(`trainSae: l0Penalty must be >= 0, got ${l0Penalty}`);
+  const bandwidth = o.bandwidth ?? 0.5;
+  if (!(bandwidth > 0)) throw new Error(`trainSae: bandwidth must be > 0, got ${bandwidth}`);
   const lr = o.lr ?? 1e-4;
   if (!(lr > 0)) throw new Error(`trainSae: lr must be > 0, got ${lr}`);
   const resampleEvery = o.resampleEvery ?? Math.floor(steps / 5);
@@ -149,6 +172,8 @@ function resolveOptions(o: TrainOptions): Resolved {
     width,
     kind,
     l1,
+    l0Penalty,
+    bandwidth,
     k: kind === 'topk' ? o.k : undefined,
     lr,
     steps,
@@ -184,7 +209,7 @@ class Trainer implements TrainerState {
     sae: SparseAutoencoder,
   ) {
     this.sae = sae;
-    const params = PARAM_NAMES.map((p) => sae[p]);
+    const params = trainedParams(sae.kind).map((p) => sae[p]!);
     this.opt = new AdamW(params, { lr: o.lr });
     this.grads = zeroGradients(sae.dIn, sae.width);
     this.ws = saeWorkspace(o.batchSize, sae.dIn, sae.width);
@@ -205,15 +230,20 @@ class Trainer implements TrainerState {
     const F = sae.width;
     this.draw(this.x, B);
     this.fired.fill(0);
-    const stats = saeLossAndGradients(sae, this.x, B, o.l1, grads, ws, this.fired);
+    const penalty =
+      o.kind === 'jumprelu' ? { lambda: o.l0Penalty, bandwidth: o.bandwidth } : { lambda: o.l1 };
+    const stats = saeLossAndGradients(sae, this.x, B, penalty, grads, ws, this.fired);
     for (let i = 0; i < F; i++) if (this.fired[i]) this.lastFired[i] = this.step;
     projectDecoderGradient(sae.decoder, grads.decoder, sae.dIn);
     const lr = o.lr * Math.min(1, (this.step + 1) / Math.max(1, o.warmupSteps));
     this.opt.step(
-      PARAM_NAMES.map((p) => grads[p]),
+      trainedParams(sae.kind).map((p) => grads[p]),
       lr,
     );
     normalizeRows(sae.decoder, sae.dIn);
+    // θ < 0 would make JumpReLU's relu(z)·1[z > θ] differ from z·H(z - θ), the trained function.
+    const th = sae.threshold;
+    if (th) for (let i = 0; i < F; i++) if (!(th[i] > 0)) th[i] = 0;
     this.step++;
     return stats;
   }
@@ -233,13 +263,13 @@ class Trainer implements TrainerState {
     const sample = new Float32Array(S * this.sae.dIn);
     this.draw(sample, S);
     const rng = derivedRng(this.o.seed, RNG_RESAMPLE, this.step);
-    resampleDeadFeatures(this.sae, this.opt, dead, sample, S, rng);
+    resampleDeadFeatures(this.sae, this.opt, dead, sample, S, rng, this.o.bandwidth);
     for (const i of dead) this.lastFired[i] = this.step - 1; // a fresh window to prove itself
     this.resampled += dead.length;
     return dead.length;
   }
 
-  /** The dictionary in raw units: x' = s·x, so b_D and b_E scale by 1/s and features by 1/s. */
+  /** The dictionary in raw units: x' = s·x, so b_D, b_E and θ scale by 1/s and features by 1/s. */
   exportDictionary(): SparseAutoencoder {
     const { sae, scale } = this;
     return new SparseAutoencoder({
@@ -251,6 +281,7 @@ class Trainer implements TrainerState {
       encoderBias: sae.encoderBias.map((b) => b / scale),
       decoder: sae.decoder.slice(),
       decoderBias: sae.decoderBias.map((b) => b / scale),
+      threshold: sae.threshold?.map((t) => t / scale),
       k: sae.k,
     });
   }
@@ -281,6 +312,7 @@ function initialise(o: Resolved, source: ActivationSource): Trainer {
     encoderBias: new Float32Array(F),
     decoder,
     decoderBias: new Float32Array(d),
+    threshold: o.kind === 'jumprelu' ? new Float32Array(F).fill(o.bandwidth) : undefined,
     k: o.k,
   });
   // Scale and mean from a first sample of the stream.
@@ -294,7 +326,8 @@ function initialise(o: Resolved, source: ActivationSource): Trainer {
   for (let i = 0; i < n * d; i++) sample[i] *= scale;
   for (let r = 0; r < n; r++)
     for (let j = 0; j < d; j++) sae.decoderBias[j] += sample[r * d + j] / n;
-  // Both activations are positively homogeneous (b_E = 0), so scaling W_E by c scales x̂ - b_D by c:
+  // ReLU and TopK are positively homogeneous (b_E = 0), so scaling W_E by c scales x̂ - b_D by c
+  // (JumpReLU nearly, its θ being small):
   // pick the c that best reconstructs the sample, instead of starting with F/2 features summed at full size.
   let dot = 0;
   let norm = 0;

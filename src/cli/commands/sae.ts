@@ -2,7 +2,7 @@
 // how well a folder of dictionaries reconstructs each site (also its effect on the model's loss).
 
 import path from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { defaultModelDir } from '../../model/load.ts';
 import { siteRef } from '../../model/language-model.ts';
 import type { Tokenizer } from '../../model/tokenizer.ts';
@@ -12,7 +12,7 @@ import { saveDictionary } from '../../sae/formats.ts';
 import { openSaes } from '../../sae/library.ts';
 import { printSaeChoices } from '../sae-choices.ts';
 import { evaluateSaes, type SiteStats } from '../../sae/metrics.ts';
-import { trainSae } from '../../sae/train.ts';
+import { trainSae, type TrainedKind } from '../../sae/train.ts';
 import {
   DEFAULT_OUT,
   bosMode,
@@ -82,8 +82,11 @@ interface TrainFlags {
   site: string;
   corpus: string;
   width?: string;
+  arch?: string;
   l1?: string;
   topk?: string;
+  l0Penalty?: string;
+  bandwidth?: string;
   lr: string;
   steps: string;
   batch: string;
@@ -95,6 +98,25 @@ interface TrainFlags {
   normalize: boolean;
   checkpointEvery?: string;
   bos?: boolean;
+}
+
+const TRAINED_KINDS: TrainedKind[] = ['relu', 'jumprelu', 'topk'];
+
+/** --arch, or topk when only --topk is given; refuses a penalty flag of another architecture. */
+function trainedKind(o: TrainFlags): TrainedKind {
+  const kind = (o.arch ?? (o.topk !== undefined ? 'topk' : 'relu')) as TrainedKind;
+  const owners: [string, string | undefined, TrainedKind][] = [
+    ['--l1', o.l1, 'relu'],
+    ['--l0-penalty', o.l0Penalty, 'jumprelu'],
+    ['--bandwidth', o.bandwidth, 'jumprelu'],
+    ['--topk', o.topk, 'topk'],
+  ];
+  for (const [flag, value, owner] of owners)
+    if (value !== undefined && owner !== kind)
+      throw new Error(`${flag} is for --arch ${owner}, not --arch ${kind}`);
+  if (kind === 'topk' && o.topk === undefined)
+    throw new Error('--arch topk needs --topk k, the number of active features per token');
+  return kind;
 }
 
 interface StatsFlags {
@@ -129,8 +151,16 @@ export function register(program: Command): void {
         '',
         'An existing <out>/<site> (e.g. a shipped SAE) is never replaced without --force.',
         '',
-        'Example (train.txt: your training text; data/corpus.txt is the held-out text of sae stats):',
+        'Architectures (--arch): relu (L1 penalty --l1, the default), jumprelu (trained ' +
+          'per-feature thresholds and an L0 penalty --l0-penalty, as Gemma Scope; the threshold ' +
+          'learns through straight-through gradients of kernel width --bandwidth) and topk (k ' +
+          'active features per token, --topk k, no penalty). Every one is saved as SAELens ' +
+          'writes it, so every --saes command reads it back.',
+        '',
+        'Examples (train.txt: your training text; data/corpus.txt is the held-out text of sae stats):',
         '  sfc sae train --site resid_1 --corpus train.txt --width 2048 --steps 5000',
+        '  sfc sae train --site mlp_0 --corpus train.txt --arch jumprelu --l0-penalty 2',
+        '  sfc sae train --site embed --corpus train.txt --arch topk --topk 32',
       ].join('\n'),
     )
     .option(
@@ -141,11 +171,25 @@ export function register(program: Command): void {
     .requiredOption('--site <site>', 'where to read activations: embed, attn_L, mlp_L or resid_L')
     .requiredOption('--corpus <file>', 'training text, one document per line')
     .option('--width <F>', 'number of features (default 16 x the model width)')
+    .addOption(
+      new Option(
+        '--arch <kind>',
+        'activation: relu, jumprelu or topk (default relu; topk with --topk)',
+      ).choices(TRAINED_KINDS),
+    )
     .option(
       '--l1 <lambda>',
       'L1 coefficient of a ReLU SAE (default 5, in units where inputs are scaled to E||x||^2 = d; see --no-normalize)',
     )
-    .option('--topk <k>', 'train a TopK SAE with k active features instead (no L1 penalty)')
+    .option(
+      '--l0-penalty <lambda>',
+      'L0 coefficient of a JumpReLU SAE: the squared error a feature must save to fire (default 1, same units as --l1)',
+    )
+    .option(
+      '--bandwidth <eps>',
+      "JumpReLU: width of the threshold's straight-through kernel, also the initial threshold (default 0.5, same units)",
+    )
+    .option('--topk <k>', 'k active features per token of a TopK SAE (implies --arch topk)')
     .option('--lr <rate>', 'Adam learning rate after a linear warmup', '1e-4')
     .option('--steps <n>', 'optimizer steps', '10000')
     .option('--batch <n>', 'activation vectors per step', '512')
@@ -169,8 +213,7 @@ export function register(program: Command): void {
     .addOption(bosOptions()[0])
     .addOption(bosOptions()[1])
     .action((o: TrainFlags) => {
-      if (o.l1 !== undefined && o.topk !== undefined)
-        throw new Error('give --l1 (ReLU SAE) or --topk (TopK SAE), not both');
+      const kind = trainedKind(o);
       const { model, tokenizer } = openModelWithTokenizer(o.model, 'needed to read --corpus');
       siteRef(model, o.site);
       // Before training, so that a refusal costs nothing.
@@ -195,9 +238,13 @@ export function register(program: Command): void {
       const options = {
         site: o.site,
         width,
-        kind: o.topk !== undefined ? ('topk' as const) : ('relu' as const),
+        kind,
         k: o.topk !== undefined ? positiveInt('--topk', o.topk) : undefined,
         l1: o.l1 !== undefined ? positiveNumber('--l1', o.l1, true) : undefined,
+        l0Penalty:
+          o.l0Penalty !== undefined ? positiveNumber('--l0-penalty', o.l0Penalty, true) : undefined,
+        bandwidth:
+          o.bandwidth !== undefined ? positiveNumber('--bandwidth', o.bandwidth) : undefined,
         lr: positiveNumber('--lr', o.lr),
         steps,
         batchSize: positiveInt('--batch', o.batch),
@@ -218,9 +265,11 @@ export function register(program: Command): void {
           ctx,
           steps: result.steps,
           width,
-          kind: options.kind,
+          kind,
           k: options.k,
-          l1: options.kind === 'relu' ? (options.l1 ?? 5) : undefined,
+          l1: kind === 'relu' ? (options.l1 ?? 5) : undefined,
+          l0Penalty: kind === 'jumprelu' ? (options.l0Penalty ?? 1) : undefined,
+          bandwidth: kind === 'jumprelu' ? (options.bandwidth ?? 0.5) : undefined,
           lr: options.lr,
           batchSize: options.batchSize,
           seed,
