@@ -24,6 +24,8 @@ export interface DashboardRunOptions {
   saes?: string;
   /** The dictionary size to use when the folder holds several per site. */
   saeWidth?: number;
+  /** The average L0 to choose among a site's variants (Gemma Scope's average_l0_K; default 100). */
+  saeL0?: number;
   /** Text file, one document per line; with `documents` it only names them. */
   corpus: string;
   /** The documents themselves (e.g. generated text), instead of reading `corpus`. */
@@ -119,7 +121,11 @@ export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
   const { model, tokenizer } = openModel(modelDir, { tokenizer: true });
   if (!tokenizer)
     throw new Error(`${modelDir}: no tokenizer.json; dashboards need it to read the corpus`);
-  const library = openSaes(saesDir, model.shape.numLayers, { model, width: o.saeWidth });
+  const library = openSaes(saesDir, model.shape.numLayers, {
+    model,
+    width: o.saeWidth,
+    l0: o.saeL0,
+  });
 
   let features: FeatureRef[];
   const which = o.features ?? path.join(o.out, CIRCUIT_FILE);

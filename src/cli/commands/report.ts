@@ -172,6 +172,7 @@ export function register(program: Command): void {
     .option('--model <dir>', 'model folder', defaultModelDir())
     .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
     .addOption(saeWidthOption())
+    .addOption(saeL0Option())
     .option(
       '--features <which>',
       'a circuit.json (or its folder) whose features to describe, or "all" (default: OUT/circuit.json)',
@@ -196,6 +197,7 @@ export function register(program: Command): void {
         model: string;
         saes?: string;
         saeWidth?: number;
+        saeL0?: number;
         features?: string;
         top: string;
         ctx?: string;
@@ -213,6 +215,7 @@ export function register(program: Command): void {
           model: opts.model,
           saes: opts.saes ?? path.join(opts.model, 'saes'),
           saeWidth: opts.saeWidth,
+          saeL0: opts.saeL0,
           corpus: opts.corpus,
           documents: organismDocuments(opts.corpus, maxDocuments),
           out: opts.out,
