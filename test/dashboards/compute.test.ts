@@ -1,6 +1,6 @@
-// Dashboards against brute force on a tiny random model with random SAEs: every window run on its
-// own (no padding, no batching), feature activations from the encoder formula in float64 loops,
-// logit effects as explicit sums over W_U (γ ⊙ d).
+// Dashboards against brute force on a tiny random model with random SAEs (ReLU, one TopK, one
+// JumpReLU): every window run on its own (no padding, no batching), feature activations from the
+// encoder formula in float64 loops, logit effects as explicit sums over W_U (γ ⊙ d).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +20,7 @@ import { randomSaes } from '../helpers/random-saes.ts';
 const config = tinyConfig();
 const model = new GptNeoX(config, randomWeights(config, 1));
 const F = 8;
+const JUMP = 0.5; // thresholds 0.5..0.57: some positive pre-activations fall under them (asserted)
 const saes = randomSaes(config, F, 2);
 // One top-k dictionary too: it cannot be computed feature by feature.
 const base = saes.get('mlp_0')!;
@@ -34,7 +35,21 @@ const topk = new SparseAutoencoder({
   decoder: base.decoder,
   decoderBias: base.decoderBias,
 });
-const dictionary = (site: string): Dictionary => (site === 'mlp_0' ? topk : saes.get(site)!);
+// And one JumpReLU (SAELens semantics, input centred): features 0 and 5 are in the list below.
+const resid1 = saes.get('resid_1')!;
+const jumprelu = new SparseAutoencoder({
+  site: 'resid_1',
+  kind: 'jumprelu',
+  threshold: Float32Array.from({ length: F }, (_, i) => JUMP + 0.01 * i),
+  dIn: resid1.dIn,
+  width: F,
+  encoder: resid1.encoder,
+  encoderBias: resid1.encoderBias,
+  decoder: resid1.decoder,
+  decoderBias: resid1.decoderBias,
+});
+const dictionary = (site: string): Dictionary =>
+  site === 'mlp_0' ? topk : site === 'resid_1' ? jumprelu : saes.get(site)!;
 
 const rng = new Rng(3);
 const documents = Array.from({ length: 9 }, () =>
@@ -65,6 +80,9 @@ const options = {
   after: 2,
 };
 
+/** Positive pre-activations a JumpReLU feature's threshold held back, over bruteActivations calls. */
+let belowThreshold = 0;
+
 /** Feature activations [window][t] by brute force. */
 function bruteActivations(ref: FeatureRef): { windows: number[][]; acts: number[][] } {
   const dict = dictionary(ref.site) as SparseAutoencoder;
@@ -88,6 +106,11 @@ function bruteActivations(ref: FeatureRef): { windows: number[][]; acts: number[
       if (dict.kind === 'topk') {
         const order = z.map((_, i) => i).sort((a, b) => z[b] - z[a] || a - b);
         return order.slice(0, dict.k!).includes(ref.feature) ? Math.max(0, z[ref.feature]) : 0;
+      }
+      if (dict.kind === 'jumprelu') {
+        const v = z[ref.feature];
+        if (v > 0 && !(v > dict.threshold![ref.feature])) belowThreshold++;
+        return v > dict.threshold![ref.feature] ? v : 0;
       }
       return Math.max(0, z[ref.feature]);
     });
@@ -163,6 +186,7 @@ test('dashboards equal brute force: contexts, frequency, histogram, logit effect
     );
     dash.promoted.forEach((p) => assert.ok(Math.abs(p.value - logit[p.id]) < 1e-4));
   }
+  assert.ok(belowThreshold > 0, 'the JumpReLU thresholds held some positive pre-activations back');
 });
 
 test('batching and padding change nothing', () => {

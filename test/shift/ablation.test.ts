@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { makeBatch } from '../../src/model/gptneox.ts';
-import { IdentityDictionary } from '../../src/sae/dictionary.ts';
+import { IdentityDictionary, SparseAutoencoder } from '../../src/sae/dictionary.ts';
 import { zeroAblationHooks } from '../../src/shift/ablation.ts';
 import { makeWorld, splicedHooks } from '../attribution/world.ts';
 
@@ -51,5 +51,65 @@ test('zeroAblationHooks: identity dictionaries zero neurons; bad features are re
   assert.throws(
     () => zeroAblationHooks((s) => w.saes.get(s)!, [{ site: 'resid_0', feature: 999 }]),
     /feature 999 is outside resid_0's dictionary of 24/,
+  );
+});
+
+test('zeroAblationHooks with JumpReLU and TopK dictionaries: equal to splicing them in, features zeroed', () => {
+  const w = makeWorld({ parallel: true, examples: 1, T: 5 });
+  // The random ReLU SAEs' weights, as JumpReLU at embed and resid_0, TopK at mlp_0 and attn_1.
+  const as = (site: string, kind: 'jumprelu' | 'topk') => {
+    const s = w.saes.get(site)!;
+    w.saes.set(
+      site,
+      new SparseAutoencoder({
+        site,
+        kind,
+        dIn: s.dIn,
+        width: s.width,
+        encoder: s.encoder,
+        encoderBias: s.encoderBias,
+        decoder: s.decoder,
+        decoderBias: s.decoderBias,
+        threshold: new Float32Array(s.width).fill(0.15),
+        k: 6,
+      }),
+    );
+  };
+  as('embed', 'jumprelu');
+  as('resid_0', 'jumprelu');
+  as('mlp_0', 'topk');
+  as('attn_1', 'topk');
+  const ids = w.examples[0].clean;
+  const T = ids.length;
+  const chosen = [
+    { site: 'embed', feature: 3 },
+    { site: 'mlp_0', feature: 1 },
+    { site: 'resid_0', feature: 5 },
+    { site: 'attn_1', feature: 2 },
+  ];
+  const fired = new Set<string>();
+  const spliced = splicedHooks(w, T, (site, features) => {
+    const F = w.saes.get(site)!.width;
+    for (const c of chosen)
+      if (c.site === site)
+        for (let t = 0; t < T; t++) {
+          if (features[t * F + c.feature] !== 0) fired.add(site);
+          features[t * F + c.feature] = 0;
+        }
+  });
+  const batch = makeBatch([ids]);
+  const truth = w.model.forward(batch, { hooks: spliced, logits: 'all' }).logits;
+  assert.deepEqual([...fired].sort(), chosen.map((c) => c.site).sort(), 'every chosen one fires');
+  const hooks = zeroAblationHooks((s) => w.saes.get(s)!, chosen);
+  const got = w.model.forward(batch, { hooks, logits: 'all' }).logits;
+  for (let i = 0; i < truth.length; i++)
+    assert.ok(Math.abs(got[i] - truth[i]) < 1e-4, `logit ${i}: ${got[i]} vs ${truth[i]}`);
+  // The kinds matter here: the same weights as ReLU ablate to other logits.
+  const relu = makeWorld({ parallel: true, examples: 1, T: 5 });
+  const asRelu = zeroAblationHooks((s) => relu.saes.get(s)!, chosen);
+  const other = w.model.forward(batch, { hooks: asRelu, logits: 'all' }).logits;
+  assert.ok(
+    other.some((v, i) => Math.abs(v - got[i]) > 1e-3),
+    'JumpReLU/TopK ablations differ from ReLU ones',
   );
 });
