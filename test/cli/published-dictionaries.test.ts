@@ -2,11 +2,11 @@
 // family (test/fixtures/families/*): one --saes folder mixing a Gemma Scope release tree
 // (JumpReLU params.npz, b_dec not subtracted, two L0 variants per resid site chosen by --sae-l0)
 // and SAELens folders (standard, jumprelu, topk), written here from dictionaries held in memory.
-// sfc discover (exact), evaluate, dashboards, report and sae stats run on it; their files are read
-// back through their validating readers and checked against independent truths computed here from
-// the in-memory dictionaries: exact node effects against brute-force activation patching with
-// every dictionary spliced in, the full circuit's faithfulness against 1, dashboards' maxima and
-// sae stats' L0 against plain encodings. sfc sae train --arch jumprelu / topk writes folders that
+// sfc discover (exact, attrib, IG), evaluate, dashboards, report and sae stats run on it; their
+// files are read back through their validating readers and checked against independent truths
+// computed here from the in-memory dictionaries: exact node effects against brute-force activation
+// patching with every dictionary spliced in, attrib effects against finite differences, the full
+// circuit's faithfulness against 1, dashboards' maxima and sae stats' L0 against plain encodings. sfc sae train --arch jumprelu / topk writes folders that
 // load back as those kinds.
 
 import { test } from 'node:test';
@@ -33,7 +33,8 @@ import { transpose } from '../../src/sae/transpose.ts';
 import { normalizeRows } from '../../src/sae/train-loss.ts';
 import { Rng } from '../../src/random.ts';
 import { runCommandOutput } from '../helpers/run-command.ts';
-import { siteActivation, splicedMetric, type ModelWorld } from '../attribution/world.ts';
+import { metricOf, siteActivation, splicedMetric, type ModelWorld } from '../attribution/world.ts';
+import { makeBatch, type SiteHook } from '../../src/model/gptneox.ts';
 
 const FAMILIES = ['gpt2', 'llama', 'qwen2', 'qwen3', 'gemma2'];
 const fixture = (family: string) =>
@@ -225,6 +226,54 @@ for (const family of FAMILIES) {
         close(node.effect, truth, 2e-4, 2e-3),
         `${node.id} (${sae.kind}): exact ${node.effect}, brute force ${truth}`,
       );
+    }
+
+    // attrib and IG run on the same folder; attrib = the derivative of m along Δu (central
+    // differences) for the Gemma Scope and TopK feature nodes
+    for (const method of ['attrib', 'ig']) {
+      const dirOf = path.join(root, method);
+      await cli(
+        'discover',
+        ...['--data', data, '--model', dir, ...choose, '--method', method, '--steps', '4'],
+        ...['--nodes-only', '--node-threshold', '0', '--out', dirOf],
+      );
+      const c = readCircuit(dirOf);
+      assert.ok(close(c.metric.clean, circuit.metric.clean, 1e-5, 1e-5));
+      assert.ok(close(c.metric.patch!, circuit.metric.patch!, 1e-5, 1e-5));
+      if (method === 'ig') continue;
+      for (const node of [picks[0], picks[2]]) {
+        const found = c.nodes.find((n) => n.id === node.id);
+        assert.ok(found, `attrib circuit lacks ${node.id}`);
+        const sae = saes.get(node.site)!;
+        const d = sae.dIn;
+        const t = node.position!;
+        const i = node.feature!;
+        const fd =
+          examples
+            .map((e) => {
+              const clean = sae.encode(siteActivation(world, e.clean, node.site), T);
+              const patch = sae.encode(siteActivation(world, e.patch!, node.site), T);
+              const row = sae.decoderRow(i);
+              const delta = row.map((v) => (patch[t * F + i] - clean[t * F + i]) * v);
+              const mAt = (h: number) => {
+                const hooks: Record<string, SiteHook> = {
+                  [node.site]: (x) => {
+                    const y = x.slice();
+                    for (let j = 0; j < d; j++) y[t * d + j] += h * delta[j];
+                    return y;
+                  },
+                };
+                return metricOf(model.forward(makeBatch([e.clean]), { hooks }).logits, e);
+              };
+              const D = (h: number) => (mAt(h) - mAt(-h)) / (2 * h);
+              return (4 * D(0.025) - D(0.05)) / 3; // Richardson
+            })
+            .reduce((a, b) => a + b) / examples.length;
+        assert.ok(
+          close(found.effect, fd, 3e-4, 3e-3),
+          `${node.id}: attrib ${found.effect}, finite differences ${fd}`,
+        );
+      }
     }
 
     // evaluate: the full circuit (threshold 0, embed included) is the model: faithfulness 1
