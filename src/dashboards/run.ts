@@ -11,7 +11,7 @@ import { fileInFolder } from '../io/text-file.ts';
 import { defaultModelDir } from '../model/load.ts';
 import { openModel } from '../model/load-family.ts';
 import type { BosMode, Tokenizer } from '../model/tokenizer.ts';
-import { openSaes } from '../sae/library.ts';
+import { openSaes, type SaeLibrary } from '../sae/library.ts';
 import { computeDashboards, featureKey, type DashboardResult, type FeatureRef } from './compute.ts';
 import { LOGIT_LENS, round4, writeDashboards, type DashboardsFile } from './file.ts';
 import type { Shard } from '../shards/shard.ts';
@@ -26,6 +26,8 @@ export interface DashboardRunOptions {
   saeWidth?: number;
   /** The average L0 to choose among a site's variants (Gemma Scope's average_l0_K; default 100). */
   saeL0?: number;
+  /** Told the opened SAE folder, e.g. to print which file serves which site. */
+  onSaes?: (library: SaeLibrary) => void;
   /** Text file, one document per line; with `documents` it only names them. */
   corpus: string;
   /** The documents themselves (e.g. generated text), instead of reading `corpus`. */
@@ -126,6 +128,7 @@ export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
     width: o.saeWidth,
     l0: o.saeL0,
   });
+  o.onSaes?.(library);
 
   let features: FeatureRef[];
   const which = o.features ?? path.join(o.out, CIRCUIT_FILE);

@@ -291,10 +291,11 @@ for (const family of FAMILIES) {
     );
 
     // dashboards: each feature's maximum over the corpus equals the in-memory dictionary's
-    await cli(
+    const dash = await cli(
       'dashboards',
       ...['--corpus', corpus, '--out', out, '--model', dir, ...choose, '--top', '3'],
     );
+    assert.match(dash.stderr, new RegExp(`^ +resid_0 +gemma_scope .*average_l0_${L0_USED}`, 'm'));
     const dashboards = readDashboards(out);
     const documents = CORPUS.map((text) => tokenizer!.encodePrompt(text).ids);
     let firing = 0;

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import path from 'node:path';
 import { runDashboards } from '../../dashboards/run.ts';
+import { printSaeChoices } from '../sae-choices.ts';
 import { parseShard, type Shard } from '../../shards/shard.ts';
 import { defaultModelDir } from '../../model/load.ts';
 import { organismDocuments } from '../../organism/corpus.ts';
@@ -216,6 +217,7 @@ export function register(program: Command): void {
           saes: opts.saes ?? path.join(opts.model, 'saes'),
           saeWidth: opts.saeWidth,
           saeL0: opts.saeL0,
+          onSaes: printSaeChoices,
           corpus: opts.corpus,
           documents: organismDocuments(opts.corpus, maxDocuments),
           out: opts.out,
