@@ -106,3 +106,18 @@ test('label and organism train default to out/, and refuse to replace what is th
 });
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('sae train --arch: a penalty flag of another architecture, or topk without k, is refused first', async () => {
+  const out = ['--out', path.join(dir, 'arch')];
+  const refused: [string[], RegExp][] = [
+    [['--arch', 'jumprelu', '--l1', '2'], /--l1 is for --arch relu, not --arch jumprelu/],
+    [['--l0-penalty', '2'], /--l0-penalty is for --arch jumprelu, not --arch relu/],
+    [['--arch', 'relu', '--topk', '3'], /--topk is for --arch topk, not --arch relu/],
+    [['--arch', 'topk', '--bandwidth', '1', '--topk', '3'], /--bandwidth is for --arch jumprelu/],
+    [['--arch', 'topk'], /--arch topk needs --topk k/],
+    [['--arch', 'gated'], /--arch.*Allowed choices are relu, jumprelu, topk/],
+  ];
+  for (const [flags, message] of refused)
+    await assert.rejects(runCommand(registerSae, [...train, ...tiny, ...out, ...flags]), message);
+  assert.ok(!fs.existsSync(path.join(dir, 'arch')), 'nothing was written');
+});
