@@ -352,25 +352,40 @@ test('same seed gives bitwise the same dictionary; a split, resumed run equals a
   }
 });
 
-test('normalisation is folded into the saved dictionary: it applies to raw activations', () => {
-  const [d, G] = [8, 12];
-  const rng = new Rng(8);
-  const data = sparseMixtures(randomDirections(G, d, rng), G, d, 2048, rng);
-  const scaled = data.map((v) => v * 40); // raw activations with a large norm
-  const options = { site: 'embed', width: 16, l1: 1, lr: 1e-3, steps: 40, batchSize: 32, seed: 1 };
-  const small = trainSae(new ArraySource(data, d, 2), options);
-  const big = trainSae(new ArraySource(scaled, d, 2), options);
-  assert.ok(Math.abs(big.scale * 40 - small.scale) < 1e-3 * small.scale);
-  // The same training in normalised units: reconstructions scale with the input exactly.
-  const x = scaled.subarray(0, 5 * d);
-  const rBig = big.dictionary.run(x, 5).reconstruction;
-  const rSmall = small.dictionary.run(data.subarray(0, 5 * d), 5).reconstruction;
-  for (let i = 0; i < 5 * d; i++)
-    assert.ok(
-      Math.abs(rBig[i] - 40 * rSmall[i]) < 1e-2 * (1 + Math.abs(rBig[i])),
-      `${rBig[i]} vs ${40 * rSmall[i]}`,
-    );
-});
+for (const kind of ['relu', 'jumprelu'] as const)
+  test(`${kind}: normalisation is folded into the saved dictionary (θ included): it applies to raw activations`, () => {
+    const [d, G] = [8, 12];
+    const rng = new Rng(8);
+    const data = sparseMixtures(randomDirections(G, d, rng), G, d, 2048, rng);
+    const scaled = data.map((v) => v * 40); // raw activations with a large norm
+    const options = {
+      site: 'embed',
+      width: 16,
+      kind,
+      l1: 1,
+      lr: 1e-3,
+      steps: 40,
+      batchSize: 32,
+      seed: 1,
+    };
+    const small = trainSae(new ArraySource(data, d, 2), options);
+    const big = trainSae(new ArraySource(scaled, d, 2), options);
+    assert.ok(Math.abs(big.scale * 40 - small.scale) < 1e-3 * small.scale);
+    // The same training in normalised units: reconstructions scale with the input exactly.
+    const x = scaled.subarray(0, 5 * d);
+    const rBig = big.dictionary.run(x, 5).reconstruction;
+    const rSmall = small.dictionary.run(data.subarray(0, 5 * d), 5).reconstruction;
+    for (let i = 0; i < 5 * d; i++)
+      assert.ok(
+        Math.abs(rBig[i] - 40 * rSmall[i]) < 1e-2 * (1 + Math.abs(rBig[i])),
+        `${rBig[i]} vs ${40 * rSmall[i]}`,
+      );
+    if (kind === 'jumprelu')
+      big.dictionary.threshold!.forEach((t, i) => {
+        const want = 40 * small.dictionary.threshold![i];
+        assert.ok(Math.abs(t - want) < 1e-2 * (1e-3 + want), `θ[${i}]: ${t} vs 40 · ${want / 40}`);
+      });
+  });
 
 for (const kind of ['relu', 'topk', 'jumprelu'] as const) {
   test(`${kind}: train, save (SAELens folder), load: the same encodings; a resumed run equals an unbroken one`, () => {
