@@ -98,12 +98,11 @@ for (const kind of ['relu', 'topk', 'jumprelu'] as const) {
     if (kind === 'jumprelu') assert.ok(stats.activeCount > 0 && stats.activeCount < B * F);
     assert.ok(Math.abs(stats.loss - loss) < 1e-4 * (1 + loss), `loss ${stats.loss} vs ${loss}`);
     const h = 1e-3;
-    for (const name of [
-      'encoder',
-      'encoderBias',
-      'decoder',
-      'decoderBias',
-    ] as (keyof SaeGradients)[]) {
+    // θ too: away from the jumps (every |z - θ| > 1e-2 > ε/2) the loss is flat in θ, and so is
+    // the estimator.
+    const names: (keyof SaeGradients)[] = ['encoder', 'encoderBias', 'decoder', 'decoderBias'];
+    if (kind === 'jumprelu') names.push('threshold');
+    for (const name of names) {
       const p = sae[name]!;
       for (let i = 0; i < p.length; i++) {
         const keep = p[i];
@@ -126,7 +125,7 @@ for (const kind of ['relu', 'topk', 'jumprelu'] as const) {
   });
 }
 
-test('jumprelu threshold gradient is the straight-through estimator of Jumping Ahead, by its formula', () => {
+test('jumprelu threshold gradient: the straight-through estimator of Jumping Ahead by its formula; its L0 term a finite difference of step ε/2', () => {
   // Rajamanoharan et al. 2024, eqs. 11-12 with a rectangle kernel K(u) = 1[|u| < 1/2]:
   //   ∂loss/∂θ_i = Σ_n ∂loss/∂f_ni · (-(θ_i/ε) K((z_ni - θ_i)/ε)) + (λ/B) Σ_n (-(1/ε) K((z_ni - θ_i)/ε))
   // with ∂loss/∂f_ni = (2/B) (x̂_n - x_n) · W_D[i], computed here in float64 from scratch.
@@ -161,15 +160,29 @@ test('jumprelu threshold gradient is the straight-through estimator of Jumping A
       Math.abs(grads.threshold[i] - expected[i]) <= 1e-4 * (1 + Math.abs(expected[i])),
       `θ[${i}]: ${grads.threshold[i]} vs ${expected[i]}`,
     );
-  // With the L0 term alone the estimator pushes every θ with pre-activations nearby upwards.
-  const onlyL0 = zeroGradients(d, F);
+  // The L0 term's estimator is exactly a central finite difference of the true L0 term with step
+  // ε/2: moving θ_i from θ_i - ε/2 to θ_i + ε/2 switches off the pre-activations within ε/2 of
+  // it. With W_D = 0 the reconstruction does not depend on f, so the whole θ gradient is that term.
+  const eps = 0.15; // θ ≥ 0.1 > ε/2: the window stays above 0
   sae.decoder.fill(0);
-  sae.decoderBias.set(x.subarray(0, d));
-  const xs = new Float32Array(B * d);
-  for (let n = 0; n < B; n++) xs.set(x.subarray(0, d), n * d);
-  saeLossAndGradients(sae, xs, B, { lambda, bandwidth: epsilon }, onlyL0, saeWorkspace(B, d, F));
-  for (let i = 0; i < F; i++)
-    assert.ok(onlyL0.threshold[i] <= 0, `θ[${i}] gradient ${onlyL0.threshold[i]}`);
+  const onlyL0 = zeroGradients(d, F);
+  saeLossAndGradients(sae, x, B, { lambda, bandwidth: eps }, onlyL0, saeWorkspace(B, d, F));
+  let moved = 0;
+  for (let i = 0; i < F; i++) {
+    const keep = sae.threshold![i];
+    sae.threshold![i] = keep + eps / 2;
+    const up = referenceLoss(sae, x, B, lambda).loss;
+    sae.threshold![i] = keep - eps / 2;
+    const down = referenceLoss(sae, x, B, lambda).loss;
+    sae.threshold![i] = keep;
+    const numeric = (up - down) / eps;
+    if (numeric !== 0) moved++;
+    assert.ok(
+      Math.abs(onlyL0.threshold[i] - numeric) <= 1e-4 * (1 + Math.abs(numeric)),
+      `θ[${i}] L0 term: estimator ${onlyL0.threshold[i]} vs (L(θ+ε/2) - L(θ-ε/2))/ε ${numeric}`,
+    );
+  }
+  assert.ok(moved >= 2, `only ${moved} thresholds had pre-activations within ε/2`);
 });
 
 /** n samples, each a sparse non-negative mix of ~3 of the `truth` unit directions [G, d]. */
