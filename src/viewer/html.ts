@@ -26,6 +26,8 @@ export const PAGE_SCRIPTS = [
   'shift-panel.js', // SHIFT's results and the judging of its candidate features
   'curves.js', // faithfulness and completeness curves
   'export.js', // SVG and PNG downloads
+  'supernodes.js', // attribution graphs: grouping features, collapsing groups
+  'attribution.js', // the attribution graph view
   'intervene-panel.js', // `sfc view --live`: interventions run by the server's engine
   'live.js', // `sfc view`: reload when the files change
   'main.js', // header, load, start
@@ -71,6 +73,7 @@ ${pageFile('style.css')}
 <header>
   <h1 id="title"></h1>
   <div class="meta" id="meta"></div>
+  <nav id="views" hidden><button data-view="circuit" class="active">SAE circuit</button><button data-view="graph" id="view-graph">Attribution graph</button></nav>
 </header>
 <div class="toolbar">
   <label title="Hide nodes whose |effect| is below this (log scale; leftmost shows every node in the file)">nodes |effect| ≥
@@ -103,6 +106,24 @@ ${pageFile('style.css')}
     </section>
   </aside>
 </main>
+<section id="attribution">
+  <div class="toolbar">
+    <select id="ag-select" title="which graph"></select>
+    <label title="Show features and error nodes whose cumulative influence (0: most influential) is at most this; tokens and logits always show">nodes influence ≤
+      <input type="range" id="ag-node" min="0" max="100" step="1" value="100"><output id="ag-node-value"></output></label>
+    <label title="Hide edges (supernode edges: the sum of their members') whose |weight| is below this (log scale)">edges |weight| ≥
+      <input type="range" id="ag-edge" min="0" max="1000" step="1" value="0"><output id="ag-edge-value"></output></label>
+    <span class="group">supernodes <button id="ag-group-label" title="group features with the same label">by label</button><button id="ag-group-auto" title="group features at nearby layers whose incoming and outgoing edge weights point the same way (docs/graphs.md)">by shared edges</button>
+      <label title="cosine similarity of the edge vectors">cos ≥ <input type="number" id="ag-cos" min="0" max="1" step="0.05" value="0.9"></label>
+      <label title="largest layer span of a group">layers ± <input type="number" id="ag-band" min="0" max="64" step="1" value="1"></label>
+      <button id="ag-ungroup-all">ungroup all</button></span>
+    <span id="ag-counts"></span>
+  </div>
+  <div class="ag-main">
+    <div id="ag-graph"></div>
+    <aside id="ag-detail"></aside>
+  </div>
+</section>
 <div id="tooltip" hidden></div>
 <script id="report-data" type="application/json">${scriptJson({ ...data, ...extra })}</script>
 <script>

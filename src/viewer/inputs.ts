@@ -12,6 +12,7 @@ import { DASHBOARDS_FILE, readDashboards, type DashboardEntry } from '../dashboa
 import { readShift, SHIFT_FILE, type ShiftView } from '../shift/file.ts';
 import { readEvaluationFile } from '../evaluation/file.ts';
 import { readLabelLines } from '../organism/labels-file.ts';
+import { defaultGraphFiles, readGraphViews, type GraphView } from './graph-input.ts';
 
 export interface FeatureLabelText {
   label: string;
@@ -50,6 +51,7 @@ export interface ReportData {
     dashboards: string | null;
     shift: string | null;
     labels: string[];
+    graphs: string[];
   };
   circuit: Circuit;
   /** By "site/feature", for the circuit's features only. */
@@ -64,6 +66,8 @@ export interface ReportData {
   evaluation: EvaluationView | null;
   /** SHIFT's results and candidate features (shift.json), for the SHIFT panel. */
   shift: ShiftView | null;
+  /** Attribution graphs (graph-input.ts): <dir>/graphs/*.json from `sfc graph`, or --graph files. */
+  graphs: GraphView[];
   /**
    * evaluate's own plots (faithfulness.svg, completeness.svg), shown when evaluation.json has no
    * usable series: as data:image/svg+xml;base64 URLs for an <img>, never as markup in the page
@@ -83,6 +87,8 @@ export interface ReportOptions {
   evaluation?: string;
   /** Default <dir>/shift.json when it exists. */
   shift?: string;
+  /** Attribution graph JSON files (Neuronpedia / circuit-tracer format); default <dir>/graphs/*.json. */
+  graphs?: string[];
   title?: string;
 }
 
@@ -247,6 +253,12 @@ export function collectReportData(
       curveImages[kind] = `data:image/svg+xml;base64,${fs.readFileSync(svg).toString('base64')}`;
     }
 
+  const graphs = readGraphViews(
+    options.graphs ?? defaultGraphFiles(dir),
+    warnings,
+    options.graphs !== undefined,
+  );
+
   return {
     title:
       options.title ??
@@ -258,12 +270,14 @@ export function collectReportData(
       dashboards: dashboards ? dashFile : null,
       shift: shift ? shiftFile : null,
       labels: labelFiles,
+      graphs: graphs.map((g) => g.file),
     },
     circuit,
     labels,
     dashboards,
     evaluation,
     shift,
+    graphs,
     curveImages,
     warnings,
   };
@@ -278,6 +292,7 @@ export function inputStamp(dir: string, options: ReportOptions = {}): string {
     options.shift ?? path.join(dir, SHIFT_FILE),
     ...(options.labels ?? []),
     ...(options.annotations ?? []),
+    ...(options.graphs ?? defaultGraphFiles(dir)),
   ];
   return files
     .map((f) => {

@@ -61,6 +61,11 @@ function addReportOptions(cmd: Command): Command {
       '--shift <file>',
       'SHIFT results and candidate features for the SHIFT panel (default: DIR/shift.json when present)',
     )
+    .option(
+      '--graph <file>',
+      'an attribution graph JSON (Neuronpedia / circuit-tracer format, e.g. from `sfc graph` or circuit-tracer) to show; repeatable (default: DIR/graphs/*.json)',
+      collect,
+    )
     .option('--title <text>', "page title (default: from the circuit's data and method)");
 }
 
@@ -79,9 +84,10 @@ export function register(program: Command): void {
       )
       .argument('<dir>', 'folder with circuit.json (from `sfc discover`)')
       .option('--out <file>', 'where to write the page (default: DIR/report.html)'),
-  ).action((dir: string, opts: ReportOptions & { out?: string }) => {
+  ).action((dir: string, opts: ReportOptions & { out?: string; graph?: string[] }) => {
     const file = buildReport(dir, {
       ...opts,
+      graphs: opts.graph,
       onWarning: (w) => process.stderr.write(`warning: ${w}\n`),
     });
     console.log(`wrote ${file}`);
@@ -124,7 +130,7 @@ export function register(program: Command): void {
       .option('--cache <dir>', '--live: where corpus statistics are cached', FEATURE_STATS_DIR)
       .addOption(bosOptions()[0])
       .addOption(bosOptions()[1]),
-  ).action(async (dir: string, opts: ReportOptions & ViewCliOptions) => {
+  ).action(async (dir: string, opts: ReportOptions & ViewCliOptions & { graph?: string[] }) => {
     const port = Number(opts.port);
     if (!(Number.isInteger(port) && port >= 0 && port < 65536))
       throw new Error(`--port: expected an integer in 0..65535, got "${opts.port}"`);
@@ -143,7 +149,13 @@ export function register(program: Command): void {
           bos: bosMode(opts.bos),
         })
       : undefined;
-    const server = await serveReport(dir, { ...opts, port, host: opts.host, engine });
+    const server = await serveReport(dir, {
+      ...opts,
+      graphs: opts.graph,
+      port,
+      host: opts.host,
+      engine,
+    });
     console.log(
       `serving the report of ${dir} at ${server.url}${engine ? ` with the live panel (model ${opts.model})` : ''} (Ctrl-C to stop)`,
     );

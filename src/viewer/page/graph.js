@@ -165,4 +165,4 @@ function computeView() {
   };
 }
 
-Object.assign(app, { prepare, visibility, computeView });
+Object.assign(app, { prepare, sliderThreshold, visibility, computeView });

@@ -37,6 +37,8 @@ function load(d) {
   app.draw();
   app.renderShift();
   app.renderDashboard();
+  if (app.ag.index >= (d.graphs ?? []).length) app.ag.index = 0;
+  if (document.body.classList.contains('show-graph')) app.drawAttribution();
 }
 
 Object.assign(app, { load });
@@ -44,6 +46,7 @@ Object.assign(app, { load });
 app.wire();
 app.wireShift();
 app.wireIntervene();
+app.wireAttribution();
 load(app.data);
 document.body.dataset.ready = '1';
 if (app.data.live && app.data.stamp !== undefined) app.poll(app.data.stamp);
