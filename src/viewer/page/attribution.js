@@ -107,7 +107,8 @@ function layout() {
       });
     }),
   );
-  const placed = []; // supernodes drawn so far: [x, y, width]
+  // Marks already placed, [x, y, width]: a supernode steps down until it covers none of them.
+  const placed = [...pos.values()].map(([px, py]) => [px, py, STEP - 4]);
   for (const it of items)
     if (it.group) {
       const xs = it.members.map((i) => colX[g.nodes[i].position] + colW[g.nodes[i].position] / 2);
@@ -118,7 +119,6 @@ function layout() {
       const mean = (v) => v.reduce((a, b) => a + b, 0) / v.length;
       const [gx, w] = [mean(xs), pill(it).width];
       let gy = mean(ys);
-      // Two supernodes with members in the same cells would sit on each other: step down.
       while (
         placed.some(([px, py, pw]) => Math.abs(px - gx) < (pw + w) / 2 && Math.abs(py - gy) < 20)
       )
@@ -164,7 +164,8 @@ function pill(it) {
 function mark(it, x, y) {
   const g = current();
   const sel = app.ag.selected === it.key ? ' selected' : '';
-  const attrs = `class="ag-node ${it.group ? 'supernode' : it.node.kind}${sel}" data-key="${it.key}" transform="translate(${x.toFixed(1)},${y.toFixed(1)})"`;
+  const id = it.group ? '' : ` data-id="${esc(it.node.id)}"`;
+  const attrs = `class="ag-node ${it.group ? 'supernode' : it.node.kind}${sel}" data-key="${it.key}"${id} transform="translate(${x.toFixed(1)},${y.toFixed(1)})"`;
   if (it.group) {
     const { label, width: w } = pill(it);
     return `<g ${attrs}><rect class="shape" x="${-w / 2}" y="-10" width="${w}" height="20" rx="10" fill="#fde68a" stroke="#9a6700"/><text text-anchor="middle" y="4" class="ag-text">${esc(label)} ×${it.members.length}</text></g>`;
@@ -225,7 +226,8 @@ function drawAttribution() {
     );
   }
   parts.push('</g><g class="nodes">');
-  for (const it of v.items) {
+  // Supernodes last, on top.
+  for (const it of [...v.items.filter((i) => i.node), ...v.items.filter((i) => i.group)]) {
     const [x, y] = v.pos.get(it.key);
     parts.push(mark(it, x, y));
   }
