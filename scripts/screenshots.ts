@@ -2,7 +2,9 @@
 // (what `npm start` runs, ending with `sfc report`) for the across-RC circuit, and
 // `sfc shift --auto --retrain` then `sfc report` for the SHIFT panel; each report.html is then
 // photographed in headless Chromium at the size the README's pictures have. The live panel is
-// the across-RC report served by `sfc view --live`, its strongest last-token feature zeroed.
+// the across-RC report served by `sfc view --live`, its strongest last-token feature zeroed. The
+// graph view is the same report's attribution graph (from `sfc graph` inside `sfc start`), its
+// most influential feature clicked.
 // Run: `npx tsx scripts/screenshots.ts [--out docs/images] [--only NAME.png]` (about 3 minutes
 // on 2 cores).
 // The reports stay in out/screenshots/ to be opened. Paths are given relative to the repository
@@ -13,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { Page } from 'playwright-core';
 import { CHROMIUM, haveChromium, launchChromium, openReport } from '../test/helpers/chromium.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -25,6 +28,8 @@ interface Shot {
   commands: string[][];
   /** Served by `sfc view --live` with a feature zeroed in the panel, not opened from disk. */
   live?: boolean;
+  /** The report's attribution graph view instead of its circuit. */
+  graph?: boolean;
 }
 
 const SHOTS: Shot[] = [
@@ -58,6 +63,13 @@ const SHOTS: Shot[] = [
     viewport: { width: 1600, height: 1000 },
     commands: [],
     live: true,
+  },
+  {
+    png: 'organism-graph-report.png',
+    report: 'out/screenshots/rc',
+    viewport: { width: 1600, height: 900 },
+    commands: [],
+    graph: true,
   },
 ];
 
@@ -117,7 +129,7 @@ fs.mkdirSync(outDir, { recursive: true });
 const browser = await launchChromium();
 const wrote: string[] = [];
 try {
-  for (const { png, report, viewport, commands, live } of shots) {
+  for (const { png, report, viewport, commands, live, graph } of shots) {
     if (live) {
       const file = path.join(outDir, png);
       await liveShot(report, viewport, file);
@@ -131,6 +143,7 @@ try {
     // openReport returns once the page has drawn the graph and its panels (body[data-ready]).
     const page = await openReport(browser, html, problems, [], viewport);
     await page.evaluate(() => document.fonts.ready);
+    if (graph) await showGraph(page, report);
     if (problems.length > 0) fail(`${html}: the page reported\n${problems.join('\n')}`);
     const file = path.join(outDir, png);
     await page.screenshot({ path: file });
@@ -144,6 +157,24 @@ try {
   await browser.close();
 }
 process.stdout.write(`\n${wrote.map((w) => `wrote ${w}`).join('\n')}\n`);
+
+/** The attribution graph view with its most influential feature (lowest cumulative influence) clicked. */
+async function showGraph(page: Page, report: string): Promise<void> {
+  const folder = path.join(ROOT, report, 'graphs');
+  const name = fs
+    .readdirSync(folder)
+    .find((f) => f.endsWith('.json') && !f.endsWith('.graph.json'));
+  if (!name) fail(`${folder}: no graph (sfc start runs sfc graph into it)`);
+  const g = JSON.parse(fs.readFileSync(path.join(folder, name), 'utf8')) as {
+    nodes: { node_id: string; feature_type: string; influence?: number }[];
+  };
+  const top = g.nodes
+    .filter((n) => n.feature_type === 'cross layer transcoder' && n.influence !== undefined)
+    .sort((a, b) => a.influence! - b.influence!)[0];
+  await page.click('#view-graph');
+  await page.locator(`#ag-svg .ag-node[data-id="${top.node_id}"]`).click();
+  await page.mouse.move(0, 0);
+}
 
 /** The live panel with the circuit's strongest last-token feature zeroed and the graph's changes. */
 async function liveShot(report: string, viewport: Shot['viewport'], file: string): Promise<void> {

@@ -1,18 +1,31 @@
 // `sfc start` (what `npm start` runs): the whole path on the shipped model organism. It runs the
 // same commands a user would type, in order, so that the main job and the documented commands
 // cannot drift apart: eval-task for the four tasks, discover on across-RC, evaluate on its
-// held-out test file, dashboards for the circuit's features, report.
+// held-out test file, dashboards for the circuit's features, graph (the attribution graph of the
+// first held-out across-RC prompt, through the shipped transcoders), report.
 
 import type { Command } from 'commander';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultModelDir } from '../../model/load.ts';
 import { readEvaluation } from '../../viewer/inputs.ts';
+import { GRAPHS_DIR } from '../../viewer/graph-input.ts';
+import { jsonRecords } from '../../data/tasks.ts';
+import { readTextFile } from '../../io/text-file.ts';
 
 const TASKS = ['simple', 'nounpp', 'rc', 'within_rc'];
 
 export function defaultDataDir(): string {
   return fileURLToPath(new URL('../../../data', import.meta.url));
+}
+
+/** The clean prefix of a task file's first example: the prompt `start` draws a graph of. */
+export function firstPrompt(file: string): string {
+  const first = jsonRecords(readTextFile(file), file)[0];
+  const prefix = (first?.value as { clean_prefix?: unknown } | undefined)?.clean_prefix;
+  if (typeof prefix !== 'string' || prefix === '')
+    throw new Error(`${file}:${first?.line ?? 1}: expected an example with a clean_prefix string`);
+  return prefix;
 }
 
 function heading(text: string): void {
@@ -23,12 +36,14 @@ export function register(program: Command): void {
   program
     .command('start')
     .summary(
-      'The main job on the shipped model organism: accuracy, circuit, evaluation, dashboards, report.',
+      'The main job on the shipped model organism: accuracy, circuit, evaluation, dashboards, attribution graph, report.',
     )
     .description(
       'The main job on the shipped model organism (what `npm start` runs): agreement accuracy ' +
         'on the four tasks, then discover the across-RC circuit, evaluate it on held-out ' +
-        'sentences, compute its feature dashboards and write the report.',
+        'sentences, compute its feature dashboards, draw the attribution graph of the first ' +
+        'held-out across-RC prompt through the shipped transcoders (into OUT/graphs/) and write ' +
+        'the report, which shows both.',
     )
     .option('--model <dir>', 'model folder', defaultModelDir())
     .option(
@@ -38,7 +53,7 @@ export function register(program: Command): void {
     )
     .option(
       '--out <dir>',
-      'folder for circuit.json, evaluation.json, dashboards.json, report.html',
+      'folder for circuit.json, evaluation.json, dashboards.json, graphs/, report.html',
       'out',
     )
     .action(async (opts: { model: string; data: string; out: string }) => {
@@ -84,6 +99,17 @@ export function register(program: Command): void {
         circuit,
         '--out',
         opts.out,
+      );
+      const prompt = firstPrompt(data('rc_test.jsonl'));
+      heading(`graph: the attribution graph of "${prompt}" (transcoders)`);
+      await run(
+        'graph',
+        '--model',
+        opts.model,
+        '--prompt',
+        prompt,
+        '--out',
+        path.join(opts.out, GRAPHS_DIR),
       );
       heading('report');
       await run('report', opts.out);
