@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { buildReport } from '../../src/viewer/report.ts';
+import { serveReport } from '../../src/viewer/server.ts';
 import { collectReportData } from '../../src/viewer/inputs.ts';
 import { GRAPH_LIMITS, readGraphView } from '../../src/viewer/graph-input.ts';
 import { browserSuiteSkip, launchChromium, openReport } from '../helpers/chromium.ts';
@@ -254,6 +255,37 @@ describe(
         requests.every((u) => u.startsWith('file:') || u.startsWith('data:')),
         requests.join(' '),
       );
+    });
+  },
+);
+
+describe(
+  'attribution graphs in sfc view',
+  { skip: browserSuiteSkip('graph view (served)') },
+  () => {
+    test('a graph written into DIR/graphs while the page is open appears without a reload', async () => {
+      const browser = await launchChromium();
+      const dir = reportDir();
+      const server = await serveReport(dir, { port: 0 });
+      try {
+        const page = await browser.newPage();
+        const problems: string[] = [];
+        page.on('pageerror', (e) => problems.push(e.message));
+        await page.goto(server.url);
+        await page.waitForSelector('body[data-ready="1"]');
+        assert.equal(await page.locator('#views').isHidden(), true, 'no graphs: no view buttons');
+        fs.mkdirSync(path.join(dir, 'graphs'));
+        fs.copyFileSync(GRAPH, path.join(dir, 'graphs', 'the-dogs.json'));
+        // The page polls every 2 s.
+        await page.waitForSelector('#views:not([hidden])', { timeout: 10000 });
+        await page.click('#view-graph');
+        assert.equal(await page.locator('#ag-svg .ag-node').count(), 10);
+        assert.deepEqual(problems, []);
+      } finally {
+        await server.close();
+        await browser.close();
+        fs.rmSync(dir, { recursive: true });
+      }
     });
   },
 );

@@ -370,15 +370,32 @@ function regroup(fresh) {
   drawAttribution();
 }
 
-function wireAttribution() {
+/**
+ * After (re)loading the data: the view buttons and the graph list. `sfc view` reloads when a
+ * graph file appears, changes or goes; supernodes are kept per graph slug and prompt.
+ */
+function loadGraphs(previous) {
   const graphs = app.data.graphs ?? [];
-  if (graphs.length === 0) return;
-  $('views').hidden = false;
+  const name = (g) => `${g.slug}\u0000${g.prompt}`;
+  if (previous) {
+    const kept = new Map((previous.graphs ?? []).map((g, i) => [name(g), app.ag.groups[i]]));
+    app.ag.groups = graphs.map((g) => kept.get(name(g)));
+    const at = previous.graphs?.[app.ag.index];
+    app.ag.index = Math.max(0, at ? graphs.findIndex((g) => name(g) === name(at)) : 0);
+  }
+  $('views').hidden = graphs.length === 0;
   const select = $('ag-select');
   select.innerHTML = graphs
     .map((g, i) => `<option value="${i}">${esc(g.prompt || g.slug)} (${esc(g.scan)})</option>`)
     .join('');
+  select.value = String(app.ag.index);
   select.hidden = graphs.length < 2;
+  if (graphs.length === 0) showView('circuit');
+  else if (document.body.classList.contains('show-graph')) drawAttribution();
+}
+
+function wireAttribution() {
+  const select = $('ag-select');
   select.addEventListener('change', () => {
     app.ag.index = Number(select.value);
     app.ag.selected = null;
@@ -483,4 +500,4 @@ function showView(which) {
   if (graph) drawAttribution();
 }
 
-Object.assign(app, { drawAttribution, wireAttribution, showView });
+Object.assign(app, { drawAttribution, loadGraphs, wireAttribution, showView });

@@ -30,6 +30,7 @@ function header() {
 
 /** Shows `d` (the page's own data at start, new data from the server when files change). */
 function load(d) {
+  const previous = app.graph ? app.data : null;
   app.data = d;
   app.graph = app.prepare(d);
   if (app.state.selected && !app.graph.byId.has(app.state.selected)) app.state.selected = null;
@@ -37,8 +38,7 @@ function load(d) {
   app.draw();
   app.renderShift();
   app.renderDashboard();
-  if (app.ag.index >= (d.graphs ?? []).length) app.ag.index = 0;
-  if (document.body.classList.contains('show-graph')) app.drawAttribution();
+  app.loadGraphs(previous);
 }
 
 Object.assign(app, { load });
