@@ -259,6 +259,98 @@ describe(
   },
 );
 
+/** A circuit-tracer-layout graph of `features` features over 8 layers and 16 tokens, `links` random links. */
+function bigGraph(features: number, links: number) {
+  const T = 16;
+  const nodes: Record<string, unknown>[] = [];
+  for (let p = 0; p < T; p++)
+    nodes.push({
+      node_id: `E_${p}_${p}`,
+      feature: p,
+      layer: 'E',
+      ctx_idx: p,
+      feature_type: 'embedding',
+      jsNodeId: `E_${p}-${p}`,
+      clerp: '',
+    });
+  for (let i = 0; i < features; i++) {
+    const layer = i % 8;
+    const p = Math.floor(i / 8) % T;
+    nodes.push({
+      node_id: `${layer}_${i}_${p}`,
+      feature: i,
+      layer: String(layer),
+      ctx_idx: p,
+      feature_type: 'cross layer transcoder',
+      jsNodeId: `${layer}_${i}-0`,
+      clerp: `f${i % 50}`,
+      influence: (i + 1) / (features + 1),
+      activation: 1 + (i % 7),
+    });
+  }
+  nodes.push({
+    node_id: '9_5_15',
+    feature: 5,
+    layer: '9',
+    ctx_idx: T - 1,
+    feature_type: 'logit',
+    jsNodeId: 'L_5-15',
+    clerp: 'Output "x"',
+  });
+  let seed = 7;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+  const out: { source: string; target: string; weight: number }[] = [];
+  for (let k = 0; k < links; k++) {
+    const s = nodes[rand(nodes.length)].node_id as string;
+    const t = nodes[T + rand(nodes.length - T)].node_id as string;
+    out.push({ source: s, target: t, weight: (rand(2000) - 1000) / 997 });
+  }
+  return {
+    metadata: {
+      slug: 'big',
+      scan: 'synthetic',
+      prompt_tokens: Array.from({ length: T }, (_, p) => `t${p}`),
+      prompt: 'big',
+    },
+    qParams: {},
+    nodes,
+    links: out,
+  };
+}
+
+test(
+  'a large imported graph (2,000 features, 200,000 links) renders and its thresholds prune',
+  { skip: browserSuiteSkip('graph view (large)') },
+  async () => {
+    const browser = await launchChromium();
+    const dir = reportDir();
+    try {
+      const file = path.join(dir, 'big.json');
+      fs.writeFileSync(file, JSON.stringify(bigGraph(2000, 200_000)));
+      const report = buildReport(dir, { graphs: [file] });
+      const problems: string[] = [];
+      const page = await openReport(browser, report, problems, []);
+      await page.click('#view-graph');
+      assert.match(
+        await page.locator('#ag-counts').innerText(),
+        /^2017 of 2017 nodes · \d+ of \d+ edges$/,
+      );
+      // Feature i has influence (i + 1) / 2001: at most 0.10 keeps features 0..199.
+      await page.locator('#ag-node').fill('10');
+      assert.equal(await page.locator('#ag-svg .ag-node.feature').count(), 200);
+      await page.locator('#ag-edge').fill('900');
+      const edges = await page.locator('#ag-svg .ag-edge').count();
+      assert.ok(edges > 0 && edges < 1000, `${edges} edges at the strict edge threshold`);
+      await page.click('#ag-group-label');
+      assert.ok((await page.locator('#ag-svg .ag-node.supernode').count()) > 0);
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+      fs.rmSync(dir, { recursive: true });
+    }
+  },
+);
+
 describe(
   'attribution graphs in sfc view',
   { skip: browserSuiteSkip('graph view (served)') },

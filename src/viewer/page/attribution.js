@@ -13,6 +13,7 @@ const ROW_LABEL = 70;
 const HEAD = 40;
 const MAX_PER_LINE = 6;
 const ORANGE = [217, 119, 6];
+const MAX_AUTO_GROUP = 3000;
 
 app.ag = {
   index: 0,
@@ -33,14 +34,17 @@ function prepareGraph(g) {
   const layers = new Set();
   for (const n of g.nodes) layers.add(n.kind === 'logit' ? g.logitLayer : n.layer);
   const rows = [...layers].sort((a, b) => b - a); // top (logits) to bottom (embeddings)
-  const T = Math.max(g.tokens.length, ...g.nodes.map((n) => n.position + 1), 1);
+  // Loops, not Math.max(...array): an imported graph may have 400,000 links, past the spread limit.
+  const T = g.nodes.reduce((m, n) => Math.max(m, n.position + 1), Math.max(1, g.tokens.length));
   const abs = g.links.map((l) => Math.abs(l[2])).filter((v) => v > 0);
   const acts = g.nodes.map((n) => Math.abs(n.activation ?? 0));
   g.prepared = {
     rows,
     T,
-    edgeRange: abs.length ? [Math.min(...abs), Math.max(...abs)] : [0, 0],
-    maxActivation: Math.max(1e-12, ...acts),
+    edgeRange: abs.length
+      ? [abs.reduce((a, b) => Math.min(a, b)), abs.reduce((a, b) => Math.max(a, b))]
+      : [0, 0],
+    maxActivation: acts.reduce((a, b) => Math.max(a, b), 1e-12),
   };
   if (!app.ag.groups[app.ag.index])
     app.ag.groups[app.ag.index] = g.supernodes.map((s) => ({ name: s.name, members: s.members }));
@@ -142,7 +146,7 @@ function layout() {
     colW,
     width: x + 8,
     height: y + HEAD,
-    maxWeight: Math.max(1e-12, ...keptEdges.map((e) => Math.abs(e[2]))),
+    maxWeight: keptEdges.reduce((m, e) => Math.max(m, Math.abs(e[2])), 1e-12),
   };
 }
 
@@ -416,7 +420,15 @@ function wireAttribution() {
     const g = current();
     const threshold = Number($('ag-cos').value);
     const band = Number($('ag-band').value);
-    regroup(app.groupBySharedEdges(g.nodes, g.links, { threshold, band }));
+    // Only the features the node threshold shows take part: pairs grow as their square.
+    const nodes = g.nodes.map((n) => (nodeShown(n) ? n : { ...n, kind: 'hidden' }));
+    const count = nodes.filter((n) => n.kind === 'feature').length;
+    if (count > MAX_AUTO_GROUP) {
+      $('ag-counts').textContent =
+        `${count} features shown: automatic grouping takes at most ${MAX_AUTO_GROUP}; lower the node threshold`;
+      return;
+    }
+    regroup(app.groupBySharedEdges(nodes, g.links, { threshold, band }));
   });
   $('ag-ungroup-all').addEventListener('click', () => {
     app.ag.groups[app.ag.index] = [];
