@@ -63,7 +63,7 @@ function addReportOptions(cmd: Command): Command {
     )
     .option(
       '--graph <file>',
-      'an attribution graph JSON (Neuronpedia / circuit-tracer format, e.g. from `sfc graph` or circuit-tracer) to show; repeatable (default: DIR/graphs/*.json)',
+      'an attribution graph JSON in the Neuronpedia / circuit-tracer format (from `sfc graph`, circuit-tracer or a Neuronpedia download) to show; repeatable (default: DIR/graphs/*.json, without *.graph.json)',
       collect,
     )
     .option('--title <text>', "page title (default: from the circuit's data and method)");
@@ -77,8 +77,10 @@ export function register(program: Command): void {
       .description(
         [
           'Write DIR/report.html: the circuit graph (rows by site, columns by token), threshold ' +
-            'sliders, search, feature dashboards, the evaluation curves and, with shift.json, the ' +
-            'SHIFT panel in one self-contained page that opens from disk (no server, no network).',
+            'sliders, search, feature dashboards, the evaluation curves, with shift.json the ' +
+            'SHIFT panel, and with DIR/graphs/*.json (from `sfc graph --out DIR/graphs`) or --graph ' +
+            'FILE the attribution graphs (hover, click, thresholds, supernodes), in one ' +
+            'self-contained page that opens from disk (no server, no network).',
           'Example: sfc report out/ && xdg-open out/report.html',
         ].join('\n'),
       )
@@ -100,8 +102,8 @@ export function register(program: Command): void {
       .description(
         [
           'Serve the report of DIR on localhost. Files are re-read on every request and an open ' +
-            'page reloads its data when circuit.json, evaluation.json, dashboards.json or shift.json ' +
-            'change.',
+            'page reloads its data when circuit.json, evaluation.json, dashboards.json, shift.json ' +
+            'or the graph files change.',
           '',
           'With --live the model and its dictionaries are loaded once and the page gets an ' +
             'Intervene panel: click a node, zero/set/scale/steer it, and see the next token, the ' +
