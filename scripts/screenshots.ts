@@ -148,7 +148,9 @@ try {
     const file = path.join(outDir, png);
     await page.screenshot({ path: file });
     await page.close();
-    const from = commands.map((c) => `sfc ${c.join(' ')}`).join(' && ');
+    const from = commands.length
+      ? commands.map((c) => `sfc ${c.join(' ')}`).join(' && ')
+      : 'the report another shot made';
     wrote.push(
       `${path.relative(ROOT, file)} (${viewport.width}x${viewport.height}) from ${report}/report.html (${from})`,
     );

@@ -108,7 +108,7 @@ ${pageFile('style.css')}
 </main>
 <section id="attribution">
   <div class="toolbar">
-    <select id="ag-select" title="which graph"></select>
+    <select id="ag-select" title="which graph"></select><span id="ag-title"></span>
     <label title="Show features and error nodes whose cumulative influence (0: most influential) is at most this; tokens and logits always show">nodes influence ≤
       <input type="range" id="ag-node" min="0" max="100" step="1" value="100"><output id="ag-node-value"></output></label>
     <label title="Hide edges (supernode edges: the sum of their members') whose |weight| is below this (log scale)">edges |weight| ≥

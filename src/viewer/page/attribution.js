@@ -243,6 +243,8 @@ function drawAttribution() {
   v.svg.setAttribute('width', String(Math.round(v.width * zoom)));
   v.svg.setAttribute('height', String(Math.round(v.height * zoom)));
   section.dataset.graph = g.slug;
+  $('ag-title').textContent = app.data.graphs.length > 1 ? '' : `“${g.prompt}” · ${g.scan}`;
+  $('ag-title').title = g.file;
   const total = g.nodes.length;
   const single = v.items.filter((it) => it.node).length;
   const inGroups = v.items.reduce((s, it) => s + (it.group ? it.members.length : 0), 0);
