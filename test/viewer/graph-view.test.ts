@@ -56,6 +56,25 @@ test('the report reads DIR/graphs/*.json, leaves out *.graph.json, and --graph f
   }
 });
 
+test("Neuronpedia's saved supernodes ([name, ...node ids]) become the starting groups", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-graph-supernodes-'));
+  try {
+    const g = JSON.parse(fs.readFileSync(GRAPH, 'utf8'));
+    g.qParams.supernodes = [
+      ['plural', '0_100_2', '0_101_2', 'no_such_node'],
+      ['not ids', 3, 4],
+      ['one member', '0_100_2'],
+    ];
+    const file = path.join(dir, 'g.json');
+    fs.writeFileSync(file, JSON.stringify(g));
+    assert.deepEqual(readGraphView(file, () => {}).supernodes, [
+      { name: 'plural', members: ['0_100_2', '0_101_2'] },
+    ]);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});
+
 test('hostile graph files: bounded, and errors name the file and what was expected', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-graph-hostile-'));
   try {
