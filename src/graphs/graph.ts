@@ -58,31 +58,57 @@ export function logitTokens(logits: Float32Array, p: number, max: number) {
 }
 
 export function buildGraph(r: Replacement, options: GraphOptions = {}): AttributionGraph {
-  const { model, T, transcoders } = r;
+  const { model, T, mlps } = r;
   const c = model.config;
   const d = c.hiddenSize;
   const nL = c.numLayers;
   const H = c.numHeads;
   const S = d / H;
   const nodes: GraphNode[] = [];
-  // Per layer and position: the active features' node indices and a_s·W_dec rows [n, d].
+  // Feature nodes by (layer, position, index); per layer and position, the active features.
+  const active: { ids: number[]; nodes: number[] }[][] = [];
+  for (let L = 0; L < nL; L++) {
+    const F = mlps.width(L);
+    const perPosition: { ids: number[]; nodes: number[] }[] = [];
+    for (let t = 0; t < T; t++) {
+      const ids: number[] = [];
+      const ns: number[] = [];
+      for (let i = 0; i < F; i++) {
+        const a = r.activations[L][t * F + i];
+        if (a === 0) continue;
+        ids.push(i);
+        ns.push(nodes.length);
+        nodes.push({ kind: 'feature', layer: L, position: t, feature: i, activation: a });
+      }
+      perPosition.push({ ids, nodes: ns });
+    }
+    active.push(perPosition);
+  }
+  // writers[L][t]: the features that write layer L's MLP output at position t (their own layer's
+  // for per-layer transcoders, every layer l <= L's for a CLT) and their vectors a_s·W_dec[l→L].
   const writers: { nodes: number[]; vectors: Float32Array }[][] = [];
   for (let L = 0; L < nL; L++) {
-    const tc = transcoders[L];
-    const F = tc.width;
     const perPosition: { nodes: number[]; vectors: Float32Array }[] = [];
     for (let t = 0; t < T; t++) {
-      const active: number[] = [];
-      for (let i = 0; i < F; i++) if (r.activations[L][t * F + i] !== 0) active.push(i);
-      const vectors = new Float32Array(active.length * d);
-      const ids: number[] = [];
-      active.forEach((i, j) => {
-        const a = r.activations[L][t * F + i];
-        for (let m = 0; m < d; m++) vectors[j * d + m] = a * tc.decoder[i * d + m];
-        ids.push(nodes.length);
-        nodes.push({ kind: 'feature', layer: L, position: t, feature: i, activation: a });
-      });
-      perPosition.push({ nodes: ids, vectors });
+      const parts: { nodes: number[]; vectors: Float32Array }[] = [];
+      for (let l = 0; l <= L; l++) {
+        const { ids, nodes: ns } = active[l][t];
+        if (ids.length === 0 || mlps.lastTarget(l) < L) continue;
+        const vectors = mlps.decoderRows(l, L, ids);
+        const F = mlps.width(l);
+        ids.forEach((i, j) => {
+          const a = r.activations[l][t * F + i];
+          for (let m = 0; m < d; m++) vectors[j * d + m] *= a;
+        });
+        parts.push({ nodes: ns, vectors });
+      }
+      const vectors = new Float32Array(parts.reduce((s, p) => s + p.vectors.length, 0));
+      let o = 0;
+      for (const p of parts) {
+        vectors.set(p.vectors, o);
+        o += p.vectors.length;
+      }
+      perPosition.push({ nodes: parts.flatMap((p) => p.nodes), vectors });
     }
     writers.push(perPosition);
   }
@@ -112,7 +138,7 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
   targets.forEach((n, k) => {
     const node = nodes[n];
     if (node.kind === 'feature') {
-      const F = transcoders[node.layer].width;
+      const F = mlps.width(node.layer);
       inputs[k] = r.preActivations[node.layer][node.position * F + node.feature];
     } else if (node.kind === 'logit') {
       let mean = 0;
@@ -152,8 +178,7 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
         let rstd: number;
         let gamma: Float32Array;
         if (node.kind === 'feature' && node.layer === L) {
-          const tc = transcoders[L];
-          row = tc.encoder.slice(node.feature * d, (node.feature + 1) * d);
+          row = mlps.encoderRow(L, node.feature);
           rstd = r.layers[L].rstd2[node.position];
           gamma = model.weights.layers[L].ln2Weight;
         } else if (node.kind === 'logit' && L === nL) {
@@ -186,7 +211,8 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
         matmul(gAt, w.vectors, edges, K, n, d, { transB: true });
         for (let k = 0; k < K; k++) {
           const row = rows[k] * nNodes;
-          for (let j = 0; j < n; j++) adjacency[row + w.nodes[j]] = edges[k * n + j];
+          // += : a CLT feature writes several layers' outputs; its edge is the sum.
+          for (let j = 0; j < n; j++) adjacency[row + w.nodes[j]] += edges[k * n + j];
         }
       }
       if (L > 0) transposeLayer(r, L - 1, g, K, Tb, d, H, S);
@@ -262,7 +288,7 @@ function transposeLayer(
   matmul(dV, fl.valueWeight, dLn1, N, d, d);
   frozenLayerNormBackward(dLn1, fl.rstd1, lw.ln1Weight, K, T, d);
   for (let i = 0; i < N * d; i++) g[i] += dLn1[i];
-  const skip = r.transcoders[L].skip;
+  const skip = r.mlps.skip(L);
   if (skip) {
     const dLn2 = new Float32Array(N * d);
     matmul(gOut, skip, dLn2, N, d, d);

@@ -4,6 +4,10 @@
 // prompt. With the feature activations held as inputs, the model is affine in (token embeddings,
 // feature activations, errors), so each target's input is Σ edges + a constant.
 //
+// The MLPs' replacement is per-layer transcoders or a cross-layer transcoder, read through
+// transcoders/mlp-replacement.ts: layer t's MLP output is the sum of the decoders into t of the
+// features of every layer l ≤ t that writes there.
+//
 // Only the parallel-residual GPT-NeoX block (the organism, Pythia) is built: x_{L+1} = x_L +
 // attn_L(ln1(x_L)) + mlp_L(ln2(x_L)). One sequence: T tokens, d width, H heads of S dims.
 
@@ -11,12 +15,9 @@ import { GptNeoX, makeBatch } from '../model/gptneox.ts';
 import { layerNormForward } from '../model/layers/layernorm.ts';
 import { attentionCache, attentionForward, attentionScratch } from '../model/layers/attention.ts';
 import { matmul } from '../kernels/gemm.ts';
-import {
-  transcoderDecode,
-  transcoderPreActivations,
-  applyActivation,
-  type Transcoder,
-} from '../transcoders/transcoder.ts';
+import type { Transcoder } from '../transcoders/transcoder.ts';
+import type { CrossLayerTranscoder } from '../transcoders/clt.ts';
+import { asMlpReplacement, type MlpReplacement } from '../transcoders/mlp-replacement.ts';
 
 /** One layer's frozen quantities on the prompt. */
 export interface FrozenLayer {
@@ -29,7 +30,8 @@ export interface FrozenLayer {
 
 export interface Replacement {
   model: GptNeoX;
-  transcoders: Transcoder[];
+  /** Per-layer transcoders or a CLT, read through one interface. */
+  mlps: MlpReplacement;
   ids: number[];
   T: number;
   /** Block inputs x_0..x_n of the real forward, [T*d] each (x_0 the embeddings). */
@@ -52,23 +54,26 @@ export interface Replacement {
  */
 export function buildReplacement(
   model: GptNeoX,
-  transcoders: Transcoder[],
+  transcoders: Transcoder[] | CrossLayerTranscoder | MlpReplacement,
   ids: number[],
   firstPosition = 1,
 ): Replacement {
+  const mlps =
+    Array.isArray(transcoders) || 'encoders' in transcoders
+      ? asMlpReplacement(transcoders)
+      : transcoders;
   const c = model.config;
   if (!c.useParallelResidual)
     throw new Error(
       'attribution graphs: only the parallel-residual GPT-NeoX block is built so far',
     );
-  if (transcoders.length !== c.numLayers)
+  if (mlps.numLayers !== c.numLayers)
     throw new Error(
-      `attribution graphs: ${transcoders.length} transcoders for ${c.numLayers} layers`,
+      `attribution graphs: transcoders for ${mlps.numLayers} layers, model has ${c.numLayers}`,
     );
   const d = c.hiddenSize;
-  transcoders.forEach((tc, L) => {
-    if (tc.dIn !== d) throw new Error(`transcoder layer ${L}: width ${tc.dIn}, model width ${d}`);
-  });
+  if (mlps.dIn !== d)
+    throw new Error(`attribution graphs: transcoders read width ${mlps.dIn}, model width ${d}`);
   const T = ids.length;
   const batch = makeBatch([ids]);
   const pass = model.forward(batch, { logits: 'last' });
@@ -122,16 +127,16 @@ export function buildReplacement(
         valueBias[h * S + i] = lw.qkvBias[row];
       }
     layers.push({ rstd1, rstd2, probs: cache.probs.slice(), valueWeight, valueBias });
-    const tc = transcoders[L];
-    const pre = transcoderPreActivations(tc, ln2, T);
-    const a = applyActivation(tc, pre.slice(), T);
-    a.fill(0, 0, Math.min(firstPosition, T) * tc.width);
-    const recon = transcoderDecode(tc, a, ln2, T);
+    const pre = mlps.preActivations(L, ln2, T);
+    const a = mlps.activate(L, pre.slice(), T);
+    a.fill(0, 0, Math.min(firstPosition, T) * mlps.width(L));
+    activations.push(a);
+    preActivations.push(pre);
+    // Layer L's reconstruction reads the activations of layers 0..L (all pushed by now).
+    const recon = mlps.decode(L, activations, ln2, T);
     const mlp = pass.activation(`mlp_${L}`);
     const err = new Float32Array(T * d);
     for (let i = 0; i < T * d; i++) err[i] = mlp[i] - recon[i];
-    activations.push(a);
-    preActivations.push(pre);
     errors.push(err);
   }
   const rstdFinal = new Float64Array(T);
@@ -148,7 +153,7 @@ export function buildReplacement(
   );
   return {
     model,
-    transcoders,
+    mlps,
     ids,
     T,
     resid,
@@ -238,7 +243,6 @@ export function frozenForward(
   for (let L = 0; L < c.numLayers; L++) {
     const lw = model.weights.layers[L];
     const fl = r.layers[L];
-    const tc = r.transcoders[L];
     const ln1 = frozenLayerNorm(x, fl.rstd1, lw.ln1Weight, lw.ln1Bias, T, d);
     const v = new Float32Array(T * d);
     matmul(ln1, fl.valueWeight, v, T, d, d, { transB: true });
@@ -253,8 +257,8 @@ export function frozenForward(
     const attn = new Float32Array(T * d);
     matmul(concat, lw.denseWeight, attn, T, d, d, { transB: true });
     const ln2 = frozenLayerNorm(x, fl.rstd2, lw.ln2Weight, lw.ln2Bias, T, d);
-    preActivations.push(transcoderPreActivations(tc, ln2, T));
-    const mlp = transcoderDecode(tc, inputs.activations[L], ln2, T);
+    preActivations.push(r.mlps.preActivations(L, ln2, T));
+    const mlp = r.mlps.decode(L, inputs.activations, ln2, T);
     const next = new Float32Array(T * d);
     for (let t = 0; t < T; t++)
       for (let j = 0; j < d; j++) {

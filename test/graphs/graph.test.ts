@@ -10,6 +10,7 @@ import { loadModel } from '../../src/model/load.ts';
 import { GptNeoX } from '../../src/model/gptneox.ts';
 import { Rng } from '../../src/random.ts';
 import type { Transcoder } from '../../src/transcoders/transcoder.ts';
+import { memoryDecoders, type CrossLayerTranscoder } from '../../src/transcoders/clt.ts';
 import {
   buildReplacement,
   frozenForward,
@@ -51,6 +52,33 @@ function randomTranscoders(
   });
 }
 
+/** A random CLT of the same width: layer l's features write to every layer l' >= l. */
+function randomClt(seed: number, activation: 'relu' | 'jumprelu' | 'topk'): CrossLayerTranscoder {
+  const rng = new Rng(seed);
+  const F = 96;
+  const n = model.config.numLayers;
+  const vec = (m: number, s: number) => Float32Array.from({ length: m }, () => s * rng.normal());
+  const layers = Array.from({ length: n }, (_, l) => l);
+  return {
+    numLayers: n,
+    dIn: d,
+    width: F,
+    activation,
+    ...(activation === 'topk' ? { k: 5 } : {}),
+    ...(activation === 'jumprelu'
+      ? { thresholds: layers.map(() => Float32Array.from({ length: F }, () => 0.2 * rng.next())) }
+      : {}),
+    encoders: layers.map(() => vec(F * d, 0.3 / Math.sqrt(d))),
+    encoderBiases: layers.map(() => vec(F, 0.1).map((b) => b - 0.15)),
+    decoderBiases: layers.map(() => vec(d, 0.05)),
+    decoders: memoryDecoders(
+      layers.map((l) => vec(F * (n - l) * d, 0.4 / Math.sqrt(d))),
+      F,
+      d,
+    ),
+  };
+}
+
 function close(actual: number, expected: number, scale: number, what: string): void {
   assert.ok(
     Math.abs(actual - expected) <= 1e-4 * Math.max(scale, 1e-3),
@@ -71,13 +99,18 @@ function targetValue(
   return out.logits[g.targets[k] - firstLogit];
 }
 
-for (const [name, skip, activation, firstPosition] of [
-  ['ReLU, no skip', false, 'relu', 1],
-  ['JumpReLU with skip', true, 'jumprelu', 1],
-  ['ReLU with skip, position 0 included', true, 'relu', 0],
+for (const [name, skip, activation, firstPosition, clt] of [
+  ['ReLU, no skip', false, 'relu', 1, false],
+  ['JumpReLU with skip', true, 'jumprelu', 1, false],
+  ['ReLU with skip, position 0 included', true, 'relu', 0, false],
+  ['cross-layer transcoder, JumpReLU', false, 'jumprelu', 1, true],
+  ['cross-layer transcoder, TopK, position 0 included', false, 'topk', 0, true],
 ] as const) {
   test(`attribution graph (${name}): frozen forward, linearity, brute-force edges`, () => {
-    const transcoders = randomTranscoders(7, skip, activation);
+    const transcoders =
+      clt && activation !== 'relu'
+        ? randomClt(11, activation)
+        : randomTranscoders(7, skip, activation as 'relu' | 'jumprelu');
     const r = buildReplacement(model, transcoders, ids, firstPosition);
     const g = buildGraph(r, { batchTargets: 16 });
     const features = g.nodes.filter((n) => n.kind === 'feature');
