@@ -107,10 +107,9 @@ for (const [name, skip, activation, firstPosition, clt] of [
   ['cross-layer transcoder, TopK, position 0 included', false, 'topk', 0, true],
 ] as const) {
   test(`attribution graph (${name}): frozen forward, linearity, brute-force edges`, () => {
-    const transcoders =
-      clt && activation !== 'relu'
-        ? randomClt(11, activation)
-        : randomTranscoders(7, skip, activation as 'relu' | 'jumprelu');
+    const transcoders = clt
+      ? randomClt(11, activation)
+      : randomTranscoders(7, skip, activation as 'relu' | 'jumprelu');
     const r = buildReplacement(model, transcoders, ids, firstPosition);
     const g = buildGraph(r, { batchTargets: 16 });
     const features = g.nodes.filter((n) => n.kind === 'feature');
