@@ -21,6 +21,8 @@ import {
   type Transcoder,
   type TranscoderActivation,
 } from './transcoder.ts';
+import type { CrossLayerTranscoder } from './clt.ts';
+import { asMlpReplacement } from './mlp-replacement.ts';
 
 /** ln2 of the MLP's input for one layer, given the block input x and the attention output [N*d]. */
 export function mlpInput(
@@ -268,19 +270,24 @@ export interface TranscoderSetStats {
   tokens: number;
 }
 
-/** Per-layer FVE, L0, dead share, and next-token losses with all MLPs replaced, on the documents. */
+/**
+ * Per-layer FVE, L0, dead share, and next-token losses with all MLPs replaced, on the documents;
+ * per-layer transcoders or a CLT (whose layer-t prediction reads layers 0..t at the same token).
+ */
 export function evaluateTranscoders(
   model: GptNeoX,
-  transcoders: Transcoder[],
+  transcoders: Transcoder[] | CrossLayerTranscoder,
   docs: number[][],
 ): TranscoderSetStats {
   const c = model.config;
   const d = c.hiddenSize;
+  const mlps = asMlpReplacement(transcoders);
   const pairs = collectMlpPairs(model, docs);
-  const layers = transcoders.map((tc, L) => {
-    const { x, y, n } = pairs[L];
-    const a = transcoderEncode(tc, x, n);
-    const yHat = transcoderDecode(tc, a, x, n);
+  const acts: Float32Array[] = [];
+  const layers = pairs.map(({ x, y, n }, L) => {
+    const a = mlps.activate(L, mlps.preActivations(L, x, n), n);
+    acts.push(a);
+    const yHat = mlps.decode(L, acts, x, n);
     const mean = new Float64Array(d);
     for (let i = 0; i < n * d; i++) mean[i % d] += y[i] / n;
     let sse = 0;
@@ -289,14 +296,15 @@ export function evaluateTranscoders(
       sse += (yHat[i] - y[i]) ** 2;
       ssd += (y[i] - mean[i % d]) ** 2;
     }
-    const fired = new Uint8Array(tc.width);
+    const F = mlps.width(L);
+    const fired = new Uint8Array(F);
     let active = 0;
     for (let i = 0; i < a.length; i++)
       if (a[i] !== 0) {
         active++;
-        fired[i % tc.width] = 1;
+        fired[i % F] = 1;
       }
-    const dead = fired.reduce((s, v) => s + (v ? 0 : 1), 0) / tc.width;
+    const dead = fired.reduce((s, v) => s + (v ? 0 : 1), 0) / F;
     return { layer: L, fve: 1 - sse / ssd, l0: active / n, dead };
   });
   let clean = 0;
@@ -317,7 +325,7 @@ export function evaluateTranscoders(
     replaced +=
       crossEntropy(replacedForward(model, transcoders, batch).logits, targets, V).loss * count;
     const hooks = Object.fromEntries(
-      transcoders.map((_, L) => [`mlp_${L}`, (m: Float32Array) => new Float32Array(m.length)]),
+      pairs.map((_, L) => [`mlp_${L}`, (m: Float32Array) => new Float32Array(m.length)]),
     );
     zero +=
       crossEntropy(model.forward(batch, { logits: 'all', hooks }).logits, targets, V).loss * count;
@@ -332,21 +340,28 @@ export function evaluateTranscoders(
   };
 }
 
-/** The model with every MLP output replaced by its transcoder's prediction from the run's own inputs. */
-export function replacedForward(model: GptNeoX, transcoders: Transcoder[], batch: Batch) {
+/** The model with every MLP output replaced by the transcoders' prediction from the run's own inputs. */
+export function replacedForward(
+  model: GptNeoX,
+  transcoders: Transcoder[] | CrossLayerTranscoder,
+  batch: Batch,
+) {
   const N = batch.batchSize * batch.seqLen;
+  const mlps = asMlpReplacement(transcoders);
   const inputs = new Map<number, Float32Array>();
   const attns = new Map<number, Float32Array>();
+  const acts: Float32Array[] = [];
   const hooks: Record<string, (a: Float32Array) => Float32Array | void> = {
     embed: (a) => void inputs.set(0, a),
   };
-  transcoders.forEach((tc, L) => {
+  for (let L = 0; L < mlps.numLayers; L++) {
     hooks[`attn_${L}`] = (a) => void attns.set(L, a);
     hooks[`mlp_${L}`] = () => {
       const x = mlpInput(model, L, inputs.get(L)!, attns.get(L)!, N);
-      return transcoderDecode(tc, transcoderEncode(tc, x, N), x, N);
+      acts[L] = mlps.activate(L, mlps.preActivations(L, x, N), N);
+      return mlps.decode(L, acts, x, N);
     };
     hooks[`resid_${L}`] = (a) => void inputs.set(L + 1, a);
-  });
+  }
   return model.forward(batch, { logits: 'all', hooks });
 }
