@@ -6,8 +6,8 @@
 import path from 'node:path';
 import { GptNeoX } from '../model/gptneox.ts';
 import { loadModel } from '../model/load.ts';
-import { loadTranscoderSet } from '../transcoders/file.ts';
-import { transcoderEncode } from '../transcoders/transcoder.ts';
+import { loadTranscoders } from '../transcoders/load.ts';
+import { asMlpReplacement } from '../transcoders/mlp-replacement.ts';
 import { mlpInput } from '../transcoders/train.ts';
 import {
   forEachCorpusBatch,
@@ -37,7 +37,9 @@ export function runTranscoderLabels(o: {
   const { tokenIds, eosId } = grammarTokenIds(loaded.tokenizer, o.model);
   const model = new GptNeoX(loaded.config, loaded.weights);
   const dir = o.transcoders ?? path.join(o.model, 'transcoders');
-  const { transcoders } = loadTranscoderSet(dir);
+  // Per-layer transcoders or a CLT: a CLT's layer-L features are labelled where they read (mlp_L's input).
+  const mlps = asMlpReplacement(loadTranscoders(dir).transcoders);
+  const layers = Array.from({ length: mlps.numLayers }, (_, L) => L);
   const corpus = labelCorpus(
     o.tokens ?? 65536,
     loaded.config.maxPositionEmbeddings,
@@ -49,14 +51,14 @@ export function runTranscoderLabels(o: {
   const labelNames = Object.keys(WORD_LABELS);
   const K = labelNames.length;
   const matrix = wordLabelMatrix(corpus.words, labelNames);
-  const counters = transcoders.map((tc) => new LabelCounter(tc.width, K));
+  const counters = layers.map((L) => new LabelCounter(mlps.width(L), K));
   const T = corpus.T;
   forEachCorpusBatch(model, corpus, 32, (pass, r0, n) => {
     const rowLabels = matrix.subarray(r0 * T * K, (r0 * T + n) * K);
-    transcoders.forEach((tc, L) => {
+    layers.forEach((L) => {
       const input = pass.activation(L === 0 ? 'embed' : `resid_${L - 1}`);
       const x = mlpInput(model, L, input, pass.activation(`attn_${L}`), n);
-      counters[L].add(transcoderEncode(tc, x, n), rowLabels, n);
+      counters[L].add(mlps.activate(L, mlps.preActivations(L, x, n), n), rowLabels, n);
     });
   });
   const labels = counters.flatMap((c, L) => c.best(`mlp_${L}`, labelNames));

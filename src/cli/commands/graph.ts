@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultModelDir, loadModel } from '../../model/load.ts';
 import { GptNeoX } from '../../model/gptneox.ts';
-import { loadTranscoderSet } from '../../transcoders/file.ts';
+import { loadTranscoders } from '../../transcoders/load.ts';
 import { buildReplacement } from '../../graphs/replacement.ts';
 import { buildGraph } from '../../graphs/graph.ts';
 import { graphScores, pruneGraph } from '../../graphs/prune.ts';
@@ -19,6 +19,8 @@ interface GraphFlags {
   import?: string;
   model: string;
   transcoders?: string;
+  gemmaWidth?: string;
+  gemmaL0?: string;
   out: string;
   slug?: string;
   nodeThreshold: string;
@@ -45,6 +47,11 @@ export function register(program: Command): void {
           'writes <out>/<slug>.json (the Neuronpedia / circuit-tracer graph format) and ' +
           '<out>/<slug>.graph.json (every node and edge, unpruned, with each target input and constant).',
         '',
+        "--transcoders takes circuit-tracer's folders (config.yaml with model_kind transcoder_set " +
+          "or cross_layer_transcoder; a CLT's features write to every later layer, and its decoders " +
+          'are read lazily) or a Gemma Scope transcoder release (layer_L/width_W/average_l0_K/' +
+          'params.npz; pick with --gemma-width and --gemma-l0 when it holds several).',
+        '',
         'With --import FILE, reads a graph JSON from circuit-tracer or Neuronpedia and prints its size.',
         '',
         'Example: sfc graph --prompt "The parents that the dog sees"',
@@ -53,7 +60,12 @@ export function register(program: Command): void {
     .option('--prompt <text>', 'the prompt (no beginning-of-sequence token is added)')
     .option('--import <file>', 'read a graph JSON made elsewhere instead')
     .option('--model <dir>', 'model folder', defaultModelDir())
-    .option('--transcoders <dir>', 'transcoder_set folder (default <model>/transcoders)')
+    .option(
+      '--transcoders <dir>',
+      'transcoder_set, cross_layer_transcoder or Gemma Scope folder (default <model>/transcoders)',
+    )
+    .option('--gemma-width <W>', 'Gemma Scope: the width_W folder, e.g. 16k')
+    .option('--gemma-l0 <K>', 'Gemma Scope: the average_l0_K nearest K')
     .option('--out <dir>', 'output folder', DEFAULT_OUT)
     .option('--slug <name>', 'graph name (default: from the prompt)')
     .option('--node-threshold <f>', 'keep nodes up to this cumulative influence', '0.8')
@@ -87,7 +99,10 @@ export function register(program: Command): void {
       const tokenizer = loaded.tokenizer;
       const model = new GptNeoX(loaded.config, loaded.weights);
       const setDir = o.transcoders ?? path.join(o.model, 'transcoders');
-      const set = loadTranscoderSet(setDir);
+      const set = loadTranscoders(setDir, {
+        width: o.gemmaWidth,
+        l0: o.gemmaL0 === undefined ? undefined : positiveNumber('--gemma-l0', o.gemmaL0),
+      });
       // Ground-truth labels (sfc transcoder label), shown as each feature's clerp when present.
       const labelsFile = path.join(setDir, LABELS_FILE);
       const labels = new Map(
@@ -119,7 +134,7 @@ export function register(program: Command): void {
           .replace(/^-|-$/g, '')
           .slice(0, 60) ||
           'graph');
-      const scan = set.config.model_name ?? path.basename(path.resolve(o.model));
+      const scan = set.modelName ?? path.basename(path.resolve(o.model));
       const exported = toNeuronpedia(graph, pruned, {
         slug,
         scan,
@@ -163,6 +178,7 @@ export function register(program: Command): void {
         slug,
         seconds,
         tokens: ids.length,
+        transcoders: set.kind,
         features: count('feature'),
         logits: count('logit'),
         edges: edges.length,

@@ -7,6 +7,8 @@ import { GptNeoX } from '../../model/gptneox.ts';
 import { readCorpus } from '../../data/corpus.ts';
 import { collectMlpPairs, evaluateTranscoders, trainTranscoder } from '../../transcoders/train.ts';
 import { saveTranscoderSet } from '../../transcoders/file.ts';
+import { trainClt } from '../../transcoders/train-clt.ts';
+import { saveClt } from '../../transcoders/clt-file.ts';
 import { runTranscoderLabels } from '../../organism/transcoder-labels.ts';
 import { formatLabelSummary } from '../../organism/feature-labels.ts';
 import { DEFAULT_OUT, positiveInt, refuseOverwrite } from '../options.ts';
@@ -19,6 +21,7 @@ interface TrainFlags {
   topk?: string;
   l1?: string;
   skip?: boolean;
+  clt?: boolean;
   steps: string;
   batch: string;
   lr: string;
@@ -44,7 +47,13 @@ export function register(program: Command): void {
           'trained on): FVE of the MLP outputs, L0, dead features, next-token loss with every MLP ' +
           'replaced.',
         '',
+        "With --clt, trains one cross-layer transcoder instead: layer l's features read layer " +
+          "l's MLP input and write to the MLP outputs of every layer l' >= l; all layers are trained " +
+          'together (loss: the sum over layers of the MSE of each MLP output, plus the L1 term with ' +
+          "--l1), and written as circuit-tracer's cross_layer_transcoder layout (W_enc_i / W_dec_i).",
+        '',
         'Example: sfc transcoder train --corpus data/corpus.txt --topk 8 --steps 2000',
+        '         sfc transcoder train --corpus data/corpus.txt --clt --width 512 --topk 4 --out out/clt',
       ].join('\n'),
     )
     .option('--model <dir>', 'model folder', defaultModelDir())
@@ -53,8 +62,9 @@ export function register(program: Command): void {
     .option('--width <F>', 'features per layer', '1024')
     .option('--topk <k>', 'TopK transcoders with k features per token (default 8 unless --l1)')
     .option('--l1 <lambda>', 'ReLU transcoders with this L1 coefficient instead')
-    .option('--skip', 'learn a linear skip W_skip·x as well')
-    .option('--steps <n>', 'Adam steps per layer', '2000')
+    .option('--skip', 'learn a linear skip W_skip·x as well (per-layer transcoders only)')
+    .option('--clt', 'train one cross-layer transcoder (features write to every later layer)')
+    .option('--steps <n>', 'Adam steps per layer (with --clt: for all layers together)', '2000')
     .option('--batch <n>', 'tokens per step', '512')
     .option('--lr <rate>', 'Adam learning rate', '2e-3')
     .option('--seed <n>', 'seed of initialisation and sampling', '0')
@@ -77,28 +87,50 @@ export function register(program: Command): void {
       const train = docs.slice(0, docs.length - heldOut);
       const pairs = collectMlpPairs(model, train);
       const l1 = o.l1 === undefined ? undefined : Number(o.l1);
-      const transcoders = pairs.map((p, L) =>
-        trainTranscoder(L, p.x, p.y, p.n, model.config.hiddenSize, {
-          width: positiveInt('--width', o.width),
-          activation: l1 === undefined ? 'topk' : 'relu',
-          k: l1 === undefined ? positiveInt('--topk', o.topk ?? '8') : undefined,
-          l1,
-          skip: !!o.skip,
-          steps: positiveInt('--steps', o.steps),
-          batchSize: positiveInt('--batch', o.batch),
-          lr: Number(o.lr),
-          seed: Number(o.seed) + L,
-          logEvery: 500,
-          onLog: (step, fve, l0) =>
-            process.stderr.write(
-              `layer ${L} step ${step}: batch FVE ${fve.toFixed(4)}, L0 ${l0.toFixed(1)}\n`,
-            ),
-        }),
-      );
-      saveTranscoderSet(out, transcoders, { modelName: path.basename(path.resolve(o.model)) });
+      if (o.clt && o.skip) throw new Error('--skip: cross-layer transcoders have no skip here');
+      const modelName = path.basename(path.resolve(o.model));
+      const transcoders = o.clt
+        ? trainClt(pairs, model.config.hiddenSize, {
+            width: positiveInt('--width', o.width),
+            activation: l1 === undefined ? 'topk' : 'relu',
+            k: l1 === undefined ? positiveInt('--topk', o.topk ?? '8') : undefined,
+            l1,
+            steps: positiveInt('--steps', o.steps),
+            batchSize: positiveInt('--batch', o.batch),
+            lr: Number(o.lr),
+            seed: Number(o.seed),
+            logEvery: 250,
+            onLog: (step, fve, l0) =>
+              process.stderr.write(
+                `CLT step ${step}: batch FVE ${fve.map((f) => f.toFixed(4)).join(' ')}, L0 ${l0.map((v) => v.toFixed(1)).join(' ')}\n`,
+              ),
+          })
+        : pairs.map((p, L) =>
+            trainTranscoder(L, p.x, p.y, p.n, model.config.hiddenSize, {
+              width: positiveInt('--width', o.width),
+              activation: l1 === undefined ? 'topk' : 'relu',
+              k: l1 === undefined ? positiveInt('--topk', o.topk ?? '8') : undefined,
+              l1,
+              skip: !!o.skip,
+              steps: positiveInt('--steps', o.steps),
+              batchSize: positiveInt('--batch', o.batch),
+              lr: Number(o.lr),
+              seed: Number(o.seed) + L,
+              logEvery: 500,
+              onLog: (step, fve, l0) =>
+                process.stderr.write(
+                  `layer ${L} step ${step}: batch FVE ${fve.toFixed(4)}, L0 ${l0.toFixed(1)}\n`,
+                ),
+            }),
+          );
+      if (Array.isArray(transcoders)) saveTranscoderSet(out, transcoders, { modelName });
+      else saveClt(out, transcoders, { modelName });
       const stats = evaluateTranscoders(model, transcoders, docs.slice(docs.length - heldOut));
       if (o.json) return void console.log(JSON.stringify(stats, null, 2));
-      console.log(`wrote ${out}/config.yaml and ${transcoders.length} layer files`);
+      console.log(
+        `wrote ${out}/config.yaml and ${model.config.numLayers} layer files` +
+          (o.clt ? ' (cross-layer: W_enc_i / W_dec_i)' : ''),
+      );
       for (const s of stats.layers)
         console.log(
           `layer ${s.layer}: FVE ${s.fve.toFixed(4)}  L0 ${s.l0.toFixed(1)}  dead ${(100 * s.dead).toFixed(1)}%`,
@@ -116,7 +148,10 @@ export function register(program: Command): void {
         "writes <transcoders>/labels.jsonl, which sfc graph shows as each feature's clerp.",
     )
     .option('--model <dir>', 'model folder (the organism)', defaultModelDir())
-    .option('--transcoders <dir>', 'transcoder_set folder (default <model>/transcoders)')
+    .option(
+      '--transcoders <dir>',
+      'transcoder_set or cross_layer_transcoder folder (default <model>/transcoders)',
+    )
     .option('--tokens <n>', 'tokens of annotated corpus', '65536')
     .action((o: { model: string; transcoders?: string; tokens: string }) => {
       const result = runTranscoderLabels({
