@@ -352,11 +352,65 @@ export function writeReport(out: string): string {
     );
   }
 
+  const clt = readRecord(
+    out,
+    CLT_RECORD,
+    (f) => JSON.parse(fs.readFileSync(f, 'utf8')) as CltRecord,
+  );
+  if (clt) md.push(...cltSection(clt));
+
   const total = folderBytes(out);
   md.push('## Files', '', `Total size of this folder: ${mb(total)}.`, '');
   const file = path.join(out, 'TRAINING.md');
   fs.writeFileSync(file, md.join('\n'));
   return file;
+}
+
+/** training/clt.json: the cross-layer transcoder's command, time, held-out metrics and labels. */
+const CLT_RECORD = 'clt.json';
+interface CltRecord {
+  command: string;
+  seconds: number;
+  stats: {
+    layers: { layer: number; fve: number; l0: number; dead: number }[];
+    lossClean: number;
+    lossReplaced: number;
+    lossZeroMlps: number;
+    tokens: number;
+  };
+  labels?: { alive: number; confident: number; features: number; top: string[] };
+}
+
+function cltSection(r: CltRecord): string[] {
+  const s = r.stats;
+  return [
+    '## Cross-layer transcoder',
+    '',
+    "`clt/` (circuit-tracer's `cross_layer_transcoder` layout: `config.yaml`, `W_enc_i` / `W_dec_i` " +
+      "files): layer l's features read the MLP input of layer l and write to the MLP outputs of every " +
+      `layer l' ≥ l. Trained by \`${r.command}\` in ${minutes(r.seconds)} (all layers together; loss = the ` +
+      "sum over layers of each MLP output's squared error). Held out: the corpus's last 200 documents, " +
+      `${s.tokens.toLocaleString('en-US')} tokens. FVE of each layer's MLP output (from the features of layers 0..l), ` +
+      "L0 and dead of that layer's own features:",
+    '',
+    '| layer | FVE | L0 | dead |',
+    '| --- | --- | --- | --- |',
+    ...s.layers.map(
+      (l) => `| ${l.layer} | ${l.fve.toFixed(4)} | ${l.l0.toFixed(1)} | ${pct(l.dead)} |`,
+    ),
+    '',
+    `Next-token loss: clean ${s.lossClean.toFixed(4)}, every MLP replaced by the CLT ${s.lossReplaced.toFixed(4)}, ` +
+      `every MLP zeroed ${s.lossZeroMlps.toFixed(4)}.`,
+    '',
+    ...(r.labels
+      ? [
+          `Ground-truth labels (\`sfc transcoder label --transcoders clt\`, \`clt/labels.jsonl\`): ${r.labels.confident} ` +
+            `confident at F1 ≥ ${CONFIDENT_F1} of ${r.labels.alive} alive features (of ${r.labels.features}); most common: ` +
+            `${r.labels.top.join(', ')}.`,
+          '',
+        ]
+      : []),
+  ];
 }
 
 /** Several standalone SVG charts one above the other, as one SVG. */
