@@ -388,7 +388,8 @@ function cltSection(r: CltRecord): string[] {
     '',
     "`clt/` (circuit-tracer's `cross_layer_transcoder` layout: `config.yaml`, `W_enc_i` / `W_dec_i` " +
       "files): layer l's features read the MLP input of layer l and write to the MLP outputs of every " +
-      `layer l' ≥ l. Trained by \`${r.command}\` in ${minutes(r.seconds)} (all layers together; loss = the ` +
+      `layer l' ≥ l. Trained by \`${r.command}\` in ${minutes(r.seconds)} of wall time on the shared 2-core ` +
+      'machine, with the pairs collected and the evaluation (all layers together; loss = the ' +
       "sum over layers of each MLP output's squared error). Held out: the corpus's last 200 documents, " +
       `${s.tokens.toLocaleString('en-US')} tokens. FVE of each layer's MLP output (from the features of layers 0..l), ` +
       "L0 and dead of that layer's own features:",
