@@ -5,6 +5,8 @@
 // The gradients come from a hand-written transpose of the frozen model, K targets per pass:
 // the residual's identity path, the attention's value path with its pattern frozen, and the
 // transcoders' skips, each through its layer norm with 1/σ frozen. Features feed nothing back.
+// A feature writes to the residual through its decoders (one for a per-layer transcoder, one per
+// later layer for a CLT): its edge to a target is the sum over them.
 //
 // Node order as circuit-tracer's: features (layer, position, index), errors (layer, position),
 // tokens (position), logits.
