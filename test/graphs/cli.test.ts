@@ -1,4 +1,4 @@
-// sfc transcoder train and sfc graph end to end on a tiny random model: the set is written in
+// sfc transcoder train (per-layer and --clt) and sfc graph end to end on a tiny random model: the set is written in
 // circuit-tracer's layout and never replaced without --force; the graph JSON reads back.
 
 import { test } from 'node:test';
@@ -60,4 +60,57 @@ test('graph writes the Neuronpedia JSON and our own file; --import reads it back
   assert.ok(fs.existsSync(path.join(graphOut, 'the-teachers-are.graph.json')));
   const imported = await runCommand(registerGraph, ['graph', '--import', file, '--json']);
   assert.equal((JSON.parse(imported) as { nodes: number }).nodes, g.nodes.length);
+});
+
+test('transcoder train --clt writes a cross_layer_transcoder folder, and graph picks that kind', async () => {
+  const cltOut = path.join(dir, 'clt');
+  const report = JSON.parse(
+    await runCommand(registerTranscoder, [
+      ...train.slice(0, -1),
+      cltOut,
+      ...tiny,
+      '--clt',
+      '--json',
+    ]),
+  ) as { layers: { fve: number; l0: number }[]; lossReplaced: number };
+  assert.equal(report.layers.length, 2);
+  assert.ok(report.layers.every((l) => l.l0 <= 4 && Number.isFinite(l.fve)));
+  assert.ok(Number.isFinite(report.lossReplaced));
+  assert.deepEqual(fs.readdirSync(cltOut).sort(), [
+    'W_dec_0.safetensors',
+    'W_dec_1.safetensors',
+    'W_enc_0.safetensors',
+    'W_enc_1.safetensors',
+    'config.yaml',
+  ]);
+  await assert.rejects(
+    runCommand(registerTranscoder, [
+      ...train.slice(0, -1),
+      path.join(dir, 'clt-skip'),
+      ...tiny,
+      '--clt',
+      '--skip',
+    ]),
+    /--skip: cross-layer transcoders have no skip/,
+  );
+  const graphOut = path.join(dir, 'graphs-clt');
+  const summary = JSON.parse(
+    await runCommand(registerGraph, [
+      'graph',
+      '--model',
+      modelDir,
+      '--transcoders',
+      cltOut,
+      '--out',
+      graphOut,
+      '--prompt',
+      'The teachers are',
+      '--json',
+    ]),
+  ) as { transcoders: string; keptNodes: number };
+  assert.equal(summary.transcoders, 'cross_layer_transcoder');
+  assert.equal(
+    readNeuronpediaGraph(path.join(graphOut, 'the-teachers-are.json')).nodes.length,
+    summary.keptNodes,
+  );
 });

@@ -74,6 +74,7 @@ export function register(program: Command): void {
     .action((o: TrainFlags) => {
       if (o.l1 !== undefined && o.topk !== undefined)
         throw new Error('give --topk (TopK) or --l1 (ReLU), not both');
+      if (o.clt && o.skip) throw new Error('--skip: cross-layer transcoders have no skip here');
       const out = o.out;
       refuseOverwrite(path.join(out, 'config.yaml'), 'a transcoder set', !!o.force);
       const loaded = loadModel(o.model, { tokenizer: true });
@@ -87,7 +88,6 @@ export function register(program: Command): void {
       const train = docs.slice(0, docs.length - heldOut);
       const pairs = collectMlpPairs(model, train);
       const l1 = o.l1 === undefined ? undefined : Number(o.l1);
-      if (o.clt && o.skip) throw new Error('--skip: cross-layer transcoders have no skip here');
       const modelName = path.basename(path.resolve(o.model));
       const transcoders = o.clt
         ? trainClt(pairs, model.config.hiddenSize, {
