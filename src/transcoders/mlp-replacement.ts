@@ -41,6 +41,10 @@ export interface MlpReplacement {
 
 export function transcoderSetReplacement(transcoders: Transcoder[]): MlpReplacement {
   const d = transcoders[0]?.dIn ?? 0;
+  transcoders.forEach((tc, L) => {
+    if (tc.layer !== L) throw new Error(`transcoder set: entry ${L} is layer ${tc.layer}`);
+    if (tc.dIn !== d) throw new Error(`transcoder layer ${L}: width ${tc.dIn}, layer 0's ${d}`);
+  });
   return {
     kind: 'transcoder_set',
     numLayers: transcoders.length,
