@@ -11,6 +11,7 @@ import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts'
 import { register as registerTranscoder } from '../../src/cli/commands/transcoder.ts';
 import { register as registerGraph } from '../../src/cli/commands/graph.ts';
 import { readNeuronpediaGraph } from '../../src/graphs/export.ts';
+import { writeNpz } from '../../src/sae/npy.ts';
 import { runCommand } from '../helpers/run-command.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
 
@@ -113,4 +114,47 @@ test('transcoder train --clt writes a cross_layer_transcoder folder, and graph p
     readNeuronpediaGraph(path.join(graphOut, 'the-teachers-are.json')).nodes.length,
     summary.keptNodes,
   );
+});
+
+test('graph reads a Gemma Scope transcoder release (--gemma-l0 picks among several L0s)', async () => {
+  const release = path.join(dir, 'gemma-scope-transcoders');
+  const d = config.hiddenSize;
+  const F = 16;
+  let seed = 1;
+  const vec = (n: number, s: number) =>
+    Float32Array.from({ length: n }, () => s * Math.sin(12.9898 * seed++));
+  for (let L = 0; L < config.numLayers; L++)
+    for (const l0 of [5, 50]) {
+      const folder = path.join(release, `layer_${L}`, 'width_16', `average_l0_${l0}`);
+      fs.mkdirSync(folder, { recursive: true });
+      writeNpz(path.join(folder, 'params.npz'), [
+        { name: 'W_enc', shape: [d, F], data: vec(d * F, 1) },
+        { name: 'W_dec', shape: [F, d], data: vec(F * d, 0.1) },
+        { name: 'b_enc', shape: [F], data: vec(F, 0.1) },
+        { name: 'b_dec', shape: [d], data: vec(d, 0.01) },
+        { name: 'threshold', shape: [F], data: new Float32Array(F).fill(0.05) },
+      ]);
+    }
+  const args = [
+    'graph',
+    '--model',
+    modelDir,
+    '--transcoders',
+    release,
+    '--prompt',
+    'The teachers are',
+  ];
+  await assert.rejects(runCommand(registerGraph, args), /several L0s/);
+  const summary = JSON.parse(
+    await runCommand(registerGraph, [
+      ...args,
+      '--gemma-l0',
+      '40',
+      '--out',
+      path.join(dir, 'graphs-gemma'),
+      '--json',
+    ]),
+  ) as { transcoders: string; features: number };
+  assert.equal(summary.transcoders, 'gemma_scope');
+  assert.ok(summary.features > 0, 'no active features');
 });
