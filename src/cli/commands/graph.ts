@@ -55,6 +55,7 @@ export function register(program: Command): void {
         'With --import FILE, reads a graph JSON from circuit-tracer or Neuronpedia and prints its size.',
         '',
         'Example: sfc graph --prompt "The parents that the dog sees"',
+        '         sfc graph --prompt "The parents that the dog sees" --transcoders models/organism/clt',
       ].join('\n'),
     )
     .option('--prompt <text>', 'the prompt (no beginning-of-sequence token is added)')
