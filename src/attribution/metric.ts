@@ -88,6 +88,21 @@ export function meanOverLogits(
   batchSizes: number[],
   V: number,
 ): number {
+  const { sum, examples } = sumOverLogits(metric, logits, batchSizes, V, 0);
+  return sum / examples;
+}
+
+/**
+ * The sum of `metric` over the examples of `logits` (as meanOverLogits), in example order, and
+ * their count; the first is example `firstExample` of the task (a shard's batches start later).
+ */
+export function sumOverLogits(
+  metric: Metric,
+  logits: Float32Array[],
+  batchSizes: number[],
+  V: number,
+  firstExample: number,
+): { sum: number; examples: number } {
   if (metric.readout)
     throw new Error(
       `metric: reads site ${metric.readout}, not the logits; it cannot be averaged over logits`,
@@ -95,14 +110,14 @@ export function meanOverLogits(
   const vocab = metric.vocab;
   const values = new Float32Array(vocab ? vocab.length : V);
   let sum = 0;
-  let example = 0;
+  let examples = 0;
   batchSizes.forEach((B, i) => {
     const l = logits[i];
     for (let b = 0; b < B; b++) {
       const row = l.subarray(b * V, (b + 1) * V);
       if (vocab) for (let j = 0; j < vocab.length; j++) values[j] = row[vocab[j]];
-      sum += metric.evaluate(vocab ? values : row, example++);
+      sum += metric.evaluate(vocab ? values : row, firstExample + examples++);
     }
   });
-  return sum / example;
+  return { sum, examples };
 }

@@ -14,7 +14,8 @@ import type { SiteHook } from '../model/gptneox.ts';
 import type { LanguageModel } from '../model/language-model.ts';
 import { toSparseRows, type Dictionary, type SparseRows } from '../sae/dictionary.ts';
 import type { TaskBatch } from '../data/tasks.ts';
-import { logitDiffMetric, meanOverLogits, type Metric } from '../attribution/metric.ts';
+import { logitDiffMetric, sumOverLogits, type Metric } from '../attribution/metric.ts';
+import { ExactSums, MAX_EXACT_TERMS } from './exact-sums.ts';
 
 /** What an ablated node is set to. */
 export type AblationKind = 'mean' | 'zero' | 'patch';
@@ -52,6 +53,108 @@ export interface AblatedModelOptions {
    */
   metric?: Metric;
   onProgress?: OnProgress;
+  /**
+   * Mean ablation values computed elsewhere (`meansOf` over every example, when `batches` are
+   * one shard's): then no pass over the data collects them here.
+   */
+  means?: SiteMeans;
+  /** P of the whole data when `batches` are one shard's (default: their longest clean input). */
+  positions?: number;
+  /** The task index of the first batch's first example (a shard's batches start later). */
+  firstExample?: number;
+}
+
+/** Per site, the mean features [P*F] and error [P*d] of the patch inputs (float32). */
+export type SiteMeans = Map<string, { features: Float32Array; errors: Float32Array }>;
+
+/**
+ * The exact sums behind mean ablation: per site the features [P*F] and errors [P*d] of the patch
+ * inputs (the clean ones when the data has none) added over examples, and per position the number
+ * of examples long enough to have it. Exact (exact-sums.ts), so the sums of shards merged in any
+ * order are the single run's bit for bit.
+ */
+export interface MeanSums {
+  positions: number;
+  counts: number[];
+  sites: Map<string, { features: ExactSums; errors: ExactSums }>;
+}
+
+/** Adds the patch inputs' features and errors at every site of `dictionaries` over `batches`. */
+export function collectMeanSums(
+  model: LanguageModel,
+  dictionaries: Map<string, Dictionary>,
+  batches: TaskBatch[],
+  positions: number,
+  onProgress?: OnProgress,
+): MeanSums {
+  const P = positions;
+  const sums: MeanSums = { positions: P, counts: new Array<number>(P).fill(0), sites: new Map() };
+  for (const [site, dict] of dictionaries)
+    sums.sites.set(site, {
+      features: new ExactSums(P * dict.width),
+      errors: new ExactSums(P * model.siteWidth(site)),
+    });
+  const examples = batches.reduce((n, b) => n + b.examples.length, 0);
+  if (examples > MAX_EXACT_TERMS)
+    throw new Error(
+      `mean ablation: ${examples} examples; exact means take at most ${MAX_EXACT_TERMS}`,
+    );
+  batches.forEach((batch, index) => {
+    const input = batch.patch ?? batch.clean;
+    const { batchSize: B, seqLen: T, lengths } = input;
+    const N = B * T;
+    for (let b = 0; b < B; b++) for (let t = 0; t < Math.min(lengths[b], P); t++) sums.counts[t]++;
+    const hooks: Record<string, SiteHook> = {};
+    for (const [site, dict] of dictionaries) {
+      const F = dict.width;
+      const d = model.siteWidth(site);
+      const sum = sums.sites.get(site)!;
+      hooks[site] = (x) => {
+        const { features, error } = dict.run(x, N);
+        const fBits = new Uint32Array(features.buffer, features.byteOffset, features.length);
+        const eBits = new Uint32Array(error.buffer, error.byteOffset, error.length);
+        for (let b = 0; b < B; b++) {
+          for (let t = 0; t < Math.min(lengths[b], P); t++) {
+            const n = b * T + t;
+            sum.features.addFloat32(t * F, features, fBits, n * F, F);
+            sum.errors.addFloat32(t * d, error, eBits, n * d, d);
+          }
+        }
+      };
+    }
+    model.forward(input, { hooks, logits: 'none' });
+    onProgress?.(index + 1, batches.length);
+  });
+  return sums;
+}
+
+/** Adds `from` into `into` (sums of the same sites and positions). */
+export function addMeanSums(into: MeanSums, from: MeanSums): void {
+  from.counts.forEach((c, t) => (into.counts[t] += c));
+  for (const [site, s] of from.sites) {
+    const target = into.sites.get(site)!;
+    target.features.addSums(s.features);
+    target.errors.addSums(s.errors);
+  }
+}
+
+/** The means, rounded to float32: sum / count per position. */
+export function meansOf(sums: MeanSums): SiteMeans {
+  const P = sums.positions;
+  const means: SiteMeans = new Map();
+  for (const [site, s] of sums.sites) {
+    const F = s.features.length / P;
+    const d = s.errors.length / P;
+    const features = new Float32Array(P * F);
+    const errors = new Float32Array(P * d);
+    for (let t = 0; t < P; t++) {
+      const c = sums.counts[t];
+      for (let i = 0; i < F; i++) features[t * F + i] = s.features.value(t * F + i) / c;
+      for (let j = 0; j < d; j++) errors[t * d + j] = s.errors.value(t * d + j) / c;
+    }
+    means.set(site, { features, errors });
+  }
+  return means;
 }
 
 /**
@@ -71,6 +174,7 @@ export class AblatedModel {
   private readonly means = new Map<string, SiteValues>();
   private readonly patchStates: Map<string, PatchState>[] = []; // per batch
   private readonly scratch = new Map<number, Float32Array[]>();
+  private readonly firstExample: number;
 
   constructor(
     readonly model: LanguageModel,
@@ -97,7 +201,8 @@ export class AblatedModel {
     }
     this.sites = order.filter((s) => dictionaries.has(s));
     this.ablation = ablation;
-    this.positions = Math.max(...batches.map((b) => b.clean.seqLen));
+    this.positions = options.positions ?? Math.max(...batches.map((b) => b.clean.seqLen));
+    this.firstExample = options.firstExample ?? 0;
     if (ablation === 'patch' && batches.some((b) => !b.patch))
       throw new Error(
         'ablation "patch" needs patch inputs, but the data has examples without a patch_prefix (use --ablation mean or zero)',
@@ -112,20 +217,56 @@ export class AblatedModel {
           rowOf: 'constant',
         });
       }
-    } else {
+    } else if (ablation === 'patch') {
       this.collectPatchStates(options.onProgress);
+    } else {
+      const means =
+        options.means ??
+        meansOf(collectMeanSums(model, dictionaries, batches, this.positions, options.onProgress));
+      for (const site of this.sites) {
+        const m = means.get(site);
+        const F = dictionaries.get(site)!.width;
+        const d = model.siteWidth(site);
+        if (
+          !m ||
+          m.features.length !== this.positions * F ||
+          m.errors.length !== this.positions * d
+        )
+          throw new Error(
+            `mean ablation: the means at ${site} need features [${this.positions}*${F}] and errors [${this.positions}*${d}]${m ? '' : ' (missing)'}`,
+          );
+        this.means.set(site, { ...m, rowOf: 'position' });
+      }
     }
   }
 
   /** Mean metric of the model as it is (no dictionaries spliced in). */
   metricModel(): number {
-    return this.meanMetric(this.batches.map((batch) => this.runBatch(batch, null, 0)));
+    const { sum, examples } = this.metricSum(null);
+    return sum / examples;
   }
 
   /** Mean metric with every node outside `keep` ablated. */
   metric(keep: KeepMask): number {
-    this.checkMask(keep);
-    return this.meanMetric(this.batches.map((batch, i) => this.runBatch(batch, keep, i)));
+    const { sum, examples } = this.metricSum(keep);
+    return sum / examples;
+  }
+
+  /**
+   * The metric summed over the examples in order, and their count: untouched when `keep` is
+   * null, else ablated (a shard's sums, which merge into the mean over every example).
+   */
+  metricSum(keep: KeepMask | null): { sum: number; examples: number } {
+    if (keep) this.checkMask(keep);
+    const logits = this.batches.map((batch, i) => this.runBatch(batch, keep, i));
+    const sizes = this.batches.map((b) => b.examples.length);
+    return sumOverLogits(
+      this.metricFn,
+      logits,
+      sizes,
+      this.model.shape.vocabSize,
+      this.firstExample,
+    );
   }
 
   /** Last-token logits [B*V] per batch: untouched when `keep` is null, else ablated. */
@@ -136,22 +277,7 @@ export class AblatedModel {
 
   /** A mask keeping everything (`value` 1) or nothing (0) at every evaluated site. */
   uniformMask(value: 0 | 1): KeepMask {
-    const P = this.positions;
-    const mask: KeepMask = new Map();
-    for (const site of this.sites) {
-      const F = this.dictionaries.get(site)!.width;
-      mask.set(site, {
-        features: new Uint8Array(P * F).fill(value),
-        errors: new Uint8Array(P).fill(value),
-      });
-    }
-    return mask;
-  }
-
-  // Mean of m over every example (one metric module with discovery: attribution/metric.ts).
-  private meanMetric(logits: Float32Array[]): number {
-    const sizes = this.batches.map((b) => b.examples.length);
-    return meanOverLogits(this.metricFn, logits, sizes, this.model.shape.vocabSize);
+    return uniformKeepMask(this.sites, this.dictionaries, this.positions, value);
   }
 
   private checkMask(keep: KeepMask): void {
@@ -166,60 +292,24 @@ export class AblatedModel {
     }
   }
 
-  // One forward of the patch inputs (clean when absent) per batch, reading every evaluated site.
+  // One forward of the patch inputs per batch, keeping every evaluated site's features and error.
   private collectPatchStates(onProgress?: OnProgress): void {
-    const P = this.positions;
-    const sums = new Map<string, { features: Float64Array; errors: Float64Array }>();
-    for (const site of this.sites) {
-      const F = this.dictionaries.get(site)!.width;
-      const d = this.model.siteWidth(site);
-      sums.set(site, { features: new Float64Array(P * F), errors: new Float64Array(P * d) });
-    }
-    const counts = new Float64Array(P);
     this.batches.forEach((batch, index) => {
-      const input = batch.patch ?? batch.clean;
-      const { batchSize: B, seqLen: T, lengths } = input;
-      const N = B * T;
-      for (let b = 0; b < B; b++) for (let t = 0; t < lengths[b]; t++) counts[t]++;
+      const input = batch.patch!;
+      const N = input.batchSize * input.seqLen;
       const states = new Map<string, PatchState>();
       const hooks: Record<string, SiteHook> = {};
       for (const site of this.sites) {
         const dict = this.dictionaries.get(site)!;
-        const F = dict.width;
-        const d = this.model.siteWidth(site);
         hooks[site] = (x) => {
           const { features, error } = dict.run(x, N);
-          if (this.ablation === 'patch') {
-            states.set(site, { features: toSparseRows(features, N, F), errors: error });
-            return;
-          }
-          const sum = sums.get(site)!;
-          for (let b = 0; b < B; b++) {
-            for (let t = 0; t < lengths[b]; t++) {
-              const n = b * T + t;
-              for (let i = 0; i < F; i++) sum.features[t * F + i] += features[n * F + i];
-              for (let j = 0; j < d; j++) sum.errors[t * d + j] += error[n * d + j];
-            }
-          }
+          states.set(site, { features: toSparseRows(features, N, dict.width), errors: error });
         };
       }
       this.model.forward(input, { hooks, logits: 'none' });
       this.patchStates.push(states);
       onProgress?.(index + 1, this.batches.length);
     });
-    if (this.ablation !== 'mean') return;
-    for (const site of this.sites) {
-      const F = this.dictionaries.get(site)!.width;
-      const d = this.model.siteWidth(site);
-      const sum = sums.get(site)!;
-      const features = new Float32Array(P * F);
-      const errors = new Float32Array(P * d);
-      for (let t = 0; t < P; t++) {
-        for (let i = 0; i < F; i++) features[t * F + i] = sum.features[t * F + i] / counts[t];
-        for (let j = 0; j < d; j++) errors[t * d + j] = sum.errors[t * d + j] / counts[t];
-      }
-      this.means.set(site, { features, errors, rowOf: 'position' });
-    }
   }
 
   // The ablation values of a site for batch `index` (N = B*T rows).
@@ -274,4 +364,22 @@ export class AblatedModel {
     }
     return this.model.forward(batch.clean, { hooks, logits: 'last' }).logits;
   }
+}
+
+/** A mask keeping everything (`value` 1) or nothing (0) at `sites` over P positions. */
+export function uniformKeepMask(
+  sites: string[],
+  dictionaries: ReadonlyMap<string, { width: number }>,
+  P: number,
+  value: 0 | 1,
+): KeepMask {
+  const mask: KeepMask = new Map();
+  for (const site of sites) {
+    const F = dictionaries.get(site)!.width;
+    mask.set(site, {
+      features: new Uint8Array(P * F).fill(value),
+      errors: new Uint8Array(P).fill(value),
+    });
+  }
+  return mask;
 }
