@@ -14,7 +14,28 @@
 
 import type { OnProgress } from '../progress.ts';
 import { Rng } from '../random.ts';
-import type { AblatedModel, KeepMask } from './ablation.ts';
+import type { KeepMask } from './ablation.ts';
+
+/**
+ * What scoring needs of an ablated model (AblatedModel is one): its shape and F under a keep mask.
+ * A sharded evaluation records a shard's sums through it, and its merge replays the scoring with
+ * the merged means (src/shards/evaluate.ts).
+ */
+export interface MetricModel {
+  /** Evaluated sites in model order. */
+  readonly sites: string[];
+  /** P: positions of every KeepMask. */
+  readonly positions: number;
+  readonly dictionaries: ReadonlyMap<string, { readonly width: number }>;
+  readonly model: { readonly sites: string[] };
+  /** Models scored together must run on the same batches (the same object). */
+  readonly batches: unknown;
+  uniformMask(value: 0 | 1): KeepMask;
+  /** F(M): the mean metric of the model as it is. */
+  metricModel(): number;
+  /** F with every node outside `keep` ablated. */
+  metric(keep: KeepMask): number;
+}
 
 /** How error nodes are treated: kept when in the circuit, always ablated, or never ablated. */
 export type ErrorMode = 'default' | 'remove' | 'keep';
@@ -115,7 +136,7 @@ export function logspace(lo: number, hi: number, n: number): number[] {
 }
 
 /** Nodes with |effect| above the threshold, at evaluated sites (all when threshold < 0). */
-export function selectNodes(model: AblatedModel, nodes: EvalNode[], threshold: number): EvalNode[] {
+export function selectNodes(model: MetricModel, nodes: EvalNode[], threshold: number): EvalNode[] {
   return nodes.filter(
     (n) => model.dictionaries.has(n.site) && (threshold < 0 || Math.abs(n.effect) > threshold),
   );
@@ -123,7 +144,7 @@ export function selectNodes(model: AblatedModel, nodes: EvalNode[], threshold: n
 
 /** How many of `selected` count as circuit nodes under an error mode (errors only when 'default'). */
 export function countNodes(
-  model: AblatedModel,
+  model: MetricModel,
   selected: EvalNode[],
   errorsFor: (site: string) => ErrorMode,
 ): NodeCount {
@@ -151,7 +172,7 @@ function countAt(
  * when in the set.
  */
 export function keepMask(
-  model: AblatedModel,
+  model: MetricModel,
   selected: EvalNode[],
   errorsFor: (site: string) => ErrorMode,
   which: 'circuit' | 'complement',
@@ -187,7 +208,7 @@ export function keepMask(
 
 /** F(C), F(M \ C) and the normalised scores of one node set. */
 export function scoreNodes(
-  model: AblatedModel,
+  model: MetricModel,
   selected: EvalNode[],
   errorsFor: (site: string) => ErrorMode,
   fEmpty: number,
@@ -205,7 +226,7 @@ export function scoreNodes(
 }
 
 /** F(∅) under an error mode. */
-export function emptyMetric(model: AblatedModel, errorsFor: (site: string) => ErrorMode): number {
+export function emptyMetric(model: MetricModel, errorsFor: (site: string) => ErrorMode): number {
   return model.metric(keepMask(model, [], errorsFor, 'circuit'));
 }
 
@@ -213,7 +234,7 @@ export function emptyMetric(model: AblatedModel, errorsFor: (site: string) => Er
  * The same number of features as `selected` has per site and position, drawn uniformly from each
  * site's dictionary; error nodes are kept as they are.
  */
-export function randomFeatures(model: AblatedModel, selected: EvalNode[], rng: Rng): EvalNode[] {
+export function randomFeatures(model: MetricModel, selected: EvalNode[], rng: Rng): EvalNode[] {
   const groups = new Map<string, { site: string; position: number | null; count: number }>();
   const out: EvalNode[] = [];
   for (const n of selected) {
@@ -260,16 +281,16 @@ export interface EvaluateOptions {
 
 export interface EvaluateInputs {
   /** Model and dictionaries of the circuit's SAEs, with the evaluation data. */
-  model: AblatedModel;
+  model: MetricModel;
   circuit: NodeSource;
   /** A circuit found with identity dictionaries, run through its own AblatedModel (same data). */
-  neurons?: { model: AblatedModel; circuit: NodeSource };
+  neurons?: { model: MetricModel; circuit: NodeSource };
   /**
    * The same model and data with a dictionary at every site of the circuit (the embedding
    * included), to score the circuit as saved with every layer. May be `model` itself when it
    * already has every site.
    */
-  allLayers?: AblatedModel;
+  allLayers?: MetricModel;
 }
 
 /** Scores the circuit as saved and draws every series over the thresholds. */

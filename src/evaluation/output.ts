@@ -1,7 +1,10 @@
 // evaluation.json (every point of every series, with the settings that produced them) and the
 // table `sfc evaluate` prints.
 
+import fs from 'node:fs';
+import path from 'node:path';
 import type { CircuitScore, Evaluation } from './faithfulness.ts';
+import { curveSpec, renderSvg } from './plots.ts';
 
 export interface EvaluationSettings {
   circuit: string;
@@ -142,4 +145,23 @@ export function formatEvaluation(
         `${s.label}: skipped ${s.skipped.length} thresholds below the circuit file's node threshold (${s.skipped.map((t) => t.toPrecision(3)).join(', ')}); rerun discovery with a lower --node-threshold to draw them`,
       );
   return out.join('\n');
+}
+
+/**
+ * Writes evaluation.json, faithfulness.svg and completeness.svg to `out` (a single run and the
+ * merge of a sharded one write the same files); returns the JSON object.
+ */
+export async function writeEvaluationFiles(
+  out: string,
+  settings: EvaluationSettings,
+  e: Evaluation,
+  nodeThreshold: number,
+): Promise<ReturnType<typeof evaluationJson>> {
+  const json = evaluationJson(settings, e, nodeThreshold);
+  fs.mkdirSync(out, { recursive: true });
+  fs.writeFileSync(path.join(out, 'evaluation.json'), JSON.stringify(json, null, 2) + '\n');
+  const subtitle = `${settings.ablation} ablation, layers >= ${settings.startLayer}, ${settings.examples} examples of ${path.basename(settings.data)}`;
+  for (const kind of ['faithfulness', 'completeness'] as const)
+    fs.writeFileSync(path.join(out, `${kind}.svg`), await renderSvg(curveSpec(e, kind, subtitle)));
+  return json;
 }

@@ -27,8 +27,7 @@ import {
   type ErrorMode,
   type SeriesName,
 } from '../../evaluation/faithfulness.ts';
-import { evaluationJson, formatEvaluation } from '../../evaluation/output.ts';
-import { curveSpec, renderSvg } from '../../evaluation/plots.ts';
+import { formatEvaluation, writeEvaluationFiles } from '../../evaluation/output.ts';
 import { progressBar } from '../progress.ts';
 import {
   bosMode,
@@ -39,6 +38,8 @@ import {
   saeWidthOption,
 } from '../options.ts';
 import { openModelWithTokenizer } from '../open.ts';
+import { parseShard, type Shard } from '../../shards/shard.ts';
+import { evaluateIdentity, runEvaluateShard } from '../../shards/evaluate.ts';
 import { printSaeChoices } from '../sae-choices.ts';
 
 interface EvaluateFlags {
@@ -60,6 +61,8 @@ interface EvaluateFlags {
   out?: string;
   bos?: boolean;
   json?: boolean;
+  shard?: Shard;
+  means?: string;
 }
 
 /** "1e-4,0.01,0.1" or "lo:hi:n" (n log-spaced values from 10^lo to 10^hi). */
@@ -184,6 +187,17 @@ export function register(program: Command): void {
         '  sfc evaluate --circuit out/circuit.json',
         '  sfc evaluate --circuit out/circuit.json --data data/rc_test.jsonl \\',
         '      --ablation zero --series features,random_features --json',
+        '',
+        'Sharded (docs/shards.md): with --shard I/N a run takes the I-th of N slices of the ' +
+          'batches and writes a part to --out for sfc merge. Mean ablation takes two passes: ' +
+          '--shard I/N writes the sums for the means, sfc merge writes <out>/means.json, then ' +
+          '--shard I/N --means <out>/means.json scores, and sfc merge writes evaluation.json. ' +
+          'Zero and patch ablation need only the second pass (no --means). The neurons series ' +
+          'needs --neurons-circuit when sharded.',
+        '  sfc evaluate --circuit out/circuit.json --shard 0/2 --out parts   (and 1/2)',
+        '  sfc merge parts/evaluate-means-*.part.json --out ev',
+        '  sfc evaluate --circuit out/circuit.json --shard 0/2 --means ev/means.json --out parts',
+        '  sfc merge parts/evaluate-metrics-*.part.json --out ev',
       ].join('\n'),
     )
     .requiredOption('--circuit <file>', 'circuit.json written by sfc discover')
@@ -237,6 +251,15 @@ export function register(program: Command): void {
       "where to write evaluation.json and the plots (default: the circuit's folder)",
     )
     .option('--json', 'print the evaluation object as JSON instead of the table')
+    .option(
+      '--shard <i/n>',
+      'run shard i of n (from 0) of the batches; writes <out>/evaluate-*.part.json for sfc merge',
+      (v) => parseShard(v),
+    )
+    .option(
+      '--means <file>',
+      'with --shard and mean ablation: the scoring pass, with the means sfc merge wrote',
+    )
     .addOption(bosOptions("as circuit.json's bos says, else as the model's tokenizer does")[0])
     .addOption(bosOptions()[1])
     .action(async (flags: EvaluateFlags) => {
@@ -254,6 +277,16 @@ export function register(program: Command): void {
           '--series neurons needs --neurons-circuit FILE (a circuit found with --saes neurons)',
         );
 
+      if (flags.means !== undefined && flags.shard === undefined)
+        throw new Error('--means: only with --shard (the scoring pass of a sharded evaluation)');
+      if (
+        flags.shard &&
+        !flags.neuronsCircuit &&
+        flags.series?.split(',').some((s) => s.trim() === 'neurons') !== false
+      )
+        throw new Error(
+          '--shard: the neurons series needs --neurons-circuit FILE (sfc discover --saes neurons --nodes-only, which can itself be sharded), or leave neurons out of --series',
+        );
       const circuit = readCircuitForEvaluation(flags.circuit);
       let neuronsCircuit = flags.neuronsCircuit
         ? readCircuitForEvaluation(flags.neuronsCircuit)
@@ -312,6 +345,66 @@ export function register(program: Command): void {
       const circuitSites = model.sites.filter((s) => circuit.sites.includes(s));
       const sites = evaluatedSites(circuitSites, numLayers, startLayer);
       const saes = saesDir(flags.saes, circuit, dir);
+      if (flags.shard) {
+        const bar = progressBar(
+          flags.means || ablation !== 'mean' ? 'scoring shard' : 'means shard',
+        );
+        const saesAt = dictionariesAt(saes, circuitSites, model, flags.saeWidth, flags.saeL0);
+        const wantsNeurons = neuronsCircuit !== null && (series ?? SERIES).includes('neurons');
+        const file = runEvaluateShard({
+          model,
+          batches,
+          metric,
+          saes: saesAt,
+          sites,
+          neurons: wantsNeurons
+            ? dictionariesAt(NEURONS, sites, model, undefined, undefined, false)
+            : null,
+          circuit,
+          neuronsCircuit: wantsNeurons ? neuronsCircuit : null,
+          ablation,
+          errors,
+          thresholds,
+          series,
+          seed,
+          identity: evaluateIdentity(
+            {
+              circuit: circuit.file,
+              neuronsCircuit: wantsNeurons ? neuronsCircuit!.file : null,
+              data,
+              model: dir,
+              saes,
+            },
+            {
+              ablation,
+              start_layer: startLayer,
+              errors,
+              thresholds,
+              series: series ?? null,
+              examples: flags.examples,
+              batch_size: flags.batchSize,
+              seed,
+              sae_width: flags.saeWidth ?? null,
+              sae_l0: flags.saeL0 ?? null,
+              bos: bos.flag ?? null,
+            },
+          ),
+          settings: {
+            circuit: circuit.file,
+            neuronsCircuit: neuronsCircuit?.file ?? null,
+            model: dir,
+            saes,
+            data,
+          },
+          shard: flags.shard,
+          meansFile: flags.means,
+          out,
+          onProgress: bar.update,
+        });
+        bar.stop();
+        console.log(`wrote ${file}`);
+        return;
+      }
       const bar = progressBar('evaluating');
       const ablated = new AblatedModel(
         model,
@@ -345,7 +438,8 @@ export function register(program: Command): void {
       );
       bar.stop();
 
-      const json = evaluationJson(
+      const json = await writeEvaluationFiles(
+        out,
         {
           circuit: circuit.file,
           neuronsCircuit: neuronsCircuit?.file ?? null,
@@ -362,14 +456,6 @@ export function register(program: Command): void {
         evaluation,
         circuit.nodeThreshold,
       );
-      fs.mkdirSync(out, { recursive: true });
-      fs.writeFileSync(path.join(out, 'evaluation.json'), JSON.stringify(json, null, 2) + '\n');
-      const subtitle = `${ablation} ablation, layers >= ${startLayer}, ${examples.length} examples of ${path.basename(data)}`;
-      for (const kind of ['faithfulness', 'completeness'] as const)
-        fs.writeFileSync(
-          path.join(out, `${kind}.svg`),
-          await renderSvg(curveSpec(evaluation, kind, subtitle)),
-        );
       if (flags.json) console.log(JSON.stringify(json, null, 2));
       else {
         console.log(formatEvaluation(evaluation, circuit.nodeThreshold, startLayer));

@@ -8,6 +8,12 @@ import {
   mergeDashboardsParts,
   parseDashboardsPart,
 } from '../../dashboards/shards.ts';
+import {
+  evaluateIdentityOf,
+  mergeEvaluateParts,
+  parseEvaluatePart,
+} from '../../shards/evaluate.ts';
+import { formatEvaluation } from '../../evaluation/output.ts';
 
 interface Measured {
   examples?: number;
@@ -40,13 +46,21 @@ export function register(program: Command): void {
         '  sfc merge parts/discover-nodes-*.part.json --out out',
         '  sfc discover --data data/rc_train.jsonl --shard 0/2 --nodes out/nodes.json --out parts',
         '  sfc merge parts/discover-edges-*.part.json --out out',
+        'Evaluation with mean ablation likewise: merging the first pass writes <out>/means.json; ' +
+          'rerun every shard with --means <out>/means.json and merge those parts for ' +
+          '<out>/evaluation.json and the plots.',
+        '',
+        '  sfc evaluate --circuit out/circuit.json --shard 0/2 --out parts   (and 1/2)',
+        '  sfc merge parts/evaluate-means-*.part.json --out ev',
+        '  sfc evaluate --circuit out/circuit.json --shard 0/2 --means ev/means.json --out parts',
+        '  sfc merge parts/evaluate-metrics-*.part.json --out ev',
         '  sfc dashboards --corpus data/corpus.txt --out out --shard 0/2   (and 1/2)',
         '  sfc merge out/dashboards-*.part.json --out out',
       ].join('\n'),
     )
     .argument('<parts...>', 'part files (*.part.json), one per shard')
     .option('--out <dir>', 'output folder', 'out')
-    .action((files: string[], opts: { out: string }) => {
+    .action(async (files: string[], opts: { out: string }) => {
       const values = files.map((f) => readJsonFile(f));
       const stage = (values[0] as { stage?: unknown } | null)?.stage;
       if (stage === 'dashboards') {
@@ -56,6 +70,24 @@ export function register(program: Command): void {
         const file = mergeDashboardsParts(sorted, opts.out);
         console.log(`merged ${parts.length} shards (${measuredLine(parts)})`);
         console.log(`wrote ${file}`);
+        return;
+      }
+      if (typeof stage === 'string' && stage.startsWith('evaluate-')) {
+        const parts = files.map((f, i) => parseEvaluatePart(values[i], f));
+        const order = checkParts(parts, files, evaluateIdentityOf);
+        const result = await mergeEvaluateParts(
+          order.map((i) => parts[i]),
+          opts.out,
+        );
+        console.log(
+          `merged ${parts.length} shards, ${parts[0].total_examples} examples (${measuredLine(parts)})`,
+        );
+        if (result.evaluation)
+          console.log(
+            formatEvaluation(result.evaluation, result.nodeThreshold!, result.startLayer),
+          );
+        console.log(`wrote ${result.file}`);
+        if (result.nextStep) console.log(`next: ${result.nextStep}`);
         return;
       }
       const result = mergeDiscoverFiles(files, values, opts.out);
