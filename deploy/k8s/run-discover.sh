@@ -18,29 +18,15 @@ shift
 export SFC_ARGS="$*"
 nodes_only=0
 for a in "$@"; do [ "$a" = --nodes-only ] && nodes_only=1; done
-run() { # manifest, job name
-  export NAME=$2
-  kubectl delete job "$NAME" --ignore-not-found
-  envsubst '${NAME} ${SHARDS} ${IMAGE} ${SFC_ARGS} ${NODES} ${STAGE}' < "$here/$1" | kubectl apply -f -
-  # Until the job completes or fails (kubectl wait takes one condition).
-  local state=''
-  while [ -z "$state" ]; do
-    sleep 10
-    state=$(kubectl get job "$NAME" \
-      -o jsonpath='{.status.conditions[?(@.status=="True")].type}' | grep -oE 'Complete|Failed' || true)
-  done
-  if [ "$state" = Failed ]; then
-    echo "job $NAME failed: kubectl logs job/$NAME; a failed index can be rerun alone" >&2
-    exit 1
-  fi
-}
-NODES='' STAGE=nodes
-export NODES STAGE
-run discover-shards.yaml sfc-discover-nodes
-run merge.yaml sfc-merge-nodes
+# shellcheck source=run-job.sh
+. "$here/run-job.sh"
+NODES='' PREFIX=discover-nodes MERGE_MEMORY=1Gi
+export NODES PREFIX MERGE_MEMORY
+run_job discover-shards.yaml sfc-discover-nodes
+run_job merge.yaml sfc-merge-nodes
 if [ $nodes_only = 0 ]; then
-  NODES='--nodes /work/out/nodes.json' STAGE=edges
-  run discover-shards.yaml sfc-discover-edges
-  run merge.yaml sfc-merge-edges
+  NODES='--nodes /work/out/nodes.json' PREFIX=discover-edges
+  run_job discover-shards.yaml sfc-discover-edges
+  run_job merge.yaml sfc-merge-edges
 fi
 echo "done: /work/out on the sfc-work volume"

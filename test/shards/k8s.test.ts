@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { register as registerDiscover } from '../../src/cli/commands/discover.ts';
+import { register as registerEvaluate } from '../../src/cli/commands/evaluate.ts';
 import { readCircuit } from '../../src/circuit/circuit.ts';
 import { runCommand } from '../helpers/run-command.ts';
 import { compareCircuits } from '../helpers/compare-circuits.ts';
@@ -76,7 +77,8 @@ test('deploy/k8s: Indexed Jobs and merge Jobs on one volume give the single run'
       IMAGE: 'sfc',
       SFC_ARGS: sfcArgs,
       NODES: nodes,
-      STAGE: stage,
+      PREFIX: `discover-${stage}`,
+      MERGE_MEMORY: '1Gi',
     };
     const shards = render('discover-shards.yaml', vars);
     assert.match(shards, /completionMode: Indexed/);
@@ -92,10 +94,63 @@ test('deploy/k8s: Indexed Jobs and merge Jobs on one volume give the single run'
       });
     const merge = render('merge.yaml', vars);
     assert.match(merge, new RegExp(`claimName: ${claim} `));
-    runPod(containerScript(merge), { SHARDS, STAGE: stage });
+    assert.doesNotMatch(merge.replace(/^\s*#.*$/gm, ''), /\$\{/, 'a ${VAR} left unfilled');
+    runPod(containerScript(merge), { SHARDS, PREFIX: `discover-${stage}` });
   }
   const single = path.join(work, 'single');
   await runCommand(registerDiscover, ['discover', ...sfcArgs.split(' '), '--out', single]);
   const worst = compareCircuits(readCircuit(single), readCircuit(path.join(work, 'out')));
   assert.ok(worst <= 1e-9, `worst relative difference ${worst}`);
+});
+
+test('deploy/k8s: the two passes of a sharded evaluation (shards.yaml, merge.yaml) give the single run', async () => {
+  // The circuit the discovery test above merged.
+  const circuit = path.join(work, 'out', 'circuit.json');
+  assert.ok(fs.existsSync(circuit), 'run the discovery test first');
+  const SHARDS = '2';
+  const sfcArgs = `--circuit ${circuit} --examples 8 --batch-size 4 --series features,random_features --thresholds -1:0:3`;
+  for (const [prefix, extra] of [
+    ['evaluate-means', ''],
+    ['evaluate-metrics', '--means /work/out/means.json'],
+  ]) {
+    const vars = {
+      NAME: `sfc-${prefix}`,
+      COMMAND: 'evaluate',
+      SHARDS,
+      IMAGE: 'sfc',
+      SFC_ARGS: sfcArgs,
+      EXTRA: extra,
+      PREFIX: prefix,
+      MERGE_MEMORY: '1Gi',
+    };
+    const shards = render('shards.yaml', vars);
+    assert.match(shards, /completionMode: Indexed/);
+    assert.doesNotMatch(shards.replace(/^\s*#.*$/gm, ''), /\$\{/, 'a ${VAR} left unfilled');
+    for (let i = 0; i < Number(SHARDS); i++)
+      runPod(containerScript(shards), {
+        JOB_COMPLETION_INDEX: String(i),
+        COMMAND: 'evaluate',
+        SHARDS,
+        SFC_ARGS: sfcArgs,
+        EXTRA: onVolume(extra),
+      });
+    runPod(containerScript(render('merge.yaml', vars)), { SHARDS, PREFIX: prefix });
+  }
+  const single = path.join(work, 'single-evaluation');
+  await runCommand(registerEvaluate, ['evaluate', ...sfcArgs.split(' '), '--out', single]);
+  const read = (d: string) => JSON.parse(fs.readFileSync(path.join(d, 'evaluation.json'), 'utf8'));
+  const merged = read(path.join(work, 'out'));
+  const truth = read(single);
+  assert.equal(truth.series[0].points.length, 3);
+  // F sums reassociated over two shards: equal to within 1e-9 relative.
+  const flat = (v: unknown): number[] =>
+    typeof v === 'number' ? [v] : v && typeof v === 'object' ? Object.values(v).flatMap(flat) : [];
+  const [a, b] = [flat(truth), flat(merged)];
+  assert.equal(a.length, b.length);
+  a.forEach((x, i) =>
+    assert.ok(
+      Math.abs(x - b[i]) <= 1e-9 * Math.max(Math.abs(x), Math.abs(b[i])),
+      `${x} vs ${b[i]}`,
+    ),
+  );
 });
