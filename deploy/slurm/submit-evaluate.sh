@@ -11,8 +11,9 @@
 #
 # WORKDIR (on a file system every node sees) gets parts/, out/means.json, out/evaluation.json,
 # the plots and the jobs' logs. The neurons series needs --neurons-circuit (or leave it out of
-# --series). SBATCH_EXTRA adds sbatch options; a failed shard can be rerun alone
-# (sbatch --array=I ...).
+# --series). AFTER=JOBID makes the first array wait for that job (afterok), e.g. the merge that
+# submit-discover.sh printed, so discovery and evaluation are submitted at once. SBATCH_EXTRA adds
+# sbatch options; a failed shard can be rerun alone (sbatch --array=I ...).
 set -euo pipefail
 if [ $# -lt 2 ]; then
   echo "usage: $0 SHARDS WORKDIR [sfc evaluate options...]" >&2
@@ -40,8 +41,9 @@ sb() {
 }
 array=(--array="0-$((shards - 1))" --job-name=sfc-evaluate --output="$work/logs/%x-%A_%a.out")
 after=()
+[ -n "${AFTER:-}" ] && after=(--dependency="afterok:$AFTER")
 if [ $means = 1 ]; then
-  last=$(sb "${array[@]}" "$here/shard.sbatch" "$@")
+  last=$(sb "${after[@]}" "${array[@]}" "$here/shard.sbatch" "$@")
   last=$(sb --dependency="afterok:$last" --export=ALL,PREFIX=evaluate-means \
     --output="$work/logs/%x-means-%j.out" "$here/merge.sbatch")
   after=(--dependency="afterok:$last")
