@@ -32,8 +32,8 @@ export function register(program: Command): void {
     .summary('Merge the part files of a sharded run (--shard I/N) into its result.')
     .description(
       [
-        'Merge the part files written by `sfc discover --shard I/N` or `sfc dashboards --shard ' +
-          "I/N`: checks that they are one run's every shard, once each (same inputs, options, " +
+        'Merge the part files written by `sfc discover`, `sfc evaluate` or `sfc dashboards` with ' +
+          "--shard I/N: checks that they are one run's every shard, once each (same inputs, options, " +
           'model and SAE fingerprints), joins them in shard order and writes what a single run ' +
           'writes.',
         '',
