@@ -5,7 +5,8 @@
 # size in memory): MERGE_MEMORY (default 4Gi) sets its limit.
 #
 #   IMAGE=registry/sfc:latest deploy/k8s/run-dashboards.sh SHARDS [sfc dashboards options...]
-#   e.g. IMAGE=... deploy/k8s/run-dashboards.sh 8 --corpus /work/corpus.txt --model /work/model
+#   e.g. IMAGE=... deploy/k8s/run-dashboards.sh 8 --corpus /work/corpus.txt --model /work/model \
+#          --features /work/out/circuit.json   (the shards write to /work/parts: name the features)
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: IMAGE=... $0 SHARDS [sfc dashboards options...]" >&2

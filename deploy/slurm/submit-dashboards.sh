@@ -4,9 +4,10 @@
 #
 #   deploy/slurm/submit-dashboards.sh SHARDS WORKDIR [sfc dashboards options...]
 #   e.g. deploy/slurm/submit-dashboards.sh 8 /shared/dash --corpus corpus.txt \
-#          --circuit out/circuit.json
+#          --features /shared/rc/out/circuit.json   (or --features all)
 #
 # WORKDIR (on a file system every node sees) gets parts/, out/dashboards.json and the jobs' logs.
+# The shards write to parts/, so name the features: --features CIRCUIT.json or --features all.
 # The merge parses every part whole (about ten times their total size in memory): set
 # MERGE_MEM (default 4G) from the parts' size. SBATCH_EXTRA adds sbatch options; a failed shard
 # can be rerun alone (sbatch --array=I ...).
