@@ -479,7 +479,19 @@ export function parseEvaluatePart(value: unknown, file: string): EvaluatePart {
   const parsed = partSchema.safeParse(value);
   if (!parsed.success)
     throw new Error(`${file}: not an evaluation part file (${describeIssues(parsed.error)})`);
-  return parsed.data;
+  const part = parsed.data;
+  const needs: (keyof EvaluatePart)[] =
+    part.stage === 'evaluate-means'
+      ? ['counts', 'sums']
+      : ['calls', 'runners', 'all_layers_same', 'circuit', 'settings'];
+  const missing = needs.filter((k) => part[k] === null);
+  if (missing.length > 0)
+    throw new Error(`${file}: an ${part.stage} part without ${missing.join(', ')}`);
+  if (part.counts && part.counts.length !== part.positions)
+    throw new Error(`${file}: ${part.counts.length} counts for ${part.positions} positions`);
+  if (part.calls?.some((c) => c.examples !== part.examples))
+    throw new Error(`${file}: a recorded F is not over the part's ${part.examples} examples`);
+  return part;
 }
 
 /** What must agree between the parts of one pass (not the shard's own slice, sums, timing). */

@@ -167,6 +167,16 @@ test("evaluation merge names missing, duplicate and mismatched parts; another ru
     merge(p(0), other, p(2), '--out', out),
     /input circuit \("[0-9a-f]{64}" vs "0{64}"\) differs/,
   );
+  part.inputs.circuit.sha256 = JSON.parse(fs.readFileSync(p(1), 'utf8')).inputs.circuit.sha256;
+  part.calls = null;
+  fs.writeFileSync(other, JSON.stringify(part));
+  await assert.rejects(
+    merge(p(0), other, p(2), '--out', out),
+    /other\.part\.json: an evaluate-metrics part without calls/,
+  );
+  // A half-written part (what a rename-less writer could leave) is refused by name.
+  fs.writeFileSync(other, fs.readFileSync(p(1), 'utf8').slice(0, 500));
+  await assert.rejects(merge(p(0), other, p(2), '--out', out), /other\.part\.json: not valid JSON/);
   // The scoring pass checks its means file against its own inputs and options.
   await assert.rejects(
     evaluate(
