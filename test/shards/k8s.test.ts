@@ -1,7 +1,7 @@
-// deploy/k8s/ without a cluster: the manifests rendered as run-discover.sh renders them (envsubst)
-// are an Indexed Job and merge Jobs on one volume, and their containers' commands, run here as
-// the pods would (the shard index in JOB_COMPLETION_INDEX, /work the shared volume), give the
-// single run's circuit.
+// deploy/k8s/ without a cluster: the manifests rendered as run-*.sh render them (envsubst) are
+// Indexed Jobs and merge Jobs on one volume, and their containers' commands, run here as the pods
+// would (the shard index in JOB_COMPLETION_INDEX, /work the shared volume), give the single run's
+// circuit, evaluation and dashboards.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { register as registerDiscover } from '../../src/cli/commands/discover.ts';
 import { register as registerEvaluate } from '../../src/cli/commands/evaluate.ts';
+import { register as registerDashboards } from '../../src/cli/commands/report.ts';
 import { readCircuit } from '../../src/circuit/circuit.ts';
 import { runCommand } from '../helpers/run-command.ts';
 import { compareCircuits } from '../helpers/compare-circuits.ts';
@@ -153,4 +154,38 @@ test('deploy/k8s: the two passes of a sharded evaluation (shards.yaml, merge.yam
       `${x} vs ${b[i]}`,
     ),
   );
+});
+
+test('deploy/k8s: sharded dashboards (shards.yaml, merge.yaml) are the single run byte for byte', async () => {
+  const circuit = path.join(work, 'out', 'circuit.json');
+  assert.ok(fs.existsSync(circuit), 'run the discovery test first');
+  const SHARDS = '2';
+  const sfcArgs = `--model ${ROOT}models/organism --corpus ${ROOT}data/corpus.txt --max-documents 24 --features ${circuit}`;
+  const vars = {
+    NAME: 'sfc-dashboards',
+    COMMAND: 'dashboards',
+    SHARDS,
+    IMAGE: 'sfc',
+    SFC_ARGS: sfcArgs,
+    EXTRA: '',
+    PREFIX: 'dashboards',
+    MERGE_MEMORY: '4Gi',
+  };
+  const shards = render('shards.yaml', vars);
+  for (let i = 0; i < Number(SHARDS); i++)
+    runPod(containerScript(shards), {
+      JOB_COMPLETION_INDEX: String(i),
+      COMMAND: 'dashboards',
+      SHARDS,
+      SFC_ARGS: sfcArgs,
+      EXTRA: '',
+    });
+  const merge = render('merge.yaml', vars);
+  assert.match(merge, /memory: '4Gi'/);
+  runPod(containerScript(merge), { SHARDS, PREFIX: 'dashboards' });
+  const single = path.join(work, 'single-dashboards');
+  await runCommand(registerDashboards, ['dashboards', ...sfcArgs.split(' '), '--out', single]);
+  const file = (d: string) => fs.readFileSync(path.join(d, 'dashboards.json'), 'utf8');
+  assert.ok(file(single).length > 1000);
+  assert.equal(file(path.join(work, 'out')), file(single));
 });
