@@ -27,26 +27,26 @@ import { gemmTotals, type GemmTotals } from '../src/kernels/gemm.ts';
 import { sgemmCeiling } from './engine.ts';
 
 const SMALL = process.env.SFC_BENCH_DISCOVER === 'small';
-const CONFIG: GptNeoXConfig = {
+export const CONFIG: GptNeoXConfig = {
   ...PYTHIA_70M,
   hiddenSize: SMALL ? 128 : 512,
   numLayers: SMALL ? 2 : 6,
   intermediateSize: SMALL ? 512 : 2048,
 };
-const WIDTH = SMALL ? 4096 : 32768;
+export const WIDTH = SMALL ? 4096 : 32768;
 const EXAMPLES = Number(process.env.SFC_BENCH_DISCOVER_EXAMPLES ?? (SMALL ? 20 : 100));
 const BATCH = Number(process.env.SFC_BENCH_DISCOVER_BATCH ?? 10);
 const T = 5;
 const L0 = 64; // target active features per token
 const DELTA_M = 4; // target mean |m_patch - m_clean|
 // The organism's (and the paper's Pythia) dictionary sites; attn_z_L is passed through.
-const SITES = siteNames(CONFIG.numLayers);
+export const SITES = siteNames(CONFIG.numLayers);
 
 /**
  * Like an agreement task: every example swaps the same "subject" token at position 1 and has the
  * same two answers, around random other tokens, so effects agree in sign across examples.
  */
-function randomExamples(rng: Rng): TaskExample[] {
+export function randomExamples(rng: Rng): TaskExample[] {
   const V = CONFIG.vocabSize;
   const [subject, subjects, answer, otherAnswer] = [rng.int(V), rng.int(V), rng.int(V), rng.int(V)];
   return Array.from({ length: EXAMPLES }, (_, i) => {
@@ -68,7 +68,10 @@ function randomExamples(rng: Rng): TaskExample[] {
  * One random ReLU SAE per site: unit decoder rows, encoder tied to them (the same array), and a
  * bias that leaves about L0 features on per token for this site's activations.
  */
-function randomSaes(model: GptNeoX, examples: TaskExample[]): Map<string, SparseAutoencoder> {
+export function randomSaes(
+  model: GptNeoX,
+  examples: TaskExample[],
+): Map<string, SparseAutoencoder> {
   const d = CONFIG.hiddenSize;
   const sample = model.forward(makeBatch(examples.slice(0, 20).map((e) => e.clean)), {
     logits: 'none',
@@ -130,13 +133,15 @@ function gemmShare(before: GemmTotals, after: GemmTotals, seconds: number, ceili
   );
 }
 
-export function runDiscoverBench(): void {
+/**
+ * The bench's model (random weights, embed_out scaled so that m moves by ~DELTA_M logits on
+ * average) and examples; the same on every call.
+ */
+export function benchModel(): { model: GptNeoX; examples: TaskExample[] } {
   const c = CONFIG;
-  const t0 = performance.now();
   const weights = initialWeights(c);
   const rng = new Rng(1);
   const examples = randomExamples(rng);
-  // Scale embed_out so that m moves by ~DELTA_M logits on average.
   {
     const model = new GptNeoX(c, weights);
     const m = (ids: number[][]) => {
@@ -153,7 +158,13 @@ export function runDiscoverBench(): void {
     const k = DELTA_M / mean;
     for (let i = 0; i < weights.embedOut.length; i++) weights.embedOut[i] *= k;
   }
-  const model = new GptNeoX(c, weights);
+  return { model: new GptNeoX(c, weights), examples };
+}
+
+export function runDiscoverBench(): void {
+  const c = CONFIG;
+  const t0 = performance.now();
+  const { model, examples } = benchModel();
   const saes = randomSaes(model, examples);
   const setup = (performance.now() - t0) / 1000;
   const dictionaries = (site: string) => saes.get(site)!;

@@ -4,12 +4,19 @@
 import type { OnProgress } from '../progress.ts';
 import type { TaskExample } from '../data/tasks.ts';
 import type { LanguageModel } from '../model/language-model.ts';
-import type { Dictionary } from '../sae/dictionary.ts';
 import { EffectSums, buildCircuit, type CircuitHeader } from '../circuit/build.ts';
 import type { Aggregation, Circuit, Method } from '../circuit/circuit.ts';
-import { batchEdges } from './edges.ts';
+import { directUpstream, siteEdges } from './edges.ts';
 import { logitDiffMetric, type Metric } from './metric.ts';
-import { batchNodes, type BatchNodes, type NodeContext } from './nodes.ts';
+import {
+  finishBatch,
+  groupNodes,
+  siteGroups,
+  startBatch,
+  type BatchNodes,
+  type NodeContext,
+} from './nodes.ts';
+import { ResidentDictionaries, dictionarySource, type Dictionaries } from './resident.ts';
 import { Tails } from './tails.ts';
 
 export interface DiscoverOptions {
@@ -39,6 +46,13 @@ export interface DiscoverOptions {
    * every shard (src/shards/).
    */
   circuit?: Uint8Array[];
+  /**
+   * Dictionaries kept in memory at most (loaded again when needed after being freed); default
+   * the fewest the stages need: the largest group of sites whose nodes are found together, and a
+   * downstream site with its direct upstream sites for edges. Only a source that can free
+   * dictionaries (an SAE library) is bounded by it.
+   */
+  resident?: number;
   onNodes?: OnProgress;
   onEdges?: OnProgress;
 }
@@ -58,6 +72,11 @@ export interface Discovery {
   metricSums: { clean: number; patch: number | null };
   times: StageTimes;
   sites: string[];
+  /**
+   * Most dictionaries in memory at once, and how often one was taken from its source while not
+   * in memory (loaded, for a library); absent for sums merged from shards.
+   */
+  dictionaries?: { peak: number; loads: number; capacity: { nodes: number; edges: number } };
 }
 
 /** Checks the data and returns the number of positions (T under aggregation none). */
@@ -93,11 +112,13 @@ function readoutIndex(model: LanguageModel, readout: string): number {
 
 /**
  * Node effects (and unless nodesOnly, edges) of `examples` on `model` with a dictionary at every
- * site. The returned sums turn into a circuit with `toCircuit`.
+ * site. The returned sums turn into a circuit with `toCircuit`. The node stage goes through the
+ * sites one group at a time over all batches, and the edges one downstream site at a time, so
+ * that only the dictionaries of the sites at work are in memory (see DiscoverOptions.resident).
  */
 export function discover(
   model: LanguageModel,
-  dictionaries: (site: string) => Dictionary,
+  dictionaries: Dictionaries,
   examples: TaskExample[],
   options: DiscoverOptions = {},
 ): Discovery {
@@ -126,20 +147,46 @@ export function discover(
     throw new Error(
       `discover: no site with a dictionary${metric.readout ? ` up to ${metric.readout}` : ''}`,
     );
-  const widths = sites.map((site) => {
-    const dict = dictionaries(site);
+  if (
+    options.resident !== undefined &&
+    !(Number.isInteger(options.resident) && options.resident >= 1)
+  )
+    throw new Error(`discover: resident must be a positive integer, got ${options.resident}`);
+  const source = dictionarySource(dictionaries);
+  // Every dictionary is checked against its site when it is taken; its width is read without
+  // loading it when its files declare it.
+  const take = (site: string) => {
+    const dict = source.get(site);
     const width = model.siteWidth(site);
     if (dict.dIn !== width)
       throw new Error(
         `SAE for site ${site} reads width ${dict.dIn}, but the model's ${site} is ${width} wide`,
       );
-    return { site, width: dict.width };
+    return dict;
+  };
+  const checked = new ResidentDictionaries({ ...source, get: take });
+  const widths = sites.map((site) => {
+    const declared = source.declaredWidth?.(site) ?? null;
+    if (declared !== null) return { site, width: declared };
+    checked.hold([site]);
+    return { site, width: checked.get(site).width };
   });
+  checked.releaseAll();
   const ctx: NodeContext = {
     tails: new Tails(model, metric.vocab, metric.readout),
     metric,
-    dictionaries,
+    dictionaries: (site) => checked.get(site),
     sites,
+  };
+  const groups = siteGroups(ctx);
+  const upstream = new Map(
+    sites.map((site) => [site, directUpstream(model, site, sites).map((u) => u.site)]),
+  );
+  const capacity = {
+    nodes: Math.max(options.resident ?? 1, ...groups.map((g) => g.length)),
+    edges: options.nodesOnly
+      ? 0
+      : Math.max(options.resident ?? 1, ...sites.map((s) => 1 + upstream.get(s)!.length)),
   };
   const sums = new EffectSums(widths, aggregation, positions);
 
@@ -161,22 +208,32 @@ export function discover(
   }
   const total = starts.length * sites.length;
   const t0 = performance.now();
-  const batches: BatchNodes[] = [];
   let mClean = 0;
   let mPatch = 0;
   let sitesDone = 0;
-  for (const start of starts) {
-    const indices = Array.from(
-      { length: Math.min(batchSize, examples.length - start) },
-      (_, i) => start + i,
-    );
-    const bn = batchNodes(ctx, examples, indices, {
-      method,
-      steps,
-      // Edges use the IG gradient even when exact gives the node effects.
-      gradSteps: method === 'ig' || (method === 'exact' && !options.nodesOnly) ? steps : 1,
-      onSite: () => options.onNodes?.(++sitesDone, total),
-    });
+  // The model runs of every batch first (no dictionary needed), then each group of sites over all
+  // batches with only that group's dictionaries in memory.
+  const runs = starts.map((start) =>
+    startBatch(
+      ctx,
+      examples,
+      Array.from({ length: Math.min(batchSize, examples.length - start) }, (_, i) => start + i),
+    ),
+  );
+  checked.capacity = capacity.nodes;
+  for (const group of groups) {
+    checked.hold(group);
+    for (const r of runs)
+      groupNodes(ctx, r, group, {
+        method,
+        steps,
+        // Edges use the IG gradient even when exact gives the node effects.
+        gradSteps: method === 'ig' || (method === 'exact' && !options.nodesOnly) ? steps : 1,
+        onSite: () => options.onNodes?.(++sitesDone, total),
+      });
+  }
+  const batches: BatchNodes[] = runs.map((r) => finishBatch(ctx, r));
+  for (const bn of batches) {
     for (const [site, sn] of bn.sites) {
       const s = sums.index(site);
       for (let n = 0; n < bn.B * bn.T; n++) {
@@ -191,21 +248,27 @@ export function discover(
       mPatch += bn.mPatch ? bn.mPatch[b] : 0;
     }
     sums.examples += bn.B;
-    batches.push(bn);
   }
   const t1 = performance.now();
   if (!options.nodesOnly) {
     let done = 0;
     // Only edges between the circuit's nodes are kept, so only those are computed.
     const circuit = options.circuit ?? sums.nodeMask(nodeThreshold);
-    for (const bn of batches) {
-      batchEdges(ctx, bn, sums, {
-        nodeThreshold,
-        circuit,
-        onSite: () => options.onEdges?.(++done, total),
-      });
+    // One downstream site at a time over all batches, with its dictionary and its direct
+    // upstream sites' (in model order, the next site shares most of them).
+    checked.capacity = capacity.edges;
+    for (const site of sites) {
+      const ups = upstream.get(site)!;
+      checked.hold(ups.length ? [site, ...ups] : []);
+      for (const bn of batches)
+        siteEdges(ctx, bn, sums, site, {
+          nodeThreshold,
+          circuit,
+          onSite: () => options.onEdges?.(++done, total),
+        });
     }
   }
+  checked.releaseAll();
   const t2 = performance.now();
   const N = sums.examples;
   return {
@@ -215,6 +278,7 @@ export function discover(
     metricSums: { clean: mClean, patch: examples[0].patch ? mPatch : null },
     times: { nodes: (t1 - t0) / 1000, edges: (t2 - t1) / 1000 },
     sites,
+    dictionaries: { peak: checked.peak, loads: checked.loads, capacity },
   };
 }
 

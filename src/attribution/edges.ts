@@ -234,107 +234,119 @@ export function batchEdges(
   sums: EffectSums,
   options: EdgeOptions & { onSite?: (site: string) => void },
 ): void {
+  for (const site of ctx.sites) siteEdges(ctx, bn, sums, site, options);
+}
+
+/**
+ * Adds the edges into one downstream site's nodes of one batch into `sums`: needs the
+ * dictionaries of the site and of its direct upstream sites only.
+ */
+export function siteEdges(
+  ctx: NodeContext,
+  bn: BatchNodes,
+  sums: EffectSums,
+  site: string,
+  options: EdgeOptions & { onSite?: (site: string) => void },
+): void {
   const { tails } = ctx;
   const model = tails.model;
   const T = bn.T;
-  for (const site of ctx.sites) {
-    const ref = siteRef(model, site);
-    const ups = directUpstream(model, site, ctx.sites);
-    if (ups.length === 0) {
-      options.onSite?.(site);
-      continue;
-    }
-    const dD = model.siteWidth(site);
-    const target = sums.index(site);
-    const down = downstreamNodes(
-      bn.sites.get(site)!,
-      ctx.dictionaries(site),
-      bn,
+  const ref = siteRef(model, site);
+  const ups = directUpstream(model, site, ctx.sites);
+  if (ups.length === 0) {
+    options.onSite?.(site);
+    return;
+  }
+  const dD = model.siteWidth(site);
+  const target = sums.index(site);
+  const down = downstreamNodes(
+    bn.sites.get(site)!,
+    ctx.dictionaries(site),
+    bn,
+    sums,
+    options.nodeThreshold,
+    options.circuit?.[target],
+    dD,
+  );
+  // Edges from upstream u at row n of the batch into K downstream nodes, whose VJPs at that row
+  // of u are the rows of G [K, w_u].
+  const emit = (u: string, n: number, G: Float32Array, targets: number[]) =>
+    addUpstream(
       sums,
-      options.nodeThreshold,
-      options.circuit?.[target],
-      dD,
+      bn,
+      u,
+      ctx.dictionaries(u),
+      n,
+      G,
+      targets,
+      target,
+      options.circuit,
+      model.siteWidth(u),
     );
-    // Edges from upstream u at row n of the batch into K downstream nodes, whose VJPs at that row
-    // of u are the rows of G [K, w_u].
-    const emit = (u: string, n: number, G: Float32Array, targets: number[]) =>
-      addUpstream(
-        sums,
-        bn,
-        u,
-        ctx.dictionaries(u),
-        n,
-        G,
-        targets,
-        target,
-        options.circuit,
-        model.siteWidth(u),
-      );
 
-    if (ups.every((u) => u.path === 'identity')) {
-      // resid_L with a dictionary at each of its inputs: identity VJPs, group the seeds by row.
-      const byRow = groupBy(down, (x) => x.n);
-      for (const [n, list] of byRow) {
-        const G = new Float32Array(list.length * dD);
-        list.forEach((x, k) => G.set(x.seed, k * dD));
-        const targets = list.map((x) => x.node);
-        for (const u of ups) emit(u.site, n, G, targets);
-      }
-      options.onSite?.(site);
-      continue;
+  if (ups.every((u) => u.path === 'identity')) {
+    // resid_L with a dictionary at each of its inputs: identity VJPs, group the seeds by row.
+    const byRow = groupBy(down, (x) => x.n);
+    for (const [n, list] of byRow) {
+      const G = new Float32Array(list.length * dD);
+      list.forEach((x, k) => G.set(x.seed, k * dD));
+      const targets = list.map((x) => x.node);
+      for (const u of ups) emit(u.site, n, G, targets);
     }
+    options.onSite?.(site);
+    return;
+  }
 
-    // The layers from the lowest upstream site to the site's own, fed the clean input of the
-    // lowest: one forward per batch, then one backward per round of seeds with the gradient
-    // stopped at every other dictionary site. A round holds at most one seed per example when a
-    // path crosses attention (its VJP spreads over the earlier positions), else one per position.
-    const start = Math.min(...ups.map((u) => spanStart(model, u.site)));
-    const span = tails.span(start, ref.layer - start + 1);
-    const input = start === 0 ? 'embed' : `resid_${start - 1}`;
-    const pass = span.forward(Tails.inputBatch(bn.B, T, bn.lengths), {
-      hooks: { embed: Tails.feed(bn.clean.get(input)!) },
-      logits: 'none',
-      forBackward: true,
-    });
-    const inner = innerSite(model, site, start);
-    const stop = ctx.sites
-      .filter((s) => s !== site && spanStart(model, s) >= start && spanStart(model, s) <= ref.layer)
-      .map((s) => innerSite(model, s, start))
-      .filter((s) => s !== inner && span.sites.includes(s));
-    const mixing = ups.some((u) => u.path === 'mixing');
-    const rounds: Downstream[][] = [];
-    const slot = mixing ? (x: Downstream) => Math.floor(x.n / T) : (x: Downstream) => x.n;
-    for (const list of groupBy(down, slot).values())
-      list.forEach((x, k) => (rounds[k] ??= []).push(x));
-    // Per upstream site, VJPs at x_u grouped by upstream row n = b·T + t', for one product per row.
-    const groups = ups.map(() => new Map<number, { vectors: Float32Array[]; targets: number[] }>());
-    const seeds = new Float32Array(bn.B * T * dD);
-    for (const round of rounds) {
-      seeds.fill(0);
-      for (const s of round) seeds.set(s.seed, s.n * dD);
-      const grads = pass.backward(null, { seeds: { [inner]: seeds }, stopGradient: stop });
-      ups.forEach((u, i) => {
-        const w = model.siteWidth(u.site);
-        const gIn = grads.get(innerSite(model, u.site, start))!;
-        for (const s of round) {
-          const t = s.n % T;
-          for (let n = u.path === 'mixing' ? s.n - t : s.n; n <= s.n; n++) {
-            let grp = groups[i].get(n);
-            if (!grp) groups[i].set(n, (grp = { vectors: [], targets: [] }));
-            grp.vectors.push(gIn.slice(n * w, (n + 1) * w));
-            grp.targets.push(s.node);
-          }
-        }
-      });
-    }
+  // The layers from the lowest upstream site to the site's own, fed the clean input of the
+  // lowest: one forward per batch, then one backward per round of seeds with the gradient
+  // stopped at every other dictionary site. A round holds at most one seed per example when a
+  // path crosses attention (its VJP spreads over the earlier positions), else one per position.
+  const start = Math.min(...ups.map((u) => spanStart(model, u.site)));
+  const span = tails.span(start, ref.layer - start + 1);
+  const input = start === 0 ? 'embed' : `resid_${start - 1}`;
+  const pass = span.forward(Tails.inputBatch(bn.B, T, bn.lengths), {
+    hooks: { embed: Tails.feed(bn.clean.get(input)!) },
+    logits: 'none',
+    forBackward: true,
+  });
+  const inner = innerSite(model, site, start);
+  const stop = ctx.sites
+    .filter((s) => s !== site && spanStart(model, s) >= start && spanStart(model, s) <= ref.layer)
+    .map((s) => innerSite(model, s, start))
+    .filter((s) => s !== inner && span.sites.includes(s));
+  const mixing = ups.some((u) => u.path === 'mixing');
+  const rounds: Downstream[][] = [];
+  const slot = mixing ? (x: Downstream) => Math.floor(x.n / T) : (x: Downstream) => x.n;
+  for (const list of groupBy(down, slot).values())
+    list.forEach((x, k) => (rounds[k] ??= []).push(x));
+  // Per upstream site, VJPs at x_u grouped by upstream row n = b·T + t', for one product per row.
+  const groups = ups.map(() => new Map<number, { vectors: Float32Array[]; targets: number[] }>());
+  const seeds = new Float32Array(bn.B * T * dD);
+  for (const round of rounds) {
+    seeds.fill(0);
+    for (const s of round) seeds.set(s.seed, s.n * dD);
+    const grads = pass.backward(null, { seeds: { [inner]: seeds }, stopGradient: stop });
     ups.forEach((u, i) => {
       const w = model.siteWidth(u.site);
-      for (const [n, { vectors, targets }] of groups[i]) {
-        const G = new Float32Array(targets.length * w);
-        vectors.forEach((v, k) => G.set(v, k * w));
-        emit(u.site, n, G, targets);
+      const gIn = grads.get(innerSite(model, u.site, start))!;
+      for (const s of round) {
+        const t = s.n % T;
+        for (let n = u.path === 'mixing' ? s.n - t : s.n; n <= s.n; n++) {
+          let grp = groups[i].get(n);
+          if (!grp) groups[i].set(n, (grp = { vectors: [], targets: [] }));
+          grp.vectors.push(gIn.slice(n * w, (n + 1) * w));
+          grp.targets.push(s.node);
+        }
       }
     });
-    options.onSite?.(site);
   }
+  ups.forEach((u, i) => {
+    const w = model.siteWidth(u.site);
+    for (const [n, { vectors, targets }] of groups[i]) {
+      const G = new Float32Array(targets.length * w);
+      vectors.forEach((v, k) => G.set(v, k * w));
+      emit(u.site, n, G, targets);
+    }
+  });
+  options.onSite?.(site);
 }

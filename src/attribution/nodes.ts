@@ -81,22 +81,40 @@ export interface NodeOptions {
 }
 
 /**
- * Node effects of every site for one batch of examples (global task indices `indices`). Clean and
- * patch inputs come from the examples; without patch prefixes the patch state is zero (every
- * feature and error 0, i.e. x_patch = b_D).
+ * A batch's runs on the whole model, which every site's nodes start from: kept while the node
+ * stage goes through the sites one group at a time (each group's dictionaries loaded once for all
+ * batches), so nothing here needs a dictionary.
  */
-export function batchNodes(
+export interface BatchRuns {
+  bn: BatchNodes;
+  /** ∇m on the clean input at each dictionary site not yet done (copies: they become grad). */
+  cleanGrads: Map<string, Float32Array>;
+  /** Each dictionary site not yet done on the patch input; null under zero ablation. */
+  patch: Map<string, Float32Array> | null;
+  /**
+   * The clean keys and values of the positions before every example's last token (null when no
+   * run may start later: a readout metric, or one-token examples); shorter pasts are cut from it.
+   */
+  past: ModelPast | null;
+  pasts: Map<number, ModelPast>;
+  done: Map<string, SiteNodes>;
+}
+
+/**
+ * The whole model on the clean and the patch inputs of one batch (global task indices
+ * `indices`). Clean and patch inputs come from the examples; without patch prefixes the patch
+ * state is zero (every feature and error 0, i.e. x_patch = b_D).
+ */
+export function startBatch(
   ctx: NodeContext,
   examples: TaskExample[],
   indices: number[],
-  options: NodeOptions,
-): BatchNodes {
+): BatchRuns {
   const { tails } = ctx;
   const batchExamples = indices.map((i) => examples[i]);
   const clean = makeBatch(batchExamples.map((e) => e.clean));
   const zeroAblation = batchExamples[0].patch === null;
   const { batchSize: B, seqLen: T, lengths } = clean;
-  const N = B * T;
   const bn: BatchNodes = {
     examples: indices,
     B,
@@ -107,7 +125,6 @@ export function batchNodes(
     mPatch: zeroAblation ? null : new Float64Array(B),
     sites: new Map(),
   };
-  const all = Array.from({ length: B }, (_, b) => b);
 
   // The whole model on the clean input (with the gradient at every site: the attrib gradient and
   // IG's α = 0 term) and on the patch input.
@@ -123,61 +140,149 @@ export function batchNodes(
     );
   const cleanRun = fullRun(clean, true);
   bn.mClean.set(cleanRun.m);
-  const cleanGrads = cleanRun.backward();
+  const grads = cleanRun.backward();
+  const cleanGrads = new Map(ctx.sites.map((site) => [site, Float32Array.from(grads.get(site)!)]));
   // Every site the run has, not only those with dictionaries: the edges' passes start from any.
   for (const site of tails.tail(0).sites) bn.clean.set(site, cleanRun.pass.activation(site));
-  let patchRun: ReturnType<typeof fullRun> | null = null;
+  let patch: Map<string, Float32Array> | null = null;
   if (!zeroAblation) {
-    patchRun = fullRun(makeBatch(batchExamples.map((e) => e.patch!)), false);
+    const patchRun = fullRun(makeBatch(batchExamples.map((e) => e.patch!)), false);
     bn.mPatch!.set(patchRun.m);
+    patch = new Map(ctx.sites.map((site) => [site, patchRun.pass.activation(site).slice()]));
   }
+  const P = Math.min(...lengths) - 1;
+  const past = tails.readout === undefined && P > 0 ? cleanRun.pass.past(P) : null;
+  return { bn, cleanGrads, patch, past, pasts: new Map(), done: new Map() };
+}
 
-  // Positions before every example's first row with nodes at a site are clean in every run from
-  // that site, and their gradients are never used: the runs start after them, continuing the
-  // clean keys and values. Not under a readout metric, which reads every position; the last
-  // token, which the metric reads, is always run.
-  const pasts = new Map<number, ModelPast>();
-  const cleanPrefix = (live: number[]): CleanPrefix | null => {
-    if (tails.readout !== undefined) return null;
-    let P = Math.min(...lengths) - 1;
-    for (const n of live) P = Math.min(P, n % T);
-    if (P === 0) return null;
-    let past = pasts.get(P);
-    if (!past) pasts.set(P, (past = cleanRun.pass.past(P)));
-    return { P, past };
+/** The first P positions of a past of more (the layout [.., positions, head dim] of both engines). */
+function pastPrefix(ctx: NodeContext, past: ModelPast, P: number): ModelPast {
+  const c = ctx.tails.model.config;
+  const Dh = 'headDim' in c ? c.headDim : c.hiddenSize / c.numHeads;
+  const cut = (a: Float32Array) => {
+    const groups = a.length / (past.length * Dh);
+    const out = new Float32Array(groups * P * Dh);
+    for (let g = 0; g < groups; g++)
+      out.set(a.subarray(g * past.length * Dh, (g * past.length + P) * Dh), g * P * Dh);
+    return out;
   };
+  return {
+    length: P,
+    layers: past.layers.map((kv) => ({ keys: cut(kv.keys), values: cut(kv.values) })),
+  };
+}
 
-  const gradSteps = options.gradSteps ?? (options.method === 'attrib' ? 1 : options.steps);
-  const prepared = ctx.sites.map((site) =>
-    prepareSite(ctx, bn, site, cleanGrads.get(site)!, patchRun?.pass.activation(site) ?? null),
-  );
-  const done = new Map<string, SiteNodes>();
-  for (const group of tailGroups(ctx, prepared)) {
-    // The sites of a group share their width (d when they enter the tail through its input).
-    const d = tails.model.siteWidth(group[0].site);
-    // ∇m at the site: clean (α = 0) plus α = k/steps for k = 1..steps-1, averaged. The sites of
-    // a group share their tail, so their steps run as one batch.
-    if (gradSteps > 1) {
-      const parts = group.map((sp) => {
-        const x = new Float32Array((gradSteps - 1) * N * d);
-        for (let k = 1; k < gradSteps; k++)
-          interpolate(x.subarray((k - 1) * N * d, k * N * d), sp.xClean, sp.xPatch, k / gradSteps);
-        return { site: sp.site, rows: Array.from({ length: gradSteps - 1 }, () => all).flat(), x };
-      });
-      const prefix = cleanPrefix(group.flatMap((sp) => sp.live));
-      gradientsFromSites(ctx, bn, parts, prefix).forEach((g, i) =>
-        addSteps(group[i].nodes.grad, g, gradSteps - 1, gradSteps),
-      );
-    }
-    for (const { nodes, dict } of group) {
-      if (options.method === 'exact') exactEffects(ctx, bn, dict, nodes);
-      else gradientEffects(nodes, dict, N, d);
-      done.set(nodes.site, nodes);
-      options.onSite?.(nodes.site);
-    }
+/**
+ * Positions before every example's first row with nodes at a site are clean in every run from
+ * that site, and their gradients are never used: the runs start after them, continuing the clean
+ * keys and values. Not under a readout metric, which reads every position; the last token, which
+ * the metric reads, is always run.
+ */
+function cleanPrefix(ctx: NodeContext, runs: BatchRuns, live: number[]): CleanPrefix | null {
+  if (!runs.past) return null;
+  let P = runs.past.length;
+  for (const n of live) P = Math.min(P, n % runs.bn.T);
+  if (P === 0) return null;
+  let past = runs.pasts.get(P);
+  if (!past) {
+    past = P === runs.past.length ? runs.past : pastPrefix(ctx, runs.past, P);
+    runs.pasts.set(P, past);
   }
-  for (const site of ctx.sites) bn.sites.set(site, done.get(site)!);
-  return bn;
+  return { P, past };
+}
+
+/**
+ * The sites whose nodes are found together (one group's IG passes run as one batch): those
+ * entering the same tail through its input (a residual, or a branch added straight into one); any
+ * other site alone. In model order.
+ */
+export function siteGroups(ctx: NodeContext): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const site of ctx.sites) {
+    const loc = ctx.tails.locate(site);
+    const key = loc.inner === 'embed' ? `tail ${loc.start}` : site;
+    const group = groups.get(key);
+    if (group) group.push(site);
+    else groups.set(key, [site]);
+  }
+  return [...groups.values()];
+}
+
+/** Node effects of one group of sites (from siteGroups) in one batch, into runs.done. */
+export function groupNodes(
+  ctx: NodeContext,
+  runs: BatchRuns,
+  sites: string[],
+  options: NodeOptions,
+): void {
+  const { bn } = runs;
+  const N = bn.B * bn.T;
+  const all = Array.from({ length: bn.B }, (_, b) => b);
+  const gradSteps = options.gradSteps ?? (options.method === 'attrib' ? 1 : options.steps);
+  const group = sites.map((site) => {
+    const sp = prepareSite(
+      ctx,
+      bn,
+      site,
+      runs.cleanGrads.get(site)!,
+      runs.patch?.get(site) ?? null,
+    );
+    runs.cleanGrads.delete(site);
+    runs.patch?.delete(site);
+    return sp;
+  });
+  // The sites of a group share their width (d when they enter the tail through its input).
+  const d = ctx.tails.model.siteWidth(sites[0]);
+  // ∇m at the site: clean (α = 0) plus α = k/steps for k = 1..steps-1, averaged. The sites of
+  // a group share their tail, so their steps run as one batch.
+  if (gradSteps > 1) {
+    const parts = group.map((sp) => {
+      const x = new Float32Array((gradSteps - 1) * N * d);
+      for (let k = 1; k < gradSteps; k++)
+        interpolate(x.subarray((k - 1) * N * d, k * N * d), sp.xClean, sp.xPatch, k / gradSteps);
+      return { site: sp.site, rows: Array.from({ length: gradSteps - 1 }, () => all).flat(), x };
+    });
+    const prefix = cleanPrefix(
+      ctx,
+      runs,
+      group.flatMap((sp) => sp.live),
+    );
+    gradientsFromSites(ctx, bn, parts, prefix).forEach((g, i) =>
+      addSteps(group[i].nodes.grad, g, gradSteps - 1, gradSteps),
+    );
+  }
+  for (const { nodes, dict } of group) {
+    if (options.method === 'exact') exactEffects(ctx, bn, dict, nodes);
+    else gradientEffects(nodes, dict, N, d);
+    runs.done.set(nodes.site, nodes);
+    options.onSite?.(nodes.site);
+  }
+}
+
+/** The batch's nodes once every group is done, by site in model order. */
+export function finishBatch(ctx: NodeContext, runs: BatchRuns): BatchNodes {
+  for (const site of ctx.sites) {
+    const nodes = runs.done.get(site);
+    if (!nodes) throw new Error(`attribution: the nodes of site ${site} were not computed`);
+    runs.bn.sites.set(site, nodes);
+  }
+  return runs.bn;
+}
+
+/**
+ * Node effects of every site for one batch of examples (global task indices `indices`), with
+ * every site's dictionary at hand. Discovery instead runs the stages of this over all batches
+ * one group of sites at a time (discover.ts).
+ */
+export function batchNodes(
+  ctx: NodeContext,
+  examples: TaskExample[],
+  indices: number[],
+  options: NodeOptions,
+): BatchNodes {
+  const runs = startBatch(ctx, examples, indices);
+  for (const group of siteGroups(ctx)) groupNodes(ctx, runs, group, options);
+  return finishBatch(ctx, runs);
 }
 
 /** A site's nodes before their effects: what the IG passes and the effects need. */
@@ -194,7 +299,7 @@ interface PreparedSite {
 
 /**
  * Live rows, Δf and Δε of one site. `xPatchRun` is the site on the patch input, or null under
- * zero ablation.
+ * zero ablation; `cleanGrad` (a copy) becomes the nodes' grad.
  */
 function prepareSite(
   ctx: NodeContext,
@@ -248,25 +353,9 @@ function prepareSite(
     cleanActive,
     errorDelta,
     errorEffect: new Float32Array(N),
-    grad: Float32Array.from(cleanGrad),
+    grad: cleanGrad,
   };
   return { site, dict, xClean, xPatch, live, nodes };
-}
-
-/**
- * Sites in groups that run their IG passes together: those entering the same tail through its
- * input (a residual, or a branch added straight into one); any other site alone.
- */
-function tailGroups(ctx: NodeContext, sites: PreparedSite[]): PreparedSite[][] {
-  const groups = new Map<string, PreparedSite[]>();
-  for (const sp of sites) {
-    const loc = ctx.tails.locate(sp.site);
-    const key = loc.inner === 'embed' ? `tail ${loc.start}` : sp.site;
-    const group = groups.get(key);
-    if (group) group.push(sp);
-    else groups.set(key, [sp]);
-  }
-  return [...groups.values()];
 }
 
 /**

@@ -51,6 +51,8 @@ export interface SaeLibrary {
   get(site: string): Dictionary;
   /** Where a site's dictionary lives, without loading it. */
   entry(site: string): SaeEntry;
+  /** The site's number of features as its files declare it, without loading it (null: unknown). */
+  declaredWidth(site: string): number | null;
   /** The dictionary each site uses, in model order (print it: which file serves which site). */
   used(): SaeEntry[];
   /** Frees a loaded site (it is re-read on the next get). */
@@ -291,6 +293,7 @@ export function openSaes(
     sites,
     has: (site) => entries.has(site),
     entry,
+    declaredWidth: (site) => entry(site).width,
     used: () => sites().map((site) => entries.get(site)!),
     get(site) {
       const cached = loaded.get(site);

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { TaskExample } from '../data/tasks.ts';
 import type { LanguageModel } from '../model/language-model.ts';
-import type { Dictionary } from '../sae/dictionary.ts';
+import type { Dictionaries } from '../attribution/resident.ts';
 import {
   discover,
   toCircuit,
@@ -105,7 +105,7 @@ export function partFileName(stage: DiscoverPart['stage'], shard: Shard): string
 
 export interface DiscoverShardInput {
   model: LanguageModel;
-  dictionaries: (site: string) => Dictionary;
+  dictionaries: Dictionaries;
   examples: TaskExample[];
   /** Token strings of the task's first example (circuit.json's tokens). */
   tokens: string[];

@@ -198,7 +198,7 @@ export function register(program: Command): void {
       if (opts.shard !== undefined) {
         const file = runDiscoverShard({
           model,
-          dictionaries: (site) => library.get(site),
+          dictionaries: library,
           examples: task.examples,
           tokens: task.examples[0].clean.map((id) => tokenizer.tokenString(id)),
           bos: task.bos,
@@ -217,7 +217,7 @@ export function register(program: Command): void {
       }
       let result;
       try {
-        result = discover(model, (site) => library.get(site), task.examples, options);
+        result = discover(model, library, task.examples, options);
       } finally {
         nodesBar.stop();
         edgesBar.stop();
@@ -234,6 +234,10 @@ export function register(program: Command): void {
         options,
       );
       const file = writeCircuit(opts.out, circuit);
+      const held = result.dictionaries!;
+      process.stderr.write(
+        `dictionaries in memory: at most ${held.peak} at once; ${held.loads} loads for ${sites.length} sites\n`,
+      );
       console.log(summaryTable(circuit, result.times));
       console.log(`wrote ${file}`);
     });
