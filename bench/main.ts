@@ -1,6 +1,7 @@
 // `npm run bench [-- section...]`: runs every benchmark in turn, or only the named sections
 // (`npm run bench -- engine`). Add further benches as entries below.
 import { runDiscoverBench } from './discover.ts';
+import { runDiscoverMemoryBench } from './discover-memory.ts';
 import { runEngineBench } from './engine.ts';
 import { runSaeLoadBench } from './sae-load.ts';
 import { runGraphBench } from './graphs.ts';
@@ -8,6 +9,7 @@ import { runGraphBench } from './graphs.ts';
 const benches: [string, () => void | Promise<void>][] = [
   ['engine', runEngineBench],
   ['discover', runDiscoverBench],
+  ['discover-memory', runDiscoverMemoryBench],
   ['sae-load', runSaeLoadBench],
   ['graphs', runGraphBench],
 ];

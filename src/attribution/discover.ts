@@ -164,7 +164,8 @@ export function discover(
       );
     return dict;
   };
-  const checked = new ResidentDictionaries({ ...source, get: take });
+  const drop = source.drop?.bind(source);
+  const checked = new ResidentDictionaries({ get: take, drop });
   const widths = sites.map((site) => {
     const declared = source.declaredWidth?.(site) ?? null;
     if (declared !== null) return { site, width: declared };

@@ -366,7 +366,7 @@ function gradientEffects(nodes: SiteNodes, dict: Dictionary, N: number, d: numbe
   const { delta, grad, errorDelta } = nodes;
   // An SAE's decoder rows are read in place: a decoderRow view per entry costs more than its dot
   // product.
-  const W = dict instanceof SparseAutoencoder ? dict.decoder : null;
+  const W = dict instanceof SparseAutoencoder && dict.dtype === 'f32' ? dict.decoder : null;
   for (let n = 0; n < N; n++) {
     for (let e = delta.rowStart[n]; e < delta.rowStart[n + 1]; e++) {
       const i = delta.index[e];

@@ -57,7 +57,9 @@ export class ResidentDictionaries {
 
   /** Releases every resident dictionary. */
   releaseAll(): void {
-    for (const site of this.order) this.source.drop?.(site);
+    const drop = this.source.drop?.bind(this.source);
+    if (!drop) return; // a source that cannot free keeps everything it gave
+    for (const site of this.order) drop(site);
     this.order = [];
     this.needed.clear();
   }
@@ -70,12 +72,14 @@ export class ResidentDictionaries {
   }
 
   private evict(): void {
-    for (let i = 0; this.order.length > this.capacity && i < this.order.length;) {
+    // A source that cannot free keeps everything it gave.
+    const drop = this.source.drop?.bind(this.source);
+    for (let i = 0; drop && this.order.length > this.capacity && i < this.order.length;) {
       const site = this.order[i];
       if (this.needed.has(site)) i++;
       else {
         this.order.splice(i, 1);
-        this.source.drop?.(site);
+        drop(site);
       }
     }
     this.peak = Math.max(this.peak, this.order.length);

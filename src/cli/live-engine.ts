@@ -2,6 +2,7 @@
 // server calls (src/viewer/ never imports the engine; the CLI wires the two). Each request runs
 // what `sfc intervene` runs (interveneOnPrompt, nodeActivations), so the page shows its numbers.
 
+import type { WeightDtype } from '../sae/dictionary.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import { readCorpus } from '../data/corpus.ts';
@@ -73,6 +74,7 @@ export interface LiveEngineOptions {
   model: string;
   saes: string;
   saeWidth?: number;
+  dtype?: WeightDtype;
   saeL0?: number;
   corpus: string;
   cache: string;
@@ -85,6 +87,7 @@ export function openLiveEngine(o: LiveEngineOptions): LiveEngine & { model: Lang
   const library = openSaes(o.saes, model.shape.numLayers, {
     model,
     width: o.saeWidth,
+    dtype: o.dtype,
     l0: o.saeL0,
   });
   const dictionary = (site: string) => library.get(site);

@@ -44,6 +44,20 @@ export function saeWidthOption(): Option {
 }
 
 /**
+ * `--dtype f32|bf16|f16`, beside every `--saes`: hold the SAEs' encoder and decoder in half
+ * precision (half the memory, results within a stated tolerance of float32: docs/sae.md).
+ */
+export function saeDtypeOption(): Option {
+  return new Option(
+    '--dtype <type>',
+    'how SAE weights are held in memory: f32, or bf16 / f16 (half the memory; each product converts ' +
+      'a block of rows to float32; results within a stated tolerance of f32, see docs/sae.md)',
+  )
+    .choices(['f32', 'bf16', 'f16'])
+    .default('f32');
+}
+
+/**
  * `--sae-l0 N`, beside `--sae-width`: among Gemma Scope's L0 variants of a site (average_l0_K
  * folders), use the one whose average L0 is closest to N (default 100, as the paper's Gemma-2
  * setup did).

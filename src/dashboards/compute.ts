@@ -187,7 +187,7 @@ class SiteEncoder {
       this.rows = new Float32Array(this.K * d);
       this.bias = new Float32Array(this.K);
       columns.forEach((c, k) => {
-        this.rows!.set(dict.encoder.subarray(c * d, (c + 1) * d), k * d);
+        this.rows!.set(dict.encoderRow(c), k * d);
         this.bias![k] = dict.encoderBias[c];
       });
       if (dict.kind === 'jumprelu')

@@ -2,6 +2,7 @@
 // document per line), computes the dashboards of a circuit's features (or of every feature) and
 // writes dashboards.json.
 
+import type { WeightDtype } from '../sae/dictionary.ts';
 import { readCorpus } from '../data/corpus.ts';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -28,6 +29,7 @@ export interface DashboardRunOptions {
   saeL0?: number;
   /** Told the opened SAE folder, e.g. to print which file serves which site. */
   onSaes?: (library: SaeLibrary) => void;
+  dtype?: WeightDtype;
   /** Text file, one document per line; with `documents` it only names them. */
   corpus: string;
   /** The documents themselves (e.g. generated text), instead of reading `corpus`. */
@@ -127,6 +129,7 @@ export function runDashboards(o: DashboardRunOptions): DashboardRunSummary {
     model,
     width: o.saeWidth,
     l0: o.saeL0,
+    dtype: o.dtype,
   });
   o.onSaes?.(library);
 

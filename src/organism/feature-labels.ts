@@ -5,6 +5,7 @@
 //   precision = P(label | feature active), recall = P(feature active | label).
 // N tokens, F features, K labels, d model dim, T context.
 
+import type { WeightDtype } from '../sae/dictionary.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { OnProgress } from '../progress.ts';
@@ -302,6 +303,7 @@ export interface LabelRunOptions {
   saes?: string;
   /** The dictionary size to use when the folder holds several per site. */
   saeWidth?: number;
+  dtype?: WeightDtype;
   /** Gemma Scope: the average L0 to aim for (see OpenSaesOptions.l0). */
   saeL0?: number;
   /** Default <saes>/../labels.jsonl (beside the saes folder). */
@@ -352,7 +354,11 @@ export function runLabels(o: LabelRunOptions): LabelRunResult {
   const { tokenIds, eosId } = grammarTokenIds(loaded.tokenizer, o.model);
   const model = new GptNeoX(loaded.config, loaded.weights);
   const saesDir = o.saes ?? path.join(o.model, 'saes');
-  const library = openSaes(saesDir, loaded.config.numLayers, { width: o.saeWidth, l0: o.saeL0 });
+  const library = openSaes(saesDir, loaded.config.numLayers, {
+    width: o.saeWidth,
+    l0: o.saeL0,
+    dtype: o.dtype,
+  });
   const file = o.out ?? path.join(path.dirname(path.resolve(saesDir)), LABELS_FILE);
   const tokens = o.tokens ?? 65536;
   const corpus = labelCorpus(

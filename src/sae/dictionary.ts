@@ -10,6 +10,15 @@
 // Dims: N rows (tokens), d input width (dIn), F dictionary width.
 
 import { matmul } from '../kernels/gemm.ts';
+import { decodeBF16, decodeF16, encodeBF16, encodeF16 } from '../io/float16.ts';
+
+/**
+ * How an SAE's encoder and decoder matrices are held in memory: float32, or half precision
+ * (bfloat16 / IEEE float16 bits in a Uint16Array, half the bytes) converted to float32 one block
+ * of rows at a time before each product. Biases and thresholds stay float32.
+ */
+export type WeightDtype = 'f32' | 'bf16' | 'f16';
+export const WEIGHT_DTYPES: readonly WeightDtype[] = ['f32', 'bf16', 'f16'];
 
 export type ActivationKind = 'relu' | 'jumprelu' | 'topk';
 export type DictionaryKind = ActivationKind | 'identity';
@@ -52,15 +61,24 @@ export interface SaeParams {
   kind: ActivationKind;
   dIn: number;
   width: number;
-  encoder: Float32Array; // W_E [F, d] (rows: one feature's encoder direction)
+  /** W_E [F, d] (rows: one feature's encoder direction); Uint16Array when dtype is bf16 or f16. */
+  encoder: Float32Array | Uint16Array;
   encoderBias: Float32Array; // b_E [F]
-  decoder: Float32Array; // W_D as rows [F, d]
+  /** W_D as rows [F, d]; Uint16Array when dtype is bf16 or f16. */
+  decoder: Float32Array | Uint16Array;
   decoderBias: Float32Array; // b_D [d]
   threshold?: Float32Array; // [F], jumprelu only
   k?: number; // topk only
   /** Subtract b_D from x before encoding (SAELens apply_b_dec_to_input); default true. */
   centerInput?: boolean;
+  /** How encoder and decoder are held; default f32. */
+  dtype?: WeightDtype;
 }
+
+// Rows of a half-precision matrix converted per product: about 4 MiB of float32 at a time.
+const BLOCK_FLOATS = 1 << 20;
+let blockRows = new Float32Array(0); // a converted block [Fb, d]
+let blockOut = new Float32Array(0); // a product with it [N, Fb]
 
 // Below this fraction of non-zero features, decoding sums the active rows instead of a dense GEMM
 // (the GEMM runs ~30x faster per multiply-add than a JS loop, so the break-even is a few percent).
@@ -77,9 +95,11 @@ export class SparseAutoencoder implements Dictionary {
   readonly kind: ActivationKind;
   readonly dIn: number;
   readonly width: number;
-  readonly encoder: Float32Array;
+  readonly dtype: WeightDtype;
+  /** W_E or W_D as stored: float32, or half-precision bits. */
+  private readonly encoderStore: Float32Array | Uint16Array;
+  private readonly decoderStore: Float32Array | Uint16Array;
   readonly encoderBias: Float32Array;
-  readonly decoder: Float32Array;
   readonly decoderBias: Float32Array;
   readonly threshold: Float32Array | undefined;
   readonly k: number | undefined;
@@ -91,7 +111,20 @@ export class SparseAutoencoder implements Dictionary {
     const where = `SAE for site ${p.site}`;
     if (!Number.isInteger(d) || d <= 0 || !Number.isInteger(F) || F <= 0)
       throw new Error(`${where}: invalid size d ${d}, F ${F}`);
-    const check = (name: string, a: Float32Array | undefined, n: number, shape: string) => {
+    const dtype = p.dtype ?? 'f32';
+    if (!WEIGHT_DTYPES.includes(dtype))
+      throw new Error(`${where}: dtype must be one of ${WEIGHT_DTYPES.join(', ')}, got ${dtype}`);
+    const check = (
+      name: string,
+      a: Float32Array | Uint16Array | undefined,
+      n: number,
+      shape: string,
+    ) => {
+      if ((name === 'encoder' || name === 'decoder') && a)
+        if ((dtype === 'f32') !== a instanceof Float32Array)
+          throw new Error(
+            `${where}: ${name} must be a ${dtype === 'f32' ? 'Float32Array' : `Uint16Array of ${dtype} bits`}`,
+          );
       if (!a || a.length !== n)
         throw new Error(
           `${where}: ${name} has ${a?.length ?? 'no'} values, expected ${shape} = ${n}`,
@@ -108,13 +141,96 @@ export class SparseAutoencoder implements Dictionary {
     this.kind = p.kind;
     this.dIn = d;
     this.width = F;
-    this.encoder = p.encoder;
+    this.dtype = dtype;
+    this.encoderStore = p.encoder;
     this.encoderBias = p.encoderBias;
-    this.decoder = p.decoder;
+    this.decoderStore = p.decoder;
     this.decoderBias = p.decoderBias;
     this.threshold = p.kind === 'jumprelu' ? p.threshold : undefined;
     this.k = p.kind === 'topk' ? p.k : undefined;
     this.centerInput = p.centerInput ?? true;
+  }
+
+  /** W_E [F, d] in float32 (a float32 dictionary only: products on a half one go per block). */
+  get encoder(): Float32Array {
+    return this.float32(this.encoderStore, 'encoder');
+  }
+
+  /** W_D [F, d] in float32 (a float32 dictionary only). */
+  get decoder(): Float32Array {
+    return this.float32(this.decoderStore, 'decoder');
+  }
+
+  private float32(store: Float32Array | Uint16Array, name: string): Float32Array {
+    if (store instanceof Float32Array) return store;
+    throw new Error(
+      `${this.site}: the dictionary is held in ${this.dtype}, and this needs its float32 ${name} ` +
+        '(load it in f32: without --dtype)',
+    );
+  }
+
+  /** Bytes of its encoder and decoder as held. */
+  get weightBytes(): number {
+    return this.encoderStore.byteLength + this.decoderStore.byteLength;
+  }
+
+  /** Rows i0..i1-1 of a stored [F, d] matrix in float32: a view when float32, else converted. */
+  private rows(store: Float32Array | Uint16Array, i0: number, i1: number, out?: Float32Array) {
+    const d = this.dIn;
+    if (store instanceof Float32Array) return store.subarray(i0 * d, i1 * d);
+    const n = (i1 - i0) * d;
+    if (!out) {
+      if (blockRows.length < n) blockRows = new Float32Array(n);
+      out = blockRows;
+    }
+    const view = out.subarray(0, n);
+    (this.dtype === 'bf16' ? decodeBF16 : decodeF16)(store.subarray(i0 * d, i1 * d), view);
+    return view;
+  }
+
+  /** Features per converted block of a half-precision matrix. */
+  private get blockSize(): number {
+    return Math.max(1, Math.floor(BLOCK_FLOATS / this.dIn));
+  }
+
+  /** out [N, F] = a [N, d] · Wᵀ for a stored W [F, d]. */
+  private timesRowsT(
+    store: Float32Array | Uint16Array,
+    a: Float32Array,
+    N: number,
+    out: Float32Array,
+  ) {
+    const { dIn: d, width: F } = this;
+    if (store instanceof Float32Array) return matmul(a, store, out, N, F, d, { transB: true });
+    const Fb = this.blockSize;
+    for (let i0 = 0; i0 < F; i0 += Fb) {
+      const i1 = Math.min(F, i0 + Fb);
+      const w = i1 - i0;
+      if (blockOut.length < N * w) blockOut = new Float32Array(N * Fb);
+      const part = blockOut.subarray(0, N * w);
+      matmul(a, this.rows(store, i0, i1), part, N, w, d, { transB: true });
+      for (let n = 0; n < N; n++) out.set(part.subarray(n * w, (n + 1) * w), n * F + i0);
+    }
+  }
+
+  /** out [N, d] = f [N, F] · W for a stored W [F, d]. */
+  private timesRows(
+    store: Float32Array | Uint16Array,
+    f: Float32Array,
+    N: number,
+    out: Float32Array,
+  ) {
+    const { dIn: d, width: F } = this;
+    if (store instanceof Float32Array) return matmul(f, store, out, N, d, F);
+    const Fb = this.blockSize;
+    for (let i0 = 0; i0 < F; i0 += Fb) {
+      const i1 = Math.min(F, i0 + Fb);
+      const w = i1 - i0;
+      if (blockOut.length < N * w) blockOut = new Float32Array(N * Fb);
+      const part = blockOut.subarray(0, N * w);
+      for (let n = 0; n < N; n++) part.set(f.subarray(n * F + i0, n * F + i1), n * w);
+      matmul(part, this.rows(store, i0, i1), out, N, d, w, { accumulate: i0 > 0 });
+    }
   }
 
   /** x [N*d] -> pre-activations z = W_E (x - b_D) + b_E, [N*F]. */
@@ -131,7 +247,7 @@ export class SparseAutoencoder implements Dictionary {
 
   /** x [N*d] -> W_E (x - b_D) [N*F], without b_E. */
   private encoderProduct(x: Float32Array, N: number, pre: Float32Array): Float32Array {
-    const { dIn: d, width: F } = this;
+    const d = this.dIn;
     checkRows(x, N, d, `${this.site}: encode input`);
     let input = x;
     if (this.centerInput) {
@@ -143,7 +259,7 @@ export class SparseAutoencoder implements Dictionary {
         for (let j = 0; j < d; j++) input[row + j] = x[row + j] - b[j];
       }
     }
-    matmul(input, this.encoder, pre, N, F, d, { transB: true });
+    this.timesRowsT(this.encoderStore, input, N, pre);
     return pre;
   }
 
@@ -177,19 +293,22 @@ export class SparseAutoencoder implements Dictionary {
     for (let i = 0; i < N * F; i++) if (f[i] !== 0) nonzero++;
     const b = this.decoderBias;
     if (nonzero < N * F * SPARSE_DECODE_DENSITY) {
-      const W = this.decoder;
+      const half = !(this.decoderStore instanceof Float32Array);
+      const row = half ? new Float32Array(d) : null;
       for (let n = 0; n < N; n++) {
         const o = n * d;
         xHat.set(b, o);
         for (let i = 0; i < F; i++) {
           const a = f[n * F + i];
           if (a === 0) continue;
-          const r = i * d;
+          // A half-precision row is converted first; a float32 one read in place.
+          const W = row ? this.rows(this.decoderStore, i, i + 1, row) : this.decoder;
+          const r = row ? 0 : i * d;
           for (let j = 0; j < d; j++) xHat[o + j] += a * W[r + j];
         }
       }
     } else {
-      matmul(f, this.decoder, xHat, N, d, F);
+      this.timesRows(this.decoderStore, f, N, xHat);
       for (let n = 0; n < N; n++) {
         const o = n * d;
         for (let j = 0; j < d; j++) xHat[o + j] += b[j];
@@ -220,13 +339,14 @@ export class SparseAutoencoder implements Dictionary {
     const error = new Float32Array(N * d);
     if (index.length < N * F * SPARSE_DECODE_DENSITY) {
       // decode's sparse path over the CSR: the same sums in the same order.
-      const W = this.decoder;
+      const row = this.decoderStore instanceof Float32Array ? null : new Float32Array(d);
       const xHat = new Float32Array(d);
       for (let n = 0; n < N; n++) {
         xHat.set(this.decoderBias);
         for (let e = rowStart[n]; e < rowStart[n + 1]; e++) {
           const a = value[e];
-          const r = index[e] * d;
+          const W = row ? this.rows(this.decoderStore, index[e], index[e] + 1, row) : this.decoder;
+          const r = row ? 0 : index[e] * d;
           for (let j = 0; j < d; j++) xHat[j] += a * W[r + j];
         }
         for (let j = 0; j < d; j++) error[n * d + j] = x[n * d + j] - xHat[j];
@@ -275,18 +395,64 @@ export class SparseAutoencoder implements Dictionary {
     const { dIn: d, width: F } = this;
     checkRows(g, N, d, `${this.site}: featureGradient input`);
     const dF = out ?? new Float32Array(N * F);
-    matmul(g, this.decoder, dF, N, F, d, { transB: true });
+    this.timesRowsT(this.decoderStore, g, N, dF);
     return dF;
   }
 
+  /** A view for a float32 dictionary, a fresh float32 copy for a half-precision one. */
   decoderRow(i: number): Float32Array {
     checkFeature(i, this.width, this.site);
-    return this.decoder.subarray(i * this.dIn, (i + 1) * this.dIn);
+    return this.rows(
+      this.decoderStore,
+      i,
+      i + 1,
+      this.half ? new Float32Array(this.dIn) : undefined,
+    );
   }
 
+  /** Feature i's encoder direction [d] (a view or a copy, as decoderRow). */
   encoderRow(i: number): Float32Array {
     checkFeature(i, this.width, this.site);
-    return this.encoder.subarray(i * this.dIn, (i + 1) * this.dIn);
+    return this.rows(
+      this.encoderStore,
+      i,
+      i + 1,
+      this.half ? new Float32Array(this.dIn) : undefined,
+    );
+  }
+
+  private get half(): boolean {
+    return this.dtype !== 'f32';
+  }
+
+  /**
+   * The same dictionary with its encoder and decoder held in `dtype` (rounded to nearest, ties
+   * to even); itself when it already is. Only from float32.
+   */
+  inPrecision(dtype: WeightDtype): SparseAutoencoder {
+    if (dtype === this.dtype) return this;
+    if (this.half)
+      throw new Error(`${this.site}: converts from f32 only, the dictionary is ${this.dtype}`);
+    const convert = (w: Float32Array) => {
+      const bits = new Uint16Array(w.length);
+      if (dtype === 'bf16') encodeBF16(w, bits);
+      else encodeF16(w, bits);
+      // float16 tops out at 65504: a larger weight would become infinite, not approximate.
+      if (dtype === 'f16')
+        for (let i = 0; i < bits.length; i++)
+          if ((bits[i] & 0x7c00) === 0x7c00 && Number.isFinite(w[i]))
+            throw new Error(
+              `${this.site}: weight ${w[i]} is outside float16's range (|x| <= 65504); use --dtype bf16`,
+            );
+      return bits;
+    };
+    const { site, kind, dIn, width, encoderBias, decoderBias, threshold, k, centerInput } = this;
+    return new SparseAutoencoder({
+      ...{ site, kind, dIn, width, encoderBias, decoderBias, threshold, k, centerInput },
+      encoder: convert(this.encoder),
+      decoder: convert(this.decoder),
+      dtype,
+    });
   }
 
   /**

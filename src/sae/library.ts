@@ -5,7 +5,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { siteNames } from '../model/sites.ts';
-import { IdentityDictionary, type Dictionary } from './dictionary.ts';
+import {
+  IdentityDictionary,
+  SparseAutoencoder,
+  WEIGHT_DTYPES,
+  type Dictionary,
+  type WeightDtype,
+} from './dictionary.ts';
 import {
   AE_PT,
   GEMMA_SCOPE_PARAMS,
@@ -91,7 +97,15 @@ export interface OpenSaesOptions {
    * per site, as dictionary_learning releases do; every site then uses a dictionary of this size.
    */
   width?: number;
+  /**
+   * How each SAE's encoder and decoder are held once loaded: f32 (default), or bf16 / f16 (half
+   * the memory; converted to float32 per block of rows before each product).
+   */
+  dtype?: WeightDtype;
 }
+
+/** The command-line flag that sets OpenSaesOptions.dtype. */
+export const SAE_DTYPE_FLAG = '--dtype';
 
 /** The command-line flag that sets OpenSaesOptions.width, named in the errors that need it. */
 export const SAE_WIDTH_FLAG = '--sae-width';
@@ -143,6 +157,9 @@ export function openSaes(
     throw new Error(`${SAE_WIDTH_FLAG}: expected a positive integer, got ${width}`);
   if (!(Number.isFinite(l0) && l0 >= 0))
     throw new Error(`${SAE_L0_FLAG}: expected a non-negative number, got ${l0}`);
+  const dtype = options.dtype ?? 'f32';
+  if (!WEIGHT_DTYPES.includes(dtype))
+    throw new Error(`${SAE_DTYPE_FLAG}: expected one of ${WEIGHT_DTYPES.join(', ')}, got ${dtype}`);
   const expectedWidth = (site: string) => siteWidth?.(site) ?? modelWidth;
   const widthMismatch = (location: string, dIn: number, site: string, want: number) =>
     new Error(
@@ -299,7 +316,7 @@ export function openSaes(
       const cached = loaded.get(site);
       if (cached) return cached;
       const e = entry(site);
-      const dict =
+      const loadedDict =
         e.format === 'identity'
           ? new IdentityDictionary(site, e.dIn!)
           : e.format === 'dictionary_learning'
@@ -307,6 +324,9 @@ export function openSaes(
             : e.format === 'gemma_scope'
               ? loadGemmaScopeNpz(e.location, site)
               : loadSaeLensFolder(e.location, site);
+      // Converted as soon as it is read: the float32 copy is garbage from here on.
+      const dict =
+        loadedDict instanceof SparseAutoencoder ? loadedDict.inPrecision(dtype) : loadedDict;
       const want = expectedWidth(site);
       if (want !== undefined && dict.dIn !== want)
         throw widthMismatch(e.location, dict.dIn, site, want);

@@ -1,5 +1,6 @@
 // `sfc discover`: find the sparse feature circuit of a task and write circuit.json.
 
+import type { WeightDtype } from '../../sae/dictionary.ts';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultModelDir } from '../../model/load.ts';
@@ -24,6 +25,7 @@ import {
   positiveNumber,
   saeL0Option,
   saeWidthOption,
+  saeDtypeOption,
 } from '../options.ts';
 import { openModelWithTokenizer } from '../open.ts';
 import { nodeSites, printSaeChoices } from '../sae-choices.ts';
@@ -33,6 +35,7 @@ interface DiscoverCliOptions {
   model: string;
   saes?: string;
   saeWidth?: number;
+  dtype: WeightDtype;
   sites?: string;
   saeL0?: number;
   method: Method;
@@ -112,6 +115,7 @@ export function register(program: Command): void {
     .option('--model <dir>', 'model folder, with tokenizer.json', defaultModelDir())
     .option('--saes <dir>', 'SAE folder with one dictionary per site (default: <model>/saes)')
     .addOption(saeWidthOption())
+    .addOption(saeDtypeOption())
     .addOption(saeL0Option())
     .option(
       '--sites <list>',
@@ -169,6 +173,7 @@ export function register(program: Command): void {
       const library = openSaes(saesDir, model.shape.numLayers, {
         model,
         width: opts.saeWidth,
+        dtype: opts.dtype,
         l0: opts.saeL0,
       });
       printSaeChoices(library);

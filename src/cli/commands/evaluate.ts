@@ -1,6 +1,7 @@
 // `sfc evaluate`: how faithful and how complete a discovered circuit is, with the curves over
 // node thresholds and the baselines (no error nodes, neurons, random features).
 
+import type { WeightDtype } from '../../sae/dictionary.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -36,6 +37,7 @@ import {
   positiveInt,
   saeL0Option,
   saeWidthOption,
+  saeDtypeOption,
 } from '../options.ts';
 import { openModelWithTokenizer } from '../open.ts';
 import { parseShard, type Shard } from '../../shards/shard.ts';
@@ -48,6 +50,7 @@ interface EvaluateFlags {
   model?: string;
   saes?: string;
   saeWidth?: number;
+  dtype: WeightDtype;
   saeL0?: number;
   neuronsCircuit?: string;
   ablation: string;
@@ -149,8 +152,14 @@ export function dictionariesAt(
   saeWidth?: number,
   saeL0?: number,
   print = true,
+  dtype?: WeightDtype,
 ): Map<string, Dictionary> {
-  const library = openSaes(dir, model.shape.numLayers, { model, width: saeWidth, l0: saeL0 });
+  const library = openSaes(dir, model.shape.numLayers, {
+    model,
+    width: saeWidth,
+    l0: saeL0,
+    dtype,
+  });
   if (print) printSaeChoices(library);
   return new Map(sites.map((s) => [s, library.get(s)]));
 }
@@ -208,6 +217,7 @@ export function register(program: Command): void {
     .option('--model <dir>', "model folder (default: the circuit's model, else the organism)")
     .option('--saes <dir>', "SAE folder (default: the circuit's, else <model>/saes)")
     .addOption(saeWidthOption())
+    .addOption(saeDtypeOption())
     .addOption(saeL0Option())
     .option(
       '--neurons-circuit <file>',
@@ -408,7 +418,7 @@ export function register(program: Command): void {
       const bar = progressBar('evaluating');
       const ablated = new AblatedModel(
         model,
-        dictionariesAt(saes, sites, model, flags.saeWidth, flags.saeL0),
+        dictionariesAt(saes, sites, model, flags.saeWidth, flags.saeL0, true, flags.dtype),
         batches,
         { ablation, metric },
       );
@@ -419,7 +429,15 @@ export function register(program: Command): void {
           : new AblatedModel(
               model,
               // The same folder and choices as printed above.
-              dictionariesAt(saes, circuitSites, model, flags.saeWidth, flags.saeL0, false),
+              dictionariesAt(
+                saes,
+                circuitSites,
+                model,
+                flags.saeWidth,
+                flags.saeL0,
+                false,
+                flags.dtype,
+              ),
               batches,
               { ablation, metric },
             );

@@ -2,6 +2,7 @@
 // positions, and show what the model does: the next-token distribution before and after, a task
 // example's metric, and a continuation generated with and without the interventions.
 
+import type { WeightDtype } from '../../sae/dictionary.ts';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { defaultModelDir } from '../../model/load.ts';
@@ -26,6 +27,7 @@ import {
   positiveInt,
   saeL0Option,
   saeWidthOption,
+  saeDtypeOption,
 } from '../options.ts';
 
 interface InterveneOptions {
@@ -37,6 +39,7 @@ interface InterveneOptions {
   model: string;
   saes?: string;
   saeWidth?: number;
+  dtype: WeightDtype;
   saeL0?: number;
   do: string[];
   generate?: number;
@@ -121,6 +124,7 @@ export function register(program: Command): void {
       'SAE folder with one dictionary per site, or "neurons" (default: <model>/saes)',
     )
     .addOption(saeWidthOption())
+    .addOption(saeDtypeOption())
     .addOption(saeL0Option())
     .option('--do <intervention>', `an intervention: ${DO_SYNTAX}`, collect, [])
     .option('--generate <n>', 'also generate N tokens with and without', (v) =>
@@ -179,6 +183,7 @@ function runIntervene(opts: InterveneOptions): void {
   const library = openSaes(saesDir, model.shape.numLayers, {
     model,
     width: opts.saeWidth,
+    dtype: opts.dtype,
     l0: opts.saeL0,
   });
   const dictionary = (site: string) => library.get(site);

@@ -1,6 +1,7 @@
 // The model organism's commands: `sfc organism train` (retrain everything from seeds, as
 // `npm run organism` does) and `sfc label` (ground-truth labels of SAE features).
 
+import type { WeightDtype } from '../../sae/dictionary.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -17,7 +18,13 @@ import { writeReport } from '../../organism/report.ts';
 import { runModelStage } from '../../organism/train-model.ts';
 import { runSaeStage } from '../../organism/train-saes.ts';
 import { progressBar, type OnProgress } from '../progress.ts';
-import { DEFAULT_OUT, refuseOverwrite, saeL0Option, saeWidthOption } from '../options.ts';
+import {
+  DEFAULT_OUT,
+  refuseOverwrite,
+  saeL0Option,
+  saeWidthOption,
+  saeDtypeOption,
+} from '../options.ts';
 
 export const STAGES = ['model', 'saes', 'labels', 'report', 'all'] as const;
 
@@ -136,6 +143,7 @@ interface LabelCliOptions {
   model: string;
   saes?: string;
   saeWidth?: number;
+  dtype: WeightDtype;
   saeL0?: number;
   out: string;
   force?: boolean;
@@ -229,6 +237,7 @@ export function register(program: Command): void {
     )
     .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
     .addOption(saeWidthOption())
+    .addOption(saeDtypeOption())
     .addOption(saeL0Option())
     .option(
       '--out <file>',
@@ -259,6 +268,7 @@ export function register(program: Command): void {
           model: opts.model,
           saes: opts.saes,
           saeWidth: opts.saeWidth,
+          dtype: opts.dtype,
           saeL0: opts.saeL0,
           out: opts.out,
           tokens: positiveInt('--tokens', opts.tokens),

@@ -2,6 +2,7 @@
 // files only (circuit.json, evaluation.json, dashboards.json, shift.json, labels); dashboards run
 // the model.
 
+import type { WeightDtype } from '../../sae/dictionary.ts';
 import type { Command } from 'commander';
 import path from 'node:path';
 import { runDashboards } from '../../dashboards/run.ts';
@@ -19,6 +20,7 @@ import {
   positiveInt,
   saeL0Option,
   saeWidthOption,
+  saeDtypeOption,
 } from '../options.ts';
 import { progressBar } from '../progress.ts';
 import { openLiveEngine } from '../live-engine.ts';
@@ -32,6 +34,7 @@ interface ViewCliOptions {
   model: string;
   saes?: string;
   saeWidth?: number;
+  dtype: WeightDtype;
   saeL0?: number;
   corpus?: string;
   cache: string;
@@ -124,6 +127,7 @@ export function register(program: Command): void {
       .option('--model <dir>', '--live: model folder', defaultModelDir())
       .option('--saes <dir>', '--live: SAE folder, or "neurons" (default: <model>/saes)')
       .addOption(saeWidthOption())
+      .addOption(saeDtypeOption())
       .addOption(saeL0Option())
       .option(
         '--corpus <file>',
@@ -145,6 +149,7 @@ export function register(program: Command): void {
           model: opts.model,
           saes: opts.saes ?? path.join(opts.model, 'saes'),
           saeWidth: opts.saeWidth,
+          dtype: opts.dtype,
           saeL0: opts.saeL0,
           corpus: opts.corpus ?? path.join(defaultDataDir(), 'corpus.txt'),
           cache: opts.cache,
@@ -188,6 +193,7 @@ export function register(program: Command): void {
     .option('--saes <dir>', 'SAE folder (default: <model>/saes)')
     .addOption(saeWidthOption())
     .addOption(saeL0Option())
+    .addOption(saeDtypeOption())
     .option(
       '--features <which>',
       'a circuit.json (or its folder) whose features to describe, or "all" (default: OUT/circuit.json)',
@@ -213,6 +219,7 @@ export function register(program: Command): void {
         saes?: string;
         saeWidth?: number;
         saeL0?: number;
+        dtype: WeightDtype;
         features?: string;
         top: string;
         ctx?: string;
@@ -232,6 +239,7 @@ export function register(program: Command): void {
           saeWidth: opts.saeWidth,
           saeL0: opts.saeL0,
           onSaes: printSaeChoices,
+          dtype: opts.dtype,
           corpus: opts.corpus,
           documents: organismDocuments(opts.corpus, maxDocuments),
           out: opts.out,

@@ -1,6 +1,7 @@
 // `sfc sae train` and `sfc sae stats`: train a sparse autoencoder at a site of a model, and measure
 // how well a folder of dictionaries reconstructs each site (also its effect on the model's loss).
 
+import type { WeightDtype } from '../../sae/dictionary.ts';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import { defaultModelDir } from '../../model/load.ts';
@@ -23,6 +24,7 @@ import {
   refuseOverwrite,
   saeL0Option,
   saeWidthOption,
+  saeDtypeOption,
 } from '../options.ts';
 import { readCorpus } from '../../data/corpus.ts';
 import { openModelWithTokenizer } from '../open.ts';
@@ -123,6 +125,7 @@ interface StatsFlags {
   model: string;
   saes?: string;
   saeWidth?: number;
+  dtype: WeightDtype;
   saeL0?: number;
   corpus: string;
   tokens: string;
@@ -305,6 +308,7 @@ export function register(program: Command): void {
       'folder of SAEs (ours, SAELens or dictionary_learning layout), or "neurons" (default <model>/saes)',
     )
     .addOption(saeWidthOption())
+    .addOption(saeDtypeOption())
     .addOption(saeL0Option())
     .requiredOption(
       '--corpus <file>',
@@ -321,6 +325,7 @@ export function register(program: Command): void {
       const library = openSaes(o.saes ?? path.join(o.model, 'saes'), model.shape.numLayers, {
         model,
         width: o.saeWidth,
+        dtype: o.dtype,
         l0: o.saeL0,
       });
       printSaeChoices(library);

@@ -1,6 +1,7 @@
 // `sfc shift`: SHIFT on a classification task: the probe, its circuit, the judgement of spurious
 // features (a person's file or the organism's ground truth), and the table of ablations.
 
+import type { WeightDtype } from '../../sae/dictionary.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -30,6 +31,7 @@ import {
   positiveNumber,
   saeL0Option,
   saeWidthOption,
+  saeDtypeOption,
 } from '../options.ts';
 import { openModelWithTokenizer } from '../open.ts';
 import { nodeSites, printSaeChoices } from '../sae-choices.ts';
@@ -39,6 +41,7 @@ interface ShiftCliOptions {
   model: string;
   saes?: string;
   saeWidth?: number;
+  dtype: WeightDtype;
   saeL0?: number;
   features?: string;
   auto?: boolean;
@@ -92,6 +95,7 @@ export function register(program: Command): void {
     .option('--model <dir>', 'model folder, with tokenizer.json', defaultModelDir())
     .option('--saes <dir>', 'SAE folder with one dictionary per site (default: <model>/saes)')
     .addOption(saeWidthOption())
+    .addOption(saeDtypeOption())
     .addOption(saeL0Option())
     .option(
       '--features <file>',
@@ -150,6 +154,7 @@ export function register(program: Command): void {
       const library = openSaes(saesDir, model.shape.numLayers, {
         model,
         width: opts.saeWidth,
+        dtype: opts.dtype,
         l0: opts.saeL0,
       });
       printSaeChoices(library);
