@@ -10,7 +10,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { Rng } from '../../src/random.ts';
 import { SparseAutoencoder, type WeightDtype } from '../../src/sae/dictionary.ts';
-import { bf16BitsToF32, f16BitsToF32, f32ToBF16Bits, f32ToF16Bits } from '../../src/io/float16.ts';
+import {
+  bf16BitsToF32,
+  encodeBF16,
+  f16BitsToF32,
+  f32ToBF16Bits,
+  f32ToF16Bits,
+} from '../../src/io/float16.ts';
 import { saveDictionary } from '../../src/sae/formats.ts';
 import { openSaes } from '../../src/sae/library.ts';
 
@@ -101,6 +107,20 @@ for (const dtype of ['bf16', 'f16'] as const) {
     }
   });
 }
+
+test('encodeBF16 (a whole array at once) rounds every value as f32ToBF16Bits does', () => {
+  const rng = new Rng(6);
+  const tie = bf16BitsToF32(0x3f80) + 2 ** -8; // halfway between 1 and the next bf16: to even
+  const special = [0, -0, 1, tie, -tie, 3.4e38, -3.4e38, Infinity, -Infinity, NaN, 1e-40, -1e-45];
+  const values = Float32Array.from([
+    ...special,
+    ...Array.from({ length: 1000 }, () => rng.normal() * 10 ** rng.int(8)),
+  ]);
+  const out = new Uint16Array(values.length);
+  encodeBF16(values, out);
+  values.forEach((v, i) => assert.equal(out[i], f32ToBF16Bits(v), `value ${v}`));
+  assert.equal(out[3], 0x3f80);
+});
 
 test('what needs float32 weights, or does not fit float16, says so', () => {
   const sae = randomSae(new Rng(4));
