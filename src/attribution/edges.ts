@@ -226,18 +226,6 @@ function innerSite(model: LanguageModel, site: string, start: number): string {
 }
 
 /**
- * Adds every edge of one batch into `sums`. Reports progress per downstream site through `onSite`.
- */
-export function batchEdges(
-  ctx: NodeContext,
-  bn: BatchNodes,
-  sums: EffectSums,
-  options: EdgeOptions & { onSite?: (site: string) => void },
-): void {
-  for (const site of ctx.sites) siteEdges(ctx, bn, sums, site, options);
-}
-
-/**
  * Adds the edges into one downstream site's nodes of one batch into `sums`: needs the
  * dictionaries of the site and of its direct upstream sites only.
  */

@@ -269,22 +269,6 @@ export function finishBatch(ctx: NodeContext, runs: BatchRuns): BatchNodes {
   return runs.bn;
 }
 
-/**
- * Node effects of every site for one batch of examples (global task indices `indices`), with
- * every site's dictionary at hand. Discovery instead runs the stages of this over all batches
- * one group of sites at a time (discover.ts).
- */
-export function batchNodes(
-  ctx: NodeContext,
-  examples: TaskExample[],
-  indices: number[],
-  options: NodeOptions,
-): BatchNodes {
-  const runs = startBatch(ctx, examples, indices);
-  for (const group of siteGroups(ctx)) groupNodes(ctx, runs, group, options);
-  return finishBatch(ctx, runs);
-}
-
 /** A site's nodes before their effects: what the IG passes and the effects need. */
 interface PreparedSite {
   site: string;
