@@ -135,6 +135,8 @@ function writeMixedFolder(
       if (kind === 'resid') {
         const other = new SparseAutoencoder({
           ...sae,
+          encoder: sae.encoder,
+          decoder: sae.decoder,
           threshold: sae.threshold!.map((t) => 3 * t),
         });
         writeGemmaScope(path.join(gemmaScope(release, layer, L0_OTHER), 'params.npz'), other);
