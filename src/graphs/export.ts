@@ -5,6 +5,7 @@
 // the required fields and types of Neuronpedia's published graph-schema.json, and reads such
 // files back (graphs made by circuit-tracer or Neuronpedia).
 
+import fs from 'node:fs';
 import { z } from 'zod';
 import { readJsonFile } from '../io/text-file.ts';
 import { describeIssues } from '../io/validation.ts';
@@ -146,11 +147,27 @@ export function toNeuronpedia(
   };
 }
 
-/** Reads a graph JSON written by circuit-tracer, Neuronpedia or `sfc graph`. */
+/** Largest graph file read (circuit-tracer's biggest graphs are tens of MB). */
+export const MAX_GRAPH_FILE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Reads a graph JSON written by circuit-tracer, Neuronpedia or `sfc graph`: the fields Neuronpedia's
+ * schema requires (extra fields are kept), unique node ids, and links between nodes of the file.
+ */
 export function readNeuronpediaGraph(file: string): NeuronpediaGraph {
+  const size = fs.statSync(file, { throwIfNoEntry: false })?.size;
+  if (size !== undefined && size > MAX_GRAPH_FILE_BYTES)
+    throw new Error(
+      `${file}: ${size} bytes, more than the ${MAX_GRAPH_FILE_BYTES} a graph file may have`,
+    );
   const parsed = neuronpediaGraphSchema.safeParse(readJsonFile(file));
   if (!parsed.success) throw new Error(`${file}: ${describeIssues(parsed.error, { limit: 5 })}`);
-  const ids = new Set(parsed.data.nodes.map((node) => node.node_id));
+  const ids = new Set<string>();
+  parsed.data.nodes.forEach((node, i) => {
+    if (ids.has(node.node_id))
+      throw new Error(`${file}: nodes.${i}.node_id ${node.node_id} is used by an earlier node too`);
+    ids.add(node.node_id);
+  });
   parsed.data.links.forEach((link, i) => {
     for (const end of ['source', 'target'] as const)
       if (!ids.has(link[end]))

@@ -1,10 +1,10 @@
-// The attribution graph on the organism with its shipped transcoders (per-layer, and the CLT): the export validates
-// against Neuronpedia's graph schema (restated in test/fixtures/graphs/) and reads back, and the
-// grammar's ground truth shows: the verb's number is set by one noun (the main subject after a
-// relative clause, the clause's own subject inside one), so that noun's token is the most
-// influential node, the other noun is not near the top, the pruned graph keeps a path from it,
-// through features at its position, to the correct verb logit, and the most influential of those
-// features carry that noun's number in their ground-truth labels.
+// The attribution graph on the organism with its shipped transcoders (per-layer, and the CLT): the
+// export validates against Neuronpedia's published graph schema (test/fixtures/graphs/) and reads
+// back, and the grammar's ground truth shows: the verb's number is set by one noun (the main
+// subject after a relative clause, the clause's own subject inside one), so that noun's token is
+// the most influential node, the other noun is not near the top, the pruned graph keeps a path
+// from it, through features at its position, to the correct verb logit, and the most influential
+// of those features carry that noun's number in their ground-truth labels.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import Ajv from 'ajv';
 import { loadModel } from '../../src/model/load.ts';
 import { GptNeoX } from '../../src/model/gptneox.ts';
 import { loadTranscoders } from '../../src/transcoders/load.ts';
@@ -36,39 +37,14 @@ const sets = ['transcoders', 'clt'].map((name) => {
   };
 });
 
-type Schema = {
-  type?: string | string[];
-  required?: string[];
-  properties?: Record<string, Schema>;
-  items?: Schema;
-};
-
-/** The draft-07 keywords the fixture uses: type, required, properties, items. */
-function validate(value: unknown, schema: Schema, where: string): string[] {
-  const kinds = schema.type === undefined ? [] : [schema.type].flat();
-  const kindOf = (v: unknown) =>
-    v === null ? 'null' : Array.isArray(v) ? 'array' : Number.isInteger(v) ? 'integer' : typeof v;
-  const k = kindOf(value);
-  if (kinds.length && !kinds.some((t) => t === k || (t === 'number' && k === 'integer')))
-    return [`${where}: ${k}, expected ${kinds.join(' or ')}`];
-  const errors: string[] = [];
-  if (k === 'object') {
-    const o = value as Record<string, unknown>;
-    for (const key of schema.required ?? [])
-      if (!(key in o)) errors.push(`${where}: missing ${key}`);
-    for (const [key, sub] of Object.entries(schema.properties ?? {}))
-      if (key in o) errors.push(...validate(o[key], sub, `${where}.${key}`));
-  }
-  if (k === 'array' && schema.items)
-    (value as unknown[]).forEach((v, i) =>
-      errors.push(...validate(v, schema.items!, `${where}[${i}]`)),
-    );
-  return errors;
-}
-
-const schema = JSON.parse(
-  fs.readFileSync(path.join(root, 'test/fixtures/graphs/neuronpedia-graph-required.json'), 'utf8'),
-) as Schema;
+// Neuronpedia's published schema, checked by ajv (an independent validator).
+const validateGraph = new Ajv({ allErrors: true }).compile(
+  JSON.parse(
+    fs.readFileSync(path.join(root, 'test/fixtures/graphs/neuronpedia-graph-schema.json'), 'utf8'),
+  ) as object,
+);
+const schemaErrors = (value: unknown) =>
+  validateGraph(value) ? [] : validateGraph.errors!.map((e) => `${e.dataPath} ${e.message}`);
 
 /** Task prompts with the position of the noun the verb agrees with and of the other noun. */
 function taskPrompts(
@@ -104,23 +80,6 @@ const prompts = [
   ...taskPrompts('within_rc_test.jsonl', 4, (T) => T - 1, 1, 1),
 ];
 
-test('the schema check itself rejects what the schema forbids', () => {
-  assert.deepEqual(
-    validate({ metadata: {}, qParams: {}, nodes: [], links: [] }, schema, 'g').length,
-    4,
-  );
-  const badNode = {
-    node_id: 'x',
-    feature: 1.5,
-    layer: 0,
-    ctx_idx: 0,
-    feature_type: 'logit',
-    jsNodeId: 'x',
-    clerp: '',
-  };
-  assert.match(validate([badNode], schema.properties!.nodes, 'nodes').join(), /feature: number/);
-});
-
 for (const { name, transcoders, labels } of sets)
   for (const { prompt, answer, decider, other, number } of prompts) {
     test(`organism graph (${name}) "${prompt}" -> "${answer}": schema, ground truth`, () => {
@@ -136,7 +95,7 @@ for (const { name, transcoders, labels } of sets)
         nodeThreshold: 0.8,
         edgeThreshold: 0.98,
       });
-      assert.deepEqual(validate(exported, schema, 'graph'), []);
+      assert.deepEqual(schemaErrors(exported), []);
       const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-graph-')), 'g.json');
       fs.writeFileSync(file, JSON.stringify(exported));
       assert.equal(readNeuronpediaGraph(file).links.length, exported.links.length);

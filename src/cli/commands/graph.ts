@@ -11,6 +11,7 @@ import { buildReplacement } from '../../graphs/replacement.ts';
 import { buildGraph } from '../../graphs/graph.ts';
 import { graphScores, pruneGraph } from '../../graphs/prune.ts';
 import { readNeuronpediaGraph, toNeuronpedia } from '../../graphs/export.ts';
+import { importGraph } from '../../graphs/import.ts';
 import { LABELS_FILE, readLabels } from '../../organism/feature-labels.ts';
 import { DEFAULT_OUT, positiveNumber } from '../options.ts';
 
@@ -27,6 +28,15 @@ interface GraphFlags {
   edgeThreshold: string;
   includeFirstPosition?: boolean;
   json?: boolean;
+}
+
+/** Lower-case letters, digits and dashes only, at most 60 characters. */
+function slugOf(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')
+    .slice(0, 60);
 }
 
 function fraction(flag: string, text: string): number {
@@ -52,7 +62,8 @@ export function register(program: Command): void {
           'are read lazily) or a Gemma Scope transcoder release (layer_L/width_W/average_l0_K/' +
           'params.npz; pick with --gemma-width and --gemma-l0 when it holds several).',
         '',
-        'With --import FILE, reads a graph JSON from circuit-tracer or Neuronpedia and prints its size.',
+        'With --import FILE, reads a graph JSON from circuit-tracer or Neuronpedia, checks it, prints ' +
+          'its nodes by feature_type and writes it as our own <out>/<slug>.graph.json.',
         '',
         'Example: sfc graph --prompt "The parents that the dog sees"',
         '         sfc graph --prompt "The parents that the dog sees" --transcoders models/organism/clt',
@@ -79,17 +90,32 @@ export function register(program: Command): void {
     .action((o: GraphFlags) => {
       if (o.import) {
         const g = readNeuronpediaGraph(o.import);
+        const own = importGraph(g, o.import);
+        // The file's slug names our copy, reduced to a safe file name (it is the file's text).
+        const slug =
+          o.slug ??
+          (slugOf(g.metadata.slug) || slugOf(path.basename(o.import, '.json')) || 'graph');
+        fs.mkdirSync(o.out, { recursive: true });
+        const ownFile = path.join(o.out, `${slug}.graph.json`);
+        fs.writeFileSync(ownFile, JSON.stringify(own));
+        const byType: Record<string, number> = {};
+        for (const t of own.featureTypes) byType[t] = (byType[t] ?? 0) + 1;
         const summary = {
           slug: g.metadata.slug,
           scan: g.metadata.scan,
           nodes: g.nodes.length,
           links: g.links.length,
+          featureTypes: byType,
+          wrote: ownFile,
         };
-        return void console.log(
-          o.json
-            ? JSON.stringify(summary)
-            : `${o.import}: ${summary.nodes} nodes, ${summary.links} links (${summary.scan})`,
+        if (o.json) return void console.log(JSON.stringify(summary));
+        const types = Object.entries(byType)
+          .map(([t, n]) => `${n} ${t}`)
+          .join(', ');
+        console.log(
+          `${o.import}: ${summary.nodes} nodes (${types}), ${summary.links} links (${summary.scan})`,
         );
+        return void console.log(`wrote ${ownFile}`);
       }
       if (!o.prompt) throw new Error('give --prompt TEXT (or --import FILE)');
       const nodeThreshold = fraction('--node-threshold', o.nodeThreshold);
@@ -127,14 +153,7 @@ export function register(program: Command): void {
       const pruned = pruneGraph(graph, nodeThreshold, edgeThreshold);
       const scores = graphScores(graph);
       const seconds = (Date.now() - started) / 1000;
-      const slug =
-        o.slug ??
-        (o.prompt
-          .toLowerCase()
-          .replace(/[^a-z0-9]+/g, '-')
-          .replace(/^-|-$/g, '')
-          .slice(0, 60) ||
-          'graph');
+      const slug = o.slug ?? (slugOf(o.prompt) || 'graph');
       const scan = set.modelName ?? path.basename(path.resolve(o.model));
       const exported = toNeuronpedia(graph, pruned, {
         slug,
