@@ -12,7 +12,12 @@
 // tokens (position), logits.
 
 import { matmul } from '../kernels/gemm.ts';
-import { demeanedUnembedding, frozenLayerNormBackward, type Replacement } from './replacement.ts';
+import {
+  demeanedUnembedding,
+  frozenNormAt,
+  frozenNormBackward,
+  type Replacement,
+} from './replacement.ts';
 
 export type GraphNode =
   | { kind: 'feature'; layer: number; position: number; feature: number; activation: number }
@@ -60,12 +65,9 @@ export function logitTokens(logits: Float32Array, p: number, max: number) {
 }
 
 export function buildGraph(r: Replacement, options: GraphOptions = {}): AttributionGraph {
-  const { model, T, mlps } = r;
-  const c = model.config;
-  const d = c.hiddenSize;
-  const nL = c.numLayers;
-  const H = c.numHeads;
-  const S = d / H;
+  const { T, mlps } = r;
+  const d = r.hiddenSize;
+  const nL = r.numLayers;
   const nodes: GraphNode[] = [];
   // Feature nodes by (layer, position, index); per layer and position, the active features.
   const active: { ids: number[]; nodes: number[] }[][] = [];
@@ -133,19 +135,20 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
   const adjacency = new Float32Array(targets.length * nNodes);
   const inputs = new Float64Array(targets.length);
   const directions = demeanedUnembedding(
-    model,
+    r,
     logitList.map((l) => l.token),
   );
-  // The real inputs: pre-activations from the real run; logits demeaned.
+  // The real inputs: pre-activations from the real run; logits demeaned, before any soft cap.
   targets.forEach((n, k) => {
     const node = nodes[n];
     if (node.kind === 'feature') {
       const F = mlps.width(node.layer);
       inputs[k] = r.preActivations[node.layer][node.position * F + node.feature];
     } else if (node.kind === 'logit') {
+      const V = r.preCapLogits.length;
       let mean = 0;
-      for (let v = 0; v < c.vocabSize; v++) mean += r.logits[v] / c.vocabSize;
-      inputs[k] = r.logits[node.token] - mean;
+      for (let v = 0; v < V; v++) mean += r.preCapLogits[v] / V;
+      inputs[k] = r.preCapLogits[node.token] - mean;
     }
   });
 
@@ -171,31 +174,34 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
     const Tb = Math.max(...rows.map((k) => nodes[targets[k]].position)) + 1;
     const top = Math.max(...rows.map(seedLayer));
     const g = new Float32Array(K * Tb * d);
-    // Seeds at the residual a target reads: x_L for a layer-L feature, x_n for a logit; each is
-    // its input direction through the frozen norm at the target's position.
-    const seedAt = (L: number) => {
+    // Seeds: each target's input direction through its frozen norm at its position, placed on
+    // the stream that norm reads: the MLP input stream of layer L for a layer-L feature (added by
+    // transposeLayer), the last residual x_n for a logit.
+    const seed = (L: number) => {
+      const out = new Float32Array(K * Tb * d);
+      let any = false;
       rows.forEach((kr, k) => {
         const node = nodes[targets[kr]];
         let row: Float32Array;
-        let rstd: number;
-        let gamma: Float32Array;
         if (node.kind === 'feature' && node.layer === L) {
           row = mlps.encoderRow(L, node.feature);
-          rstd = r.layers[L].rstd2[node.position];
-          gamma = model.weights.layers[L].ln2Weight;
+          frozenNormBackward(row, frozenNormAt(r.layers[L].mlpNorm, node.position), 1, 1, d);
         } else if (node.kind === 'logit' && L === nL) {
           const j = targets[kr] - logitStart;
           row = directions.slice(j * d, (j + 1) * d);
-          rstd = r.rstdFinal[T - 1];
-          gamma = model.weights.lnFinalWeight;
+          frozenNormBackward(row, frozenNormAt(r.finalNorm, T - 1), 1, 1, d);
         } else return;
-        frozenLayerNormBackward(row, Float64Array.of(rstd), gamma, 1, 1, d);
-        const o = (k * Tb + node.position) * d;
-        for (let j = 0; j < d; j++) g[o + j] += row[j];
+        out.set(row, (k * Tb + node.position) * d);
+        any = true;
       });
+      return any ? out : null;
     };
     for (let L = top; L >= 0; L--) {
-      seedAt(L);
+      // g: at x_{L+1} -> at x_L (a logit's seed is at x_n itself)
+      if (L === nL) {
+        const s = seed(nL);
+        if (s) for (let i = 0; i < g.length; i++) g[i] += s[i];
+      } else transposeLayer(r, L, g, seed(L), K, Tb, d);
       // Edges from the sources that write x_L: layer L-1's features and errors, or the tokens.
       const gAt = new Float32Array(K * d); // the K gradients at one position
       for (let t = 0; t < Tb; t++) {
@@ -217,7 +223,6 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
           for (let j = 0; j < n; j++) adjacency[row + w.nodes[j]] += edges[k * n + j];
         }
       }
-      if (L > 0) transposeLayer(r, L - 1, g, K, Tb, d, H, S);
     }
   }
   const constants = new Float64Array(targets.length);
@@ -245,56 +250,85 @@ function dot(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number
   return s;
 }
 
-/** g at x_{L+1} -> g at x_L, in place: identity + attentionᵀ + skipᵀ, all frozen. */
+/**
+ * g at x_{L+1} -> g at x_L, in place, K targets over T positions. `seeds` ([K*T*d] or null) are
+ * layer L's feature targets as gradients at the stream the MLP's norm reads. Parallel:
+ * g ← g + attnᵀ g + n2ᵀ skipᵀ g + seeds. Sequential: g_mid = g + n2ᵀ skipᵀ g + seeds, then
+ * g ← g_mid + attnᵀ g_mid.
+ */
 function transposeLayer(
   r: Replacement,
   L: number,
   g: Float32Array,
+  seeds: Float32Array | null,
   K: number,
   T: number,
   d: number,
-  H: number,
-  S: number,
 ): void {
-  const lw = r.model.weights.layers[L];
   const fl = r.layers[L];
   const N = K * T;
-  const gOut = g.slice(); // the gradient at x_{L+1}, which both branches read
-  // Attention: out = concat·Wdᵀ; concat_t = Σ_s P[t,s] v_s; v = ln1(x)·Wvᵀ.
-  const dConcat = new Float32Array(N * d);
-  matmul(gOut, lw.denseWeight, dConcat, N, d, d);
-  // Per head h: dV_h = P_hᵀ · dConcat_h, all K targets at once as [T, K*S] columns.
-  const KS = K * S;
+  const gOut = g.slice(); // the gradient at x_{L+1}
+  const live = gOut.some((v) => v !== 0); // nothing above yet: only the seeds flow
+  const skip = r.mlps.skip(L);
+  const sequential = fl.wiring === 'sequential';
+  if (skip && live) {
+    const dN2 = new Float32Array(N * d);
+    matmul(gOut, skip, dN2, N, d, d);
+    frozenNormBackward(dN2, fl.mlpNorm, K, T, d);
+    for (let i = 0; i < N * d; i++) g[i] += dN2[i];
+  }
+  if (seeds) for (let i = 0; i < N * d; i++) g[i] += seeds[i];
+  // Attention reads x; in the parallel block its output gradient is gOut, in the sequential one g_mid.
+  if (!live && !(sequential && seeds)) return;
+  const dAttn = attentionTranspose(r, L, sequential ? g.slice() : gOut, K, T, d);
+  for (let i = 0; i < N * d; i++) g[i] += dAttn[i];
+}
+
+/** The frozen attention branch's transpose: gradient at its output [K*T*d] -> at its input x. */
+function attentionTranspose(
+  r: Replacement,
+  L: number,
+  gA: Float32Array,
+  K: number,
+  T: number,
+  d: number,
+): Float32Array {
+  const fl = r.layers[L];
+  const { heads: H, kvHeads: KV, headDim: Dh } = fl;
+  const group = H / KV;
+  const N = K * T;
+  if (fl.postAttnNorm) frozenNormBackward(gA, fl.postAttnNorm, K, T, d);
+  // out = z·Woᵀ (+ b); z_t,h = Σ_s P_h[t,s] v_s,kv(h); v = n1(x)·Wvᵀ (+ b).
+  const Z = H * Dh;
+  const dZ = new Float32Array(N * Z);
+  matmul(gA, fl.outWeight, dZ, N, Z, d);
+  // Per head h: dV_h = P_hᵀ · dZ_h, all K targets at once as [T, K*Dh] columns.
+  const KS = K * Dh;
   const byHead = new Float32Array(H * T * KS);
   for (let k = 0; k < K; k++)
     for (let t = 0; t < T; t++)
       for (let h = 0; h < H; h++)
         byHead.set(
-          dConcat.subarray((k * T + t) * d + h * S, (k * T + t) * d + (h + 1) * S),
-          (h * T + t) * KS + k * S,
+          dZ.subarray((k * T + t) * Z + h * Dh, (k * T + t) * Z + (h + 1) * Dh),
+          (h * T + t) * KS + k * Dh,
         );
   const dVByHead = new Float32Array(H * T * KS);
   matmul(patternPrefix(fl.probs, H, r.T, T), byHead, dVByHead, T, KS, T, {
     transA: true,
     batch: H,
   });
-  const dV = new Float32Array(N * d);
+  // The heads of a group read one value head: their gradients add.
+  const V = KV * Dh;
+  const dV = new Float32Array(N * V);
   for (let k = 0; k < K; k++)
     for (let t = 0; t < T; t++)
-      for (let h = 0; h < H; h++)
-        dV.set(
-          dVByHead.subarray((h * T + t) * KS + k * S, (h * T + t) * KS + (k + 1) * S),
-          (k * T + t) * d + h * S,
-        );
-  const dLn1 = new Float32Array(N * d);
-  matmul(dV, fl.valueWeight, dLn1, N, d, d);
-  frozenLayerNormBackward(dLn1, fl.rstd1, lw.ln1Weight, K, T, d);
-  for (let i = 0; i < N * d; i++) g[i] += dLn1[i];
-  const skip = r.mlps.skip(L);
-  if (skip) {
-    const dLn2 = new Float32Array(N * d);
-    matmul(gOut, skip, dLn2, N, d, d);
-    frozenLayerNormBackward(dLn2, fl.rstd2, lw.ln2Weight, K, T, d);
-    for (let i = 0; i < N * d; i++) g[i] += dLn2[i];
-  }
+      for (let h = 0; h < H; h++) {
+        const from = (h * T + t) * KS + k * Dh;
+        const to = (k * T + t) * V + Math.floor(h / group) * Dh;
+        for (let i = 0; i < Dh; i++) dV[to + i] += dVByHead[from + i];
+      }
+  const dN1 = new Float32Array(N * d);
+  matmul(dV, fl.valueWeight, dN1, N, d, V);
+  frozenNormBackward(dN1, fl.attnNorm, K, T, d);
+  return dN1;
 }

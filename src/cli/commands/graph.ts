@@ -4,8 +4,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { defaultModelDir, loadModel } from '../../model/load.ts';
-import { GptNeoX } from '../../model/gptneox.ts';
+import { defaultModelDir } from '../../model/load.ts';
+import { openModel } from '../../model/load-family.ts';
 import { loadTranscoders } from '../../transcoders/load.ts';
 import { buildReplacement } from '../../graphs/replacement.ts';
 import { buildGraph } from '../../graphs/graph.ts';
@@ -13,7 +13,7 @@ import { graphScores, pruneGraph } from '../../graphs/prune.ts';
 import { readNeuronpediaGraph, toNeuronpedia } from '../../graphs/export.ts';
 import { importGraph } from '../../graphs/import.ts';
 import { LABELS_FILE, readLabels } from '../../organism/feature-labels.ts';
-import { DEFAULT_OUT, positiveNumber } from '../options.ts';
+import { DEFAULT_OUT, bosMode, bosNote, bosOptions, positiveNumber } from '../options.ts';
 
 interface GraphFlags {
   prompt?: string;
@@ -27,6 +27,7 @@ interface GraphFlags {
   nodeThreshold: string;
   edgeThreshold: string;
   includeFirstPosition?: boolean;
+  bos?: boolean;
   json?: boolean;
 }
 
@@ -69,7 +70,9 @@ export function register(program: Command): void {
         '         sfc graph --prompt "The parents that the dog sees" --transcoders models/organism/clt',
       ].join('\n'),
     )
-    .option('--prompt <text>', 'the prompt (no beginning-of-sequence token is added)')
+    .option('--prompt <text>', 'the prompt')
+    .addOption(bosOptions()[0])
+    .addOption(bosOptions()[1])
     .option('--import <file>', 'read a graph JSON made elsewhere instead')
     .option('--model <dir>', 'model folder', defaultModelDir())
     .option(
@@ -120,11 +123,9 @@ export function register(program: Command): void {
       if (!o.prompt) throw new Error('give --prompt TEXT (or --import FILE)');
       const nodeThreshold = fraction('--node-threshold', o.nodeThreshold);
       const edgeThreshold = fraction('--edge-threshold', o.edgeThreshold);
-      const loaded = loadModel(o.model, { tokenizer: true });
-      if (!loaded.tokenizer)
-        throw new Error(`${o.model}: no tokenizer.json, needed to read --prompt`);
-      const tokenizer = loaded.tokenizer;
-      const model = new GptNeoX(loaded.config, loaded.weights);
+      // Any supported family: GPT-NeoX on its own engine, the others on the generic one.
+      const { model, tokenizer } = openModel(o.model, { tokenizer: true });
+      if (!tokenizer) throw new Error(`${o.model}: no tokenizer.json, needed to read --prompt`);
       const setDir = o.transcoders ?? path.join(o.model, 'transcoders');
       const set = loadTranscoders(setDir, {
         width: o.gemmaWidth,
@@ -140,8 +141,14 @@ export function register(program: Command): void {
             ])
           : [],
       );
-      const ids = tokenizer.encode(o.prompt);
+      const { ids, bos } = tokenizer.encodePrompt(o.prompt, bosMode(o.bos));
       if (ids.length === 0) throw new Error('--prompt: the prompt has no tokens');
+      const maxPositions = model.shape.maxPositions;
+      if (ids.length > maxPositions)
+        throw new Error(
+          `--prompt: ${ids.length} tokens${bos ? ' (BOS included)' : ''}, more than the model's context of ${maxPositions} positions`,
+        );
+      console.error(bosNote(tokenizer, o.bos, bos));
       const started = Date.now();
       const replacement = buildReplacement(
         model,
