@@ -12,6 +12,7 @@ import { register as registerTranscoder } from '../../src/cli/commands/transcode
 import { register as registerGraph } from '../../src/cli/commands/graph.ts';
 import { readNeuronpediaGraph } from '../../src/graphs/export.ts';
 import { writeNpz } from '../../src/sae/npy.ts';
+import type { ImportedGraph } from '../../src/graphs/import.ts';
 import { runCommand } from '../helpers/run-command.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';
 
@@ -59,8 +60,25 @@ test('graph writes the Neuronpedia JSON and our own file; --import reads it back
   assert.equal(g.nodes.length, summary.keptNodes);
   assert.deepEqual(g.metadata.prompt_tokens, ['The', ' teachers', ' are']);
   assert.ok(fs.existsSync(path.join(graphOut, 'the-teachers-are.graph.json')));
-  const imported = await runCommand(registerGraph, ['graph', '--import', file, '--json']);
-  assert.equal((JSON.parse(imported) as { nodes: number }).nodes, g.nodes.length);
+  // Our own export imported back: the same nodes, by kind, and links.
+  const importOut = path.join(dir, 'imported');
+  const imported = JSON.parse(
+    await runCommand(registerGraph, ['graph', '--import', file, '--out', importOut, '--json']),
+  ) as { nodes: number; links: number; featureTypes: Record<string, number>; wrote: string };
+  assert.equal(imported.nodes, g.nodes.length);
+  assert.equal(imported.links, g.links.length);
+  const byType: Record<string, number> = {};
+  for (const n of g.nodes) byType[n.feature_type] = (byType[n.feature_type] ?? 0) + 1;
+  assert.deepEqual(imported.featureTypes, byType);
+  const own = JSON.parse(fs.readFileSync(imported.wrote, 'utf8')) as ImportedGraph;
+  g.nodes.forEach((n, i) => {
+    const back = own.nodes[i];
+    assert.equal(back.position, n.ctx_idx);
+    if (back.kind === 'feature')
+      assert.equal(`${back.layer}_${back.feature}_${back.position}`, n.node_id);
+    if (back.kind === 'error') assert.equal(`${back.layer}_-1_${back.position}`, n.node_id);
+    if (back.kind === 'token') assert.equal(`E_${back.token}_${back.position}`, n.node_id);
+  });
 });
 
 test('transcoder train --clt writes a cross_layer_transcoder folder, and graph picks that kind', async () => {
