@@ -178,6 +178,11 @@ export function buildGraph(r: Replacement, options: GraphOptions = {}): Attribut
     // the stream that norm reads: the MLP input stream of layer L for a layer-L feature (added by
     // transposeLayer), the last residual x_n for a logit.
     const seed = (L: number) => {
+      const reads = (kr: number) => {
+        const node = nodes[targets[kr]];
+        return (node.kind === 'feature' && node.layer === L) || (node.kind === 'logit' && L === nL);
+      };
+      if (!rows.some(reads)) return null;
       const out = new Float32Array(K * Tb * d);
       let any = false;
       rows.forEach((kr, k) => {
@@ -325,7 +330,8 @@ function attentionTranspose(
       for (let h = 0; h < H; h++) {
         const from = (h * T + t) * KS + k * Dh;
         const to = (k * T + t) * V + Math.floor(h / group) * Dh;
-        for (let i = 0; i < Dh; i++) dV[to + i] += dVByHead[from + i];
+        if (group === 1) dV.set(dVByHead.subarray(from, from + Dh), to);
+        else for (let i = 0; i < Dh; i++) dV[to + i] += dVByHead[from + i];
       }
   const dN1 = new Float32Array(N * d);
   matmul(dV, fl.valueWeight, dN1, N, d, V);
