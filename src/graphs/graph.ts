@@ -1,12 +1,14 @@
 // The attribution graph of one prompt: nodes (active features, error nodes, token embeddings,
 // logits) and the direct-effect edges A[t, s] = a_s · ∂input_t/∂a_s of the frozen replacement
 // model (replacement.ts), every other source held fixed. A target's input is a feature's
-// pre-activation or a logit's demeaned value (final normalised residual · (W_U[v] − mean row)).
-// The gradients come from a hand-written transpose of the frozen model, K targets per pass:
-// the residual's identity path, the attention's value path with its pattern frozen, and the
-// transcoders' skips, each through its layer norm with 1/σ frozen. Features feed nothing back.
-// A feature writes to the residual through its decoders (one for a per-layer transcoder, one per
-// later layer for a CLT): its edge to a target is the sum over them.
+// pre-activation or a logit's demeaned value (final normalised residual · (W_U[v] − mean row),
+// before any final soft cap). The gradients come from a hand-written transpose of the frozen
+// model, K targets per pass, on its family-independent description (FrozenLayer): the
+// residual's identity path, the attention's value path with its pattern frozen, and the
+// transcoders' skips, each through its norm with the scale frozen, in the block's parallel or
+// sequential order. Features feed nothing back. A feature writes to the residual through its
+// decoders (one for a per-layer transcoder, one per later layer for a CLT): its edge to a target
+// is the sum over them.
 //
 // Node order as circuit-tracer's: features (layer, position, index), errors (layer, position),
 // tokens (position), logits.
