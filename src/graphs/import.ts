@@ -88,8 +88,8 @@ export function importGraph(g: NeuronpediaGraph, file: string): ImportedGraph {
       default: {
         const layer = intLayer(n, i);
         let feature = idPart(n, 0) === layer ? idPart(n, 1) : undefined;
-        if (feature === undefined && n.feature !== null && n.feature >= 0) {
-          const [l, f] = cantorUnpair(n.feature);
+        if (feature === undefined && Number.isSafeInteger(n.feature) && n.feature! >= 0) {
+          const [l, f] = cantorUnpair(n.feature!);
           if (l === layer) feature = f;
         }
         if (feature === undefined)

@@ -9,6 +9,8 @@ import { readTorchStateDict } from '../../src/sae/torch-checkpoint.ts';
 import { loadGemmaScopeNpz, loadSaeLensFolder } from '../../src/sae/formats.ts';
 import { npyHeaderBytes, openNpz, readNpyFile } from '../../src/sae/npy.ts';
 import { readCircuit } from '../../src/circuit/circuit.ts';
+import { readNeuronpediaGraph } from '../../src/graphs/export.ts';
+import { importGraph } from '../../src/graphs/import.ts';
 import { loadTask } from '../../src/data/tasks.ts';
 import { Tokenizer } from '../../src/model/tokenizer.ts';
 import type { Rng } from '../../src/random.ts';
@@ -453,6 +455,34 @@ const tokenizerFormat: FuzzFormat = {
   allocationBound: (bytes) => MiB + 16 * bytes,
 };
 
+// ---- attribution graph JSON (Neuronpedia / circuit-tracer) -------------------------------------
+
+let graphSeed: unknown;
+
+const graphFormat: FuzzFormat = {
+  name: 'graph JSON (Neuronpedia)',
+  setup() {
+    graphSeed = JSON.parse(
+      fs.readFileSync(
+        path.join(ROOT, 'test/fixtures/graphs/neuronpedia-123-gemma-2-2b-clt-hp.json'),
+        'utf8',
+      ),
+    );
+  },
+  input(rng, dir) {
+    const target = path.join(dir, 'graph.json');
+    const text =
+      rng.int(8) === 0
+        ? mutateBytes(rng, new TextEncoder().encode(JSON.stringify(graphSeed)))
+        : mutateJsonText(rng, graphSeed);
+    return { target, bytes: writeFile(target, text) };
+  },
+  load(target) {
+    importGraph(readNeuronpediaGraph(target), target);
+  },
+  allocationBound: (bytes) => MiB + 16 * bytes,
+};
+
 export const FORMATS: FuzzFormat[] = [
   safetensorsFormat,
   aePtFormat,
@@ -462,4 +492,5 @@ export const FORMATS: FuzzFormat[] = [
   tokenizerFormat,
   // Last, so that adding it left every other format's inputs (seeded by its index) unchanged.
   npzFormat,
+  graphFormat,
 ];

@@ -1,6 +1,6 @@
 // The fuzz suite: thousands of seeded mutations of every file format sfc reads (safetensors,
-// torch.save ae.pt, SAELens folders, circuit.json, task JSONL, tokenizer.json, .npy/.npz; see
-// ./formats.ts).
+// torch.save ae.pt, SAELens folders, circuit.json, task JSONL, tokenizer.json, .npy/.npz, graph
+// JSON; see ./formats.ts).
 // Each input must either load or be refused with the project's own clear error, which here means
 // a plain Error (not a TypeError, RangeError or anything uncaught) whose message starts with the
 // path of the file or folder being read. Bounds, per input:
