@@ -7,7 +7,8 @@
 // the real model's transcoder pre-activations and pre-cap logits (for Gemma-2, capping them gives
 // the engine's logits); every target's incoming edges plus the constant of that forward with all
 // sources zeroed equal its input; single edges equal the change of their target when that source
-// is removed from the frozen forward. Then `sfc graph --model DIR --transcoders DIR` on each.
+// is removed from the frozen forward. The same on Llama and Gemma-2 with a random cross-layer
+// transcoder. Then `sfc graph --model DIR --transcoders DIR` on each.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,6 +24,7 @@ import { Transformer } from '../../src/model/transformer.ts';
 import { Rng } from '../../src/random.ts';
 import type { Transcoder } from '../../src/transcoders/transcoder.ts';
 import { saveTranscoderSet } from '../../src/transcoders/file.ts';
+import { memoryDecoders, type CrossLayerTranscoder } from '../../src/transcoders/clt.ts';
 import {
   buildReplacement,
   frozenForward,
@@ -61,6 +63,27 @@ function randomTranscoders(numLayers: number, d: number, seed: number): Transcod
   }));
 }
 
+/** A random cross-layer transcoder: layer l's features write to every layer l' >= l. */
+function randomClt(numLayers: number, d: number, seed: number): CrossLayerTranscoder {
+  const rng = new Rng(seed);
+  const vec = (n: number, s: number) => Float32Array.from({ length: n }, () => s * rng.normal());
+  const layers = Array.from({ length: numLayers }, (_, l) => l);
+  return {
+    numLayers,
+    dIn: d,
+    width: F,
+    activation: 'relu',
+    encoders: layers.map(() => vec(F * d, 1 / Math.sqrt(d))),
+    encoderBiases: layers.map(() => vec(F, 0.1)),
+    decoderBiases: layers.map(() => vec(d, 0.05)),
+    decoders: memoryDecoders(
+      layers.map((l) => vec(F * (numLayers - l) * d, 0.3 / Math.sqrt(d))),
+      F,
+      d,
+    ),
+  };
+}
+
 function close(actual: number, expected: number, scale: number, what: string): void {
   assert.ok(
     Math.abs(actual - expected) <= 1e-4 * Math.max(scale, 1e-3),
@@ -79,9 +102,10 @@ function targetValue(
   return out.logits[g.targets[k] - g.nodes.findIndex((n) => n.kind === 'logit')];
 }
 
-function checkGraph(model: GptNeoX | Transformer, ids: number[], name: string): void {
+function checkGraph(model: GptNeoX | Transformer, ids: number[], name: string, clt = false): void {
   const d = model.config.hiddenSize;
-  const transcoders = randomTranscoders(model.config.numLayers, d, 11);
+  const nL = model.config.numLayers;
+  const transcoders = clt ? randomClt(nL, d, 13) : randomTranscoders(nL, d, 11);
   const r = buildReplacement(model, transcoders, ids);
   const g = buildGraph(r, { batchTargets: 8 });
   const features = g.nodes.filter((n) => n.kind === 'feature');
@@ -185,6 +209,16 @@ for (const family of FAMILIES) {
     const { model } = openModel(fixture(family));
     assert.ok(model instanceof Transformer);
     checkGraph(model, [1, 7, 12, 3, 29, 5, 18], family);
+  });
+}
+
+// A CLT on the generic engine: its features write to every later layer's MLP output, so their
+// edges sum over several decoders, and the brute-force removals below check that sum.
+for (const family of ['llama', 'gemma2']) {
+  test(`${family} with a cross-layer transcoder: the frozen replacement, linearity and edges`, () => {
+    const { model } = openModel(fixture(family));
+    assert.ok(model instanceof Transformer);
+    checkGraph(model, [1, 7, 12, 3, 29, 5, 18], `${family} CLT`, true);
   });
 }
 
