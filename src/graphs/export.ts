@@ -1,48 +1,12 @@
 // The graph file that Neuronpedia's graph viewer and circuit-tracer's local server load: metadata
 // (slug, scan, prompt_tokens, prompt), qParams, nodes and links, with node ids and feature types
 // as circuit-tracer writes them (features "L_F_P", errors "L_-1_P", tokens "E_V_P", logits at
-// layer n+1). Only nodes and edges that survive pruning are written. The zod schema restates
-// the required fields and types of Neuronpedia's published graph-schema.json, and reads such
-// files back (graphs made by circuit-tracer or Neuronpedia).
+// layer n+1). Only nodes and edges that survive pruning are written. The format and its reader:
+// neuronpedia-file.ts.
 
-import fs from 'node:fs';
-import { z } from 'zod';
-import { readJsonFile } from '../io/text-file.ts';
-import { describeIssues } from '../io/validation.ts';
 import type { AttributionGraph } from './graph.ts';
+import type { NeuronpediaGraph } from './neuronpedia-file.ts';
 import type { PrunedGraph } from './prune.ts';
-
-const nodeSchema = z.looseObject({
-  node_id: z.string(),
-  feature: z.number().int().nullable(),
-  layer: z.union([z.string(), z.number().int()]),
-  ctx_idx: z.number().int(),
-  feature_type: z.string(),
-  jsNodeId: z.string(),
-  clerp: z.string(),
-  influence: z.number().nullable().optional(),
-  activation: z.number().nullable().optional(),
-});
-
-export const neuronpediaGraphSchema = z.looseObject({
-  metadata: z.looseObject({
-    slug: z.string(),
-    scan: z.string(),
-    prompt_tokens: z.array(z.string()),
-    prompt: z.string(),
-    node_threshold: z.number().optional(),
-  }),
-  qParams: z.looseObject({
-    pinnedIds: z.array(z.string()).optional(),
-    supernodes: z.array(z.unknown()).optional(),
-    linkType: z.string().optional(),
-    clickedId: z.string().optional(),
-    sg_pos: z.string().optional(),
-  }),
-  nodes: z.array(nodeSchema),
-  links: z.array(z.looseObject({ source: z.string(), target: z.string(), weight: z.number() })),
-});
-export type NeuronpediaGraph = z.infer<typeof neuronpediaGraphSchema>;
 
 const cantor = (x: number, y: number) => ((x + y) * (x + y + 1)) / 2 + y;
 
@@ -145,33 +109,4 @@ export function toNeuronpedia(
     nodes,
     links,
   };
-}
-
-/** Largest graph file read (circuit-tracer's biggest graphs are tens of MB). */
-export const MAX_GRAPH_FILE_BYTES = 256 * 1024 * 1024;
-
-/**
- * Reads a graph JSON written by circuit-tracer, Neuronpedia or `sfc graph`: the fields Neuronpedia's
- * schema requires (extra fields are kept), unique node ids, and links between nodes of the file.
- */
-export function readNeuronpediaGraph(file: string): NeuronpediaGraph {
-  const size = fs.statSync(file, { throwIfNoEntry: false })?.size;
-  if (size !== undefined && size > MAX_GRAPH_FILE_BYTES)
-    throw new Error(
-      `${file}: ${size} bytes, more than the ${MAX_GRAPH_FILE_BYTES} a graph file may have`,
-    );
-  const parsed = neuronpediaGraphSchema.safeParse(readJsonFile(file));
-  if (!parsed.success) throw new Error(`${file}: ${describeIssues(parsed.error, { limit: 5 })}`);
-  const ids = new Set<string>();
-  parsed.data.nodes.forEach((node, i) => {
-    if (ids.has(node.node_id))
-      throw new Error(`${file}: nodes.${i}.node_id ${node.node_id} is used by an earlier node too`);
-    ids.add(node.node_id);
-  });
-  parsed.data.links.forEach((link, i) => {
-    for (const end of ['source', 'target'] as const)
-      if (!ids.has(link[end]))
-        throw new Error(`${file}: links.${i}.${end} is ${link[end]}, which no node has as node_id`);
-  });
-  return parsed.data;
 }

@@ -5,7 +5,7 @@
 // its layer. A feature's index within its layer is the middle of its node_id ("L_F_P"), or the
 // Cantor pairing in `feature` undone when the id has another form.
 
-import type { NeuronpediaGraph } from './export.ts';
+import type { NeuronpediaGraph } from './neuronpedia-file.ts';
 import type { GraphNode } from './graph.ts';
 
 /** Our own graph file (as `sfc graph` writes <slug>.graph.json), for an imported graph. */

@@ -1,12 +1,12 @@
 // Attribution graphs for the report: the Neuronpedia / circuit-tracer graph JSON that `sfc graph`
 // writes (<dir>/graphs/<slug>.json) or that came from elsewhere (`--graph FILE`). Read through
-// src/graphs/export.ts's schema, then bounded (a graph made elsewhere is hostile input) and
+// src/graphs/neuronpedia-file.ts's schema, then bounded (a graph made elsewhere is hostile input) and
 // reduced to what the page draws: one row per layer (embedding -1 at the bottom, the logits on
 // top), one column per prompt token, links by node index.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { readNeuronpediaGraph, type NeuronpediaGraph } from '../graphs/export.ts';
+import { readNeuronpediaGraph, type NeuronpediaGraph } from '../graphs/neuronpedia-file.ts';
 
 /** The folder under a report's folder where `sfc graph` (as `npm start` runs it) writes. */
 export const GRAPHS_DIR = 'graphs';

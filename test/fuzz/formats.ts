@@ -9,7 +9,7 @@ import { readTorchStateDict } from '../../src/sae/torch-checkpoint.ts';
 import { loadGemmaScopeNpz, loadSaeLensFolder } from '../../src/sae/formats.ts';
 import { npyHeaderBytes, openNpz, readNpyFile } from '../../src/sae/npy.ts';
 import { readCircuit } from '../../src/circuit/circuit.ts';
-import { readNeuronpediaGraph } from '../../src/graphs/export.ts';
+import { readNeuronpediaGraph } from '../../src/graphs/neuronpedia-file.ts';
 import { importGraph } from '../../src/graphs/import.ts';
 import { loadTask } from '../../src/data/tasks.ts';
 import { Tokenizer } from '../../src/model/tokenizer.ts';

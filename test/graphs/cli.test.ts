@@ -10,7 +10,7 @@ import { saveModel } from '../../src/model/save.ts';
 import { buildOrganismTokenizer } from '../../src/organism/tokenizer-builder.ts';
 import { register as registerTranscoder } from '../../src/cli/commands/transcoder.ts';
 import { register as registerGraph } from '../../src/cli/commands/graph.ts';
-import { readNeuronpediaGraph } from '../../src/graphs/export.ts';
+import { readNeuronpediaGraph } from '../../src/graphs/neuronpedia-file.ts';
 import { writeNpz } from '../../src/sae/npy.ts';
 import type { ImportedGraph } from '../../src/graphs/import.ts';
 import { runCommand } from '../helpers/run-command.ts';

@@ -32,7 +32,7 @@ import {
   type ReplacementInputs,
 } from '../../src/graphs/replacement.ts';
 import { buildGraph, type AttributionGraph } from '../../src/graphs/graph.ts';
-import { readNeuronpediaGraph } from '../../src/graphs/export.ts';
+import { readNeuronpediaGraph } from '../../src/graphs/neuronpedia-file.ts';
 import { register as registerGraph } from '../../src/cli/commands/graph.ts';
 import { runCommand } from '../helpers/run-command.ts';
 import { randomWeights, tinyConfig } from '../helpers/random-model.ts';

@@ -19,7 +19,8 @@ import { loadTranscoders } from '../../src/transcoders/load.ts';
 import { buildReplacement } from '../../src/graphs/replacement.ts';
 import { buildGraph } from '../../src/graphs/graph.ts';
 import { graphScores, pruneGraph } from '../../src/graphs/prune.ts';
-import { readNeuronpediaGraph, toNeuronpedia } from '../../src/graphs/export.ts';
+import { toNeuronpedia } from '../../src/graphs/export.ts';
+import { readNeuronpediaGraph } from '../../src/graphs/neuronpedia-file.ts';
 import { readLabels } from '../../src/organism/feature-labels.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
