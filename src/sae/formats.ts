@@ -319,10 +319,13 @@ function unitDecoderRows(decoder: Float32Array, F: number, d: number): Float64Ar
   for (let i = 0; i < F; i++) {
     const o = i * d;
     let s = 0;
-    for (let j = 0; j < d; j++) s += decoder[o + j] ** 2;
+    for (let j = o, e = o + d; j < e; j++) {
+      const x = decoder[j];
+      s += x * x; // exactly x ** 2, without the call
+    }
     const n = Math.sqrt(s);
     scale[i] = n === 0 ? 1 : n;
-    if (n !== 0) for (let j = 0; j < d; j++) decoder[o + j] /= n;
+    if (n !== 0) for (let j = o, e = o + d; j < e; j++) decoder[j] /= n;
   }
   return scale;
 }
