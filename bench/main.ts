@@ -5,6 +5,7 @@ import { runDiscoverMemoryBench } from './discover-memory.ts';
 import { runEngineBench } from './engine.ts';
 import { runSaeLoadBench } from './sae-load.ts';
 import { runGraphBench } from './graphs.ts';
+import { runGemma2Bench } from './gemma2.ts';
 
 const benches: [string, () => void | Promise<void>][] = [
   ['engine', runEngineBench],
@@ -12,6 +13,7 @@ const benches: [string, () => void | Promise<void>][] = [
   ['discover-memory', runDiscoverMemoryBench],
   ['sae-load', runSaeLoadBench],
   ['graphs', runGraphBench],
+  ['gemma2', runGemma2Bench],
 ];
 
 const wanted = process.argv.slice(2);

@@ -1,0 +1,331 @@
+// Discovery at Gemma-2-2B's scale: the shape of google/gemma-2-2b's config.json (d 2304, 8 heads,
+// 4 KV heads, head_dim 256, GeGLU MLP 9216, vocab 256000, attention soft cap 50, final soft cap
+// 30, sliding window 4096 on even layers), cut to 4 layers to fit the machine, with random
+// N(0, 0.02²) weights on the generic engine. Random JumpReLU dictionaries 16384 wide at every
+// resid_L, mlp_L and attn_z_L site and at embed (13 for 4 layers) are written to a temporary folder
+// as a Gemma Scope release lays them out (<release>-res|-mlp|-att/layer_L/width_16k/
+// average_l0_64/params.npz) and opened with openSaes, so the real loading path runs.
+//
+// Reports: dictionary load throughput; the attrib and IG node stages over 20 agreement-like pairs
+// of 8 tokens, with the GEMM kernel's share of the sgemm ceiling measured in the same run; IG
+// nodes + edges; peak RSS against the model + 3 dictionaries + 1 GB goal; and a full-depth
+// (26-layer) estimate from the measured cost per layer (see depthEstimate).
+// SFC_BENCH_GEMMA2_LAYERS=n changes the depth; SFC_BENCH_GEMMA2_LAYERS=2,4 runs both depths and
+// fits the IG stage's cost to its two terms (see depthEstimate).
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gemma2 } from '../src/model/families/gemma2.ts';
+import {
+  namedParameters,
+  zeroTransformerWeights,
+  type TransformerConfig,
+} from '../src/model/families/family.ts';
+import { Transformer } from '../src/model/transformer.ts';
+import { makeBatch } from '../src/model/gptneox.ts';
+import { openSaes } from '../src/sae/library.ts';
+import { writeNpz } from '../src/sae/npy.ts';
+import { transpose } from '../src/sae/transpose.ts';
+import { normalizeRows } from '../src/sae/train-loss.ts';
+import { exampleFromIds, type TaskExample } from '../src/data/tasks.ts';
+import { discover, toCircuit, type DiscoverOptions } from '../src/attribution/discover.ts';
+import { gemmTotals, matmul, type GemmTotals } from '../src/kernels/gemm.ts';
+import { Rng } from '../src/random.ts';
+import { sgemmCeiling } from './engine.ts';
+import { normalFill } from './normal-fill.ts';
+
+const DEPTHS = (process.env.SFC_BENCH_GEMMA2_LAYERS ?? '4').split(',').map(Number);
+const FULL_DEPTH = 26; // gemma-2-2b's num_hidden_layers
+const WIDTH = 16384;
+const EXAMPLES = 20;
+const T = 8;
+const BATCH = 10;
+const L0 = 64; // target active features per token
+const DELTA_M = 4; // target mean |m_patch - m_clean|
+
+/** gemma-2-2b's config.json, with num_hidden_layers cut to LAYERS. */
+function gemma2Config(layers: number): TransformerConfig {
+  return gemma2.readConfig(
+    {
+      architectures: ['Gemma2ForCausalLM'],
+      vocab_size: 256000,
+      hidden_size: 2304,
+      num_hidden_layers: layers,
+      num_attention_heads: 8,
+      num_key_value_heads: 4,
+      head_dim: 256,
+      intermediate_size: 9216,
+      max_position_embeddings: 8192,
+      rms_norm_eps: 1e-6,
+      hidden_activation: 'gelu_pytorch_tanh',
+      query_pre_attn_scalar: 256,
+      sliding_window: 4096,
+      attn_logit_softcapping: 50,
+      final_logit_softcapping: 30,
+      rope_theta: 10000,
+    },
+    'bench gemma-2-2b shape',
+  );
+}
+
+/** Norm weights 0 (Gemma's gain is 1 + w), every other tensor N(0, 0.02²), seeded per tensor. */
+function randomWeights(config: TransformerConfig) {
+  const w = zeroTransformerWeights(config);
+  let seed = 11;
+  for (const [name, t] of namedParameters(w))
+    if (!/Norm/.test(name) && !/[Bb]ias$/.test(name)) normalFill(t, 0.02, seed++);
+  return w;
+}
+
+/** Agreement-like pairs: one subject token swapped at position 1, the same two answers. */
+function randomExamples(V: number, rng: Rng): TaskExample[] {
+  const [subject, subjects, answer, otherAnswer] = [rng.int(V), rng.int(V), rng.int(V), rng.int(V)];
+  return Array.from({ length: EXAMPLES }, (_, i) => {
+    const clean = Array.from({ length: T }, () => rng.int(V));
+    clean[1] = subject;
+    const patch = clean.slice();
+    patch[1] = subjects;
+    return exampleFromIds({
+      line: i + 1,
+      clean,
+      patch,
+      cleanAnswerId: answer,
+      patchAnswerId: otherAnswer,
+    });
+  });
+}
+
+/** Scales the final norm's gain so that m moves by ~DELTA_M logits between clean and patch. */
+function calibrateMetric(model: Transformer, examples: TaskExample[]): void {
+  const V = model.config.vocabSize;
+  const m = (ids: number[][]) => {
+    const logits = model.forward(makeBatch(ids)).logits;
+    return ids.map(
+      (_, b) =>
+        logits[b * V + examples[b].patchAnswerId!] - logits[b * V + examples[b].cleanAnswerId],
+    );
+  };
+  const [mc, mp] = [m(examples.map((e) => e.clean)), m(examples.map((e) => e.patch!))];
+  const mean = mc.reduce((s, v, i) => s + Math.abs(mp[i] - v), 0) / mc.length;
+  const gain = model.weights.finalNorm.weight;
+  for (let j = 0; j < gain.length; j++) gain[j] = (1 + gain[j]) * (DELTA_M / mean) - 1;
+}
+
+/** Where Gemma Scope keeps a site's dictionary (embed: the -res release's embedding folder). */
+function gemmaScopeFile(dir: string, site: string): string {
+  const leaf = path.join(`width_16k`, `average_l0_${L0}`, 'params.npz');
+  if (site === 'embed') return path.join(dir, 'gemma-scope-2b-pt-res', 'embedding', leaf);
+  const [, kind, layer] = /^(attn_z|mlp|resid)_(\d+)$/.exec(site)!;
+  const release = { resid: 'res', mlp: 'mlp', attn_z: 'att' }[kind as 'resid' | 'mlp' | 'attn_z'];
+  return path.join(dir, `gemma-scope-2b-pt-${release}`, `layer_${layer}`, leaf);
+}
+
+/**
+ * One random JumpReLU dictionary per site, written as params.npz: unit decoder rows, the encoder
+ * tied to them (W_enc = W_decᵀ), b_enc 0, b_dec the sampled mean, and one threshold for all
+ * features at the (1 - L0/F) quantile of sampled pre-activations, so ~L0 features fire per token.
+ */
+function writeDictionaries(
+  model: Transformer,
+  examples: TaskExample[],
+  sites: string[],
+  dir: string,
+) {
+  const sample = model.forward(makeBatch(examples.map((e) => e.clean)), { logits: 'none' });
+  let seed = 101;
+  for (const site of sites) {
+    const d = model.siteWidth(site);
+    const x = sample.activation(site);
+    const rows = x.length / d;
+    const decoder = new Float32Array(WIDTH * d);
+    normalFill(decoder, 1, seed++);
+    normalizeRows(decoder, d);
+    const encoder = transpose(decoder, WIDTH, d); // [d, F]
+    const pre = new Float32Array(rows * WIDTH);
+    matmul(x, encoder, pre, rows, WIDTH, d);
+    const picked = Float32Array.from({ length: 20000 }, (_, i) => pre[(i * 7919) % pre.length]);
+    picked.sort();
+    const cut = picked[Math.floor(picked.length * (1 - L0 / WIDTH))];
+    const mean = new Float32Array(d);
+    for (let n = 0; n < rows; n++) for (let j = 0; j < d; j++) mean[j] += x[n * d + j] / rows;
+    const file = gemmaScopeFile(dir, site);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    writeNpz(file, [
+      { name: 'W_enc', shape: [d, WIDTH], data: encoder },
+      { name: 'W_dec', shape: [WIDTH, d], data: decoder },
+      { name: 'b_enc', shape: [WIDTH], data: new Float32Array(WIDTH) },
+      { name: 'b_dec', shape: [d], data: mean },
+      { name: 'threshold', shape: [WIDTH], data: new Float32Array(WIDTH).fill(cut) },
+    ]);
+  }
+}
+
+function gemmShare(before: GemmTotals, after: GemmTotals, seconds: number, ceiling: number) {
+  const flops = after.flops - before.flops;
+  const kernel = after.seconds - before.seconds;
+  const rate = flops / kernel / 1e9;
+  return {
+    rate,
+    text:
+      `${kernel.toFixed(1)} s for ${(flops / 1e12).toFixed(2)} TFLOP in ${after.calls - before.calls} products ` +
+      `(${rate.toFixed(0)} GFLOP/s = ${((100 * rate) / ceiling).toFixed(0)}% of the ${ceiling.toFixed(0)} GFLOP/s sgemm ceiling); ` +
+      `${(seconds - kernel).toFixed(1)} s outside it`,
+  };
+}
+
+const gb = (bytes: number) => (bytes / 2 ** 30).toFixed(2);
+const rssBytes = () => process.resourceUsage().maxRSS * 1024;
+
+interface DepthTimes {
+  layers: number;
+  attribNodes: number;
+  igNodes: number;
+  igAll: number;
+}
+
+function runDepth(LAYERS: number): DepthTimes {
+  const t0 = performance.now();
+  const config = gemma2Config(LAYERS);
+  const model = new Transformer(config, randomWeights(config));
+  const modelBytes = namedParameters(model.weights).reduce((s, [, t]) => s + t.byteLength, 0);
+  const examples = randomExamples(config.vocabSize, new Rng(1));
+  calibrateMetric(model, examples);
+  const sites = model.sites.filter((s) => s === 'embed' || /^(attn_z|mlp|resid)_/.test(s));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-bench-gemma2-'));
+  try {
+    writeDictionaries(model, examples, sites, dir);
+    const setup = (performance.now() - t0) / 1000;
+    const line = (label: string, value: string) => console.log(`${label.padEnd(34)} ${value}`);
+    console.log(
+      `gemma2: Gemma-2-2B shape (d 2304, ${LAYERS} of 26 layers, 8 heads / 4 KV, head_dim 256, MLP 9216, V 256000, ` +
+        `soft caps 50 / 30, window 4096 on even layers), random weights (${gb(modelBytes)} GiB float32); ` +
+        `random JumpReLU ${WIDTH}-wide Gemma Scope params.npz at ${sites.length} sites; ` +
+        `${EXAMPLES} pairs of ${T} tokens in batches of ${BATCH}; IG 10 steps (setup ${setup.toFixed(0)} s)`,
+    );
+
+    const library = openSaes(dir, LAYERS, { model });
+    const t1 = performance.now();
+    let dictionaryBytes = 0;
+    for (const site of library.sites()) {
+      library.get(site);
+      dictionaryBytes += fs.statSync(library.entry(site).location).size;
+    }
+    const load = (performance.now() - t1) / 1000;
+    const oneDictionary = dictionaryBytes / sites.length;
+    line(
+      'load (openSaes, every site)',
+      `${load.toFixed(1)} s for ${sites.length} files, ${gb(dictionaryBytes)} GiB = ${(dictionaryBytes / load / 1e9).toFixed(2)} GB/s`,
+    );
+    const dictionaries = (site: string) => library.get(site);
+    const ceiling = sgemmCeiling().best;
+
+    const attribOptions: DiscoverOptions = {
+      method: 'attrib',
+      nodesOnly: true,
+      batchSize: BATCH,
+      sites,
+    };
+    const attrib = discover(model, dictionaries, examples, attribOptions);
+    const attribNodes = toCircuit(
+      attrib,
+      { model: '', saes: '', data: '', tokens: [] },
+      attribOptions,
+    ).nodes.length;
+    line(
+      'nodes (attrib)',
+      `${attrib.times.nodes.toFixed(1)} s = ${(attrib.times.nodes / EXAMPLES).toFixed(2)} s per example; ${attribNodes} nodes above 0.1`,
+    );
+
+    // One IG run: the GEMM totals are taken when the edge stage reports its first progress.
+    const before = gemmTotals();
+    let atEdges: GemmTotals | undefined;
+    const igOptions: DiscoverOptions = {
+      method: 'ig',
+      steps: 10,
+      batchSize: BATCH,
+      sites,
+      onEdges: () => {
+        atEdges ??= gemmTotals();
+      },
+    };
+    const ig = discover(model, dictionaries, examples, igOptions);
+    const gemm = gemmShare(before, atEdges ?? gemmTotals(), ig.times.nodes, ceiling);
+    const circuit = toCircuit(ig, { model: '', saes: '', data: '', tokens: [] }, igOptions);
+    line(
+      'nodes (ig, 10 steps)',
+      `${ig.times.nodes.toFixed(1)} s = ${(ig.times.nodes / EXAMPLES).toFixed(2)} s per example; metric clean ${ig.metric.clean.toFixed(2)}, patch ${ig.metric.patch!.toFixed(2)}`,
+    );
+    line('  of which in the GEMM kernel', gemm.text);
+    line(
+      'nodes + edges (0.1 / 0.01)',
+      `${(ig.times.nodes + ig.times.edges).toFixed(1)} s (edges ${ig.times.edges.toFixed(1)} s) = ` +
+        `${((ig.times.nodes + ig.times.edges) / EXAMPLES).toFixed(2)} s per example; ` +
+        `circuit: ${circuit.nodes.length} nodes, ${circuit.edges.length} edges`,
+    );
+    const goal = modelBytes + 3 * oneDictionary + 2 ** 30;
+    line(
+      'peak RSS',
+      `${gb(rssBytes())} GiB; goal model + 3 dictionaries + 1 GiB = ${gb(goal)} GiB ` +
+        `(model ${gb(modelBytes)}, ${sites.length} dictionaries ${gb(dictionaryBytes)} held at once)`,
+    );
+    line(
+      `ig seconds per layer`,
+      `${(ig.times.nodes / LAYERS).toFixed(1)} s (nodes), ${((ig.times.nodes + ig.times.edges) / LAYERS).toFixed(1)} s (nodes + edges)`,
+    );
+    line(
+      '1-minute load average at the end',
+      `${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`,
+    );
+    return {
+      layers: LAYERS,
+      attribNodes: attrib.times.nodes,
+      igNodes: ig.times.nodes,
+      igAll: ig.times.nodes + ig.times.edges,
+    };
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Seconds for FULL_DEPTH layers. attrib runs one forward and backward per example: linear in the
+ * depth. IG's node stage interpolates each layer's sites and runs the rest of the model after
+ * them (tail(L+1)), and embed's through all layers: N + N(N-1)/2 layer passes and N + 1 head
+ * passes (the V 256000 unembedding) per step. With two depths measured, IG's seconds are fitted
+ * as a·(N + N(N-1)/2) + b·(N + 1); with one, only the linear scaling (a lower bound) is given.
+ */
+function depthEstimate(runs: DepthTimes[]): void {
+  const line = (label: string, value: string) => console.log(`${label.padEnd(34)} ${value}`);
+  const last = runs.at(-1)!;
+  const linear = (t: number) => ((t * FULL_DEPTH) / last.layers).toFixed(0);
+  line(
+    `${FULL_DEPTH}-layer estimate (linear)`,
+    `attrib nodes ${linear(last.attribNodes)} s; ig nodes ≥ ${linear(last.igNodes)} s, nodes + edges ≥ ${linear(last.igAll)} s`,
+  );
+  if (runs.length < 2) return;
+  const [p, q] = [runs[0], last];
+  const passes = (n: number) => n + (n * (n - 1)) / 2;
+  const fit = (tp: number, tq: number) => {
+    // tp = a·passes(Np) + b·(Np+1), tq = a·passes(Nq) + b·(Nq+1)
+    const det = passes(p.layers) * (q.layers + 1) - passes(q.layers) * (p.layers + 1);
+    const a = (tp * (q.layers + 1) - tq * (p.layers + 1)) / det;
+    const b = (passes(p.layers) * tq - passes(q.layers) * tp) / det;
+    return { a, b, total: a * passes(FULL_DEPTH) + b * (FULL_DEPTH + 1) };
+  };
+  const nodes = fit(p.igNodes, q.igNodes);
+  const all = fit(p.igAll, q.igAll);
+  line(
+    `${FULL_DEPTH}-layer estimate (fit ${p.layers}, ${q.layers})`,
+    `ig nodes ${nodes.total.toFixed(0)} s = ${(nodes.total / EXAMPLES).toFixed(1)} s per example ` +
+      `(${nodes.a.toFixed(2)} s per layer pass, ${nodes.b.toFixed(2)} s per head pass and site group); ` +
+      `nodes + edges ${all.total.toFixed(0)} s = ${(all.total / EXAMPLES).toFixed(1)} s per example`,
+  );
+}
+
+export function runGemma2Bench(): void {
+  const runs = DEPTHS.map((n) => runDepth(n));
+  depthEstimate(runs);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) runGemma2Bench();
