@@ -17,6 +17,7 @@ import { normalFill } from './normal-fill.ts';
 import os from 'node:os';
 import type { GptNeoXConfig } from '../src/model/config.ts';
 import { GptNeoX, makeBatch } from '../src/model/gptneox.ts';
+import type { GptNeoXWeights } from '../src/model/weights.ts';
 import { siteNames } from '../src/model/sites.ts';
 import { SparseAutoencoder } from '../src/sae/dictionary.ts';
 import { normalizeRows } from '../src/sae/train-loss.ts';
@@ -71,15 +72,17 @@ export function randomExamples(rng: Rng): TaskExample[] {
 export function randomSaes(
   model: GptNeoX,
   examples: TaskExample[],
+  width = WIDTH,
+  sites = SITES,
 ): Map<string, SparseAutoencoder> {
-  const d = CONFIG.hiddenSize;
+  const d = model.config.hiddenSize;
   const sample = model.forward(makeBatch(examples.slice(0, 20).map((e) => e.clean)), {
     logits: 'none',
   });
   const saes = new Map<string, SparseAutoencoder>();
   let seed = 101;
-  for (const site of SITES) {
-    const decoder = new Float32Array(WIDTH * d);
+  for (const site of sites) {
+    const decoder = new Float32Array(width * d);
     normalFill(decoder, 1 / Math.sqrt(d), seed++);
     normalizeRows(decoder, d);
     // b_D at the sample mean; b_E at minus the (1 - L0/F) quantile of sampled pre-activations.
@@ -91,25 +94,25 @@ export function randomSaes(
       site,
       kind: 'relu',
       dIn: d,
-      width: WIDTH,
+      width: width,
       encoder: decoder,
-      encoderBias: new Float32Array(WIDTH),
+      encoderBias: new Float32Array(width),
       decoder,
       decoderBias: mean,
     });
     const pre = probe.preActivations(x, rows);
     const picked = Float32Array.from({ length: 20000 }, (_, i) => pre[(i * 7919) % pre.length]);
     picked.sort();
-    const cut = picked[Math.floor(picked.length * (1 - L0 / WIDTH))];
+    const cut = picked[Math.floor(picked.length * (1 - L0 / width))];
     saes.set(
       site,
       new SparseAutoencoder({
         site,
         kind: 'relu',
         dIn: d,
-        width: WIDTH,
+        width: width,
         encoder: decoder,
-        encoderBias: new Float32Array(WIDTH).fill(-cut),
+        encoderBias: new Float32Array(width).fill(-cut),
         decoder,
         decoderBias: mean,
       }),
@@ -133,6 +136,27 @@ function gemmShare(before: GemmTotals, after: GemmTotals, seconds: number, ceili
   );
 }
 
+/** Scales embed_out so that m moves by ~DELTA_M logits on average over `examples`. */
+export function scaleHeadToDeltaM(
+  c: GptNeoXConfig,
+  weights: GptNeoXWeights,
+  examples: TaskExample[],
+): void {
+  const model = new GptNeoX(c, weights);
+  const m = (ids: number[][]) => {
+    const logits = model.forward(makeBatch(ids)).logits;
+    return ids.map((_, b) => {
+      const row = logits.subarray(b * c.vocabSize, (b + 1) * c.vocabSize);
+      const e = examples[b];
+      return row[e.patchAnswerId!] - row[e.cleanAnswerId];
+    });
+  };
+  const [mc, mp] = [m(examples.map((e) => e.clean)), m(examples.map((e) => e.patch!))];
+  const mean = mc.reduce((s, v, i) => s + Math.abs(mp[i] - v), 0) / mc.length;
+  const k = DELTA_M / mean;
+  for (let i = 0; i < weights.embedOut.length; i++) weights.embedOut[i] *= k;
+}
+
 /**
  * The bench's model (random weights, embed_out scaled so that m moves by ~DELTA_M logits on
  * average) and examples; the same on every call.
@@ -142,22 +166,7 @@ export function benchModel(): { model: GptNeoX; examples: TaskExample[] } {
   const weights = initialWeights(c);
   const rng = new Rng(1);
   const examples = randomExamples(rng);
-  {
-    const model = new GptNeoX(c, weights);
-    const m = (ids: number[][]) => {
-      const logits = model.forward(makeBatch(ids)).logits;
-      return ids.map((_, b) => {
-        const row = logits.subarray(b * c.vocabSize, (b + 1) * c.vocabSize);
-        const e = examples[b];
-        return row[e.patchAnswerId!] - row[e.cleanAnswerId];
-      });
-    };
-    const first = examples.slice(0, 20);
-    const [mc, mp] = [m(first.map((e) => e.clean)), m(first.map((e) => e.patch!))];
-    const mean = mc.reduce((s, v, i) => s + Math.abs(mp[i] - v), 0) / mc.length;
-    const k = DELTA_M / mean;
-    for (let i = 0; i < weights.embedOut.length; i++) weights.embedOut[i] *= k;
-  }
+  scaleHeadToDeltaM(c, weights, examples.slice(0, 20));
   return { model: new GptNeoX(c, weights), examples };
 }
 

@@ -6,11 +6,13 @@ import { runEngineBench } from './engine.ts';
 import { runSaeLoadBench } from './sae-load.ts';
 import { runGraphBench } from './graphs.ts';
 import { runGemma2Bench } from './gemma2.ts';
+import { runDiscoverCommandBench } from './discover-command.ts';
 
 const benches: [string, () => void | Promise<void>][] = [
   ['engine', runEngineBench],
   ['discover', runDiscoverBench],
   ['discover-memory', runDiscoverMemoryBench],
+  ['discover-command', runDiscoverCommandBench],
   ['sae-load', runSaeLoadBench],
   ['graphs', runGraphBench],
   ['gemma2', runGemma2Bench],
