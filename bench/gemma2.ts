@@ -1,9 +1,9 @@
 // Discovery at Gemma-2-2B's scale: the shape of google/gemma-2-2b's config.json (d 2304, 8 heads,
 // 4 KV heads, head_dim 256, GeGLU MLP 9216, vocab 256000, attention soft cap 50, final soft cap
 // 30, sliding window 4096 on even layers), cut to 4 layers to fit the machine, with random
-// N(0, 0.02²) weights on the generic engine. Random JumpReLU dictionaries 16384 wide at every
-// resid_L, mlp_L and attn_z_L site and at embed (13 for 4 layers) are written to a temporary folder
-// as a Gemma Scope release lays them out (<release>-res|-mlp|-att/layer_L/width_16k/
+// uniform weights (std 0.02) on the generic engine. Random JumpReLU dictionaries 16384 wide at
+// every resid_L, mlp_L and attn_z_L site and at embed (13 for 4 layers) are written to a temporary
+// folder as a Gemma Scope release lays them out (<release>-res|-mlp|-att/layer_L/width_16k/
 // average_l0_64/params.npz) and opened with openSaes, so the real loading path runs.
 //
 // Reports: dictionary load throughput; the attrib and IG node stages over 20 agreement-like pairs
@@ -33,7 +33,7 @@ import { discover, toCircuit, type DiscoverOptions } from '../src/attribution/di
 import { gemmTotals, matmul, type GemmTotals } from '../src/kernels/gemm.ts';
 import { Rng } from '../src/random.ts';
 import { sgemmCeiling } from './engine.ts';
-import { normalFill } from './normal-fill.ts';
+import { uniformFill } from './normal-fill.ts';
 
 const DEPTHS = (process.env.SFC_BENCH_GEMMA2_LAYERS ?? '4').split(',').map(Number);
 const FULL_DEPTH = 26; // gemma-2-2b's num_hidden_layers
@@ -69,12 +69,12 @@ function gemma2Config(layers: number): TransformerConfig {
   );
 }
 
-/** Norm weights 0 (Gemma's gain is 1 + w), every other tensor N(0, 0.02²), seeded per tensor. */
+/** Norm weights 0 (Gemma's gain is 1 + w), every other tensor uniform with std 0.02, seeded per tensor. */
 function randomWeights(config: TransformerConfig) {
   const w = zeroTransformerWeights(config);
   let seed = 11;
   for (const [name, t] of namedParameters(w))
-    if (!/Norm/.test(name) && !/[Bb]ias$/.test(name)) normalFill(t, 0.02, seed++);
+    if (!/Norm/.test(name) && !/[Bb]ias$/.test(name)) uniformFill(t, 0.02, seed++);
   return w;
 }
 
@@ -139,7 +139,7 @@ function writeDictionaries(
     const x = sample.activation(site);
     const rows = x.length / d;
     const decoder = new Float32Array(WIDTH * d);
-    normalFill(decoder, 1, seed++);
+    uniformFill(decoder, 1, seed++);
     normalizeRows(decoder, d);
     const encoder = transpose(decoder, WIDTH, d); // [d, F]
     const pre = new Float32Array(rows * WIDTH);
