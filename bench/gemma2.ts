@@ -166,11 +166,11 @@ function gemmShare(before: GemmTotals, after: GemmTotals, seconds: number, ceili
   const kernel = after.seconds - before.seconds;
   const rate = flops / kernel / 1e9;
   return {
-    rate,
+    tflop: flops / 1e12,
     text:
       `${kernel.toFixed(1)} s for ${(flops / 1e12).toFixed(2)} TFLOP in ${after.calls - before.calls} products ` +
       `(${rate.toFixed(0)} GFLOP/s = ${((100 * rate) / ceiling).toFixed(0)}% of the ${ceiling.toFixed(0)} GFLOP/s sgemm ceiling); ` +
-      `${(seconds - kernel).toFixed(1)} s outside it`,
+      `${(seconds - kernel).toFixed(1)} s outside it; ${(flops / ceiling / 1e9).toFixed(1)} s at the ceiling`,
   };
 }
 
@@ -182,6 +182,9 @@ interface DepthTimes {
   attribNodes: number;
   igNodes: number;
   igAll: number;
+  /** TFLOP of products in the IG node stage. */
+  igTflop: number;
+  ceiling: number;
 }
 
 function runDepth(LAYERS: number): DepthTimes {
@@ -282,6 +285,8 @@ function runDepth(LAYERS: number): DepthTimes {
       attribNodes: attrib.times.nodes,
       igNodes: ig.times.nodes,
       igAll: ig.times.nodes + ig.times.edges,
+      igTflop: gemm.tflop,
+      ceiling,
     };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -289,11 +294,13 @@ function runDepth(LAYERS: number): DepthTimes {
 }
 
 /**
- * Seconds for FULL_DEPTH layers. attrib runs one forward and backward per example: linear in the
- * depth. IG's node stage interpolates each layer's sites and runs the rest of the model after
- * them (tail(L+1)), and embed's through all layers: N + N(N-1)/2 layer passes and N + 1 head
- * passes (the V 256000 unembedding) per step. With two depths measured, IG's seconds are fitted
- * as a·(N + N(N-1)/2) + b·(N + 1); with one, only the linear scaling (a lower bound) is given.
+ * The IG node stage at FULL_DEPTH layers, from two measured depths. IG interpolates each site
+ * group's features and runs the rest of the model after it, forward and backward: embed's tail
+ * holds every layer, attn_z_L's starts inside layer L, mlp_L's and resid_L's at L + 1; the top
+ * layer runs only at the last position, so the full-width layer passes number (N - 1) + Σ (N - 1
+ * - L) + Σ (N - 2 - L) = N(N - 1). Fitted as a·N(N - 1) + c·N (c: each layer's own work, the clean
+ * and patch passes and encodes), for seconds and for TFLOP of products (the portable figure:
+ * divide by a machine's sgemm rate). With one depth only the linear scaling (a lower bound).
  */
 function depthEstimate(runs: DepthTimes[]): void {
   const line = (label: string, value: string) => console.log(`${label.padEnd(34)} ${value}`);
@@ -301,25 +308,26 @@ function depthEstimate(runs: DepthTimes[]): void {
   const linear = (t: number) => ((t * FULL_DEPTH) / last.layers).toFixed(0);
   line(
     `${FULL_DEPTH}-layer estimate (linear)`,
-    `attrib nodes ${linear(last.attribNodes)} s; ig nodes ≥ ${linear(last.igNodes)} s, nodes + edges ≥ ${linear(last.igAll)} s`,
+    `attrib nodes ${linear(last.attribNodes)} s; ig nodes ≥ ${linear(last.igNodes)} s ` +
+      `(≥ ${linear(last.igTflop)} TFLOP), nodes + edges ≥ ${linear(last.igAll)} s`,
   );
   if (runs.length < 2) return;
   const [p, q] = [runs[0], last];
-  const passes = (n: number) => n + (n * (n - 1)) / 2;
+  const passes = (n: number) => n * (n - 1);
   const fit = (tp: number, tq: number) => {
-    // tp = a·passes(Np) + b·(Np+1), tq = a·passes(Nq) + b·(Nq+1)
-    const det = passes(p.layers) * (q.layers + 1) - passes(q.layers) * (p.layers + 1);
-    const a = (tp * (q.layers + 1) - tq * (p.layers + 1)) / det;
-    const b = (passes(p.layers) * tq - passes(q.layers) * tp) / det;
-    return { a, b, total: a * passes(FULL_DEPTH) + b * (FULL_DEPTH + 1) };
+    // tp = a·passes(Np) + c·Np, tq = a·passes(Nq) + c·Nq
+    const det = passes(p.layers) * q.layers - passes(q.layers) * p.layers;
+    const a = (tp * q.layers - tq * p.layers) / det;
+    const c = (passes(p.layers) * tq - passes(q.layers) * tp) / det;
+    return a * passes(FULL_DEPTH) + c * FULL_DEPTH;
   };
-  const nodes = fit(p.igNodes, q.igNodes);
-  const all = fit(p.igAll, q.igAll);
+  const seconds = fit(p.igNodes, q.igNodes);
+  const tflop = fit(p.igTflop, q.igTflop);
   line(
     `${FULL_DEPTH}-layer estimate (fit ${p.layers}, ${q.layers})`,
-    `ig nodes ${nodes.total.toFixed(0)} s = ${(nodes.total / EXAMPLES).toFixed(1)} s per example ` +
-      `(${nodes.a.toFixed(2)} s per layer pass, ${nodes.b.toFixed(2)} s per head pass and site group); ` +
-      `nodes + edges ${all.total.toFixed(0)} s = ${(all.total / EXAMPLES).toFixed(1)} s per example`,
+    `ig nodes ${seconds.toFixed(0)} s = ${(seconds / EXAMPLES).toFixed(0)} s per example at this run's rates; ` +
+      `${tflop.toFixed(0)} TFLOP of products = ${((tflop * 1e3) / q.ceiling).toFixed(0)} s at the ` +
+      `${q.ceiling.toFixed(0)} GFLOP/s ceiling alone; nodes + edges ${fit(p.igAll, q.igAll).toFixed(0)} s`,
   );
 }
 
