@@ -3,7 +3,8 @@
 // 2 logits, 12 links): every node and link is drawn, hover and click show a node's numbers and
 // its strongest edges, the thresholds change the counts to hand-counted values, dragging one
 // feature onto another forms a supernode whose edges are sums, and markup in labels stays text.
-// Also the reader's bounds on hostile files, outside the browser.
+// A real circuit-tracer graph (test/fixtures/graphs/, Gemma-2-2B with a CLT) renders whole. Also
+// the reader's bounds on hostile files, outside the browser.
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +20,7 @@ import { browserSuiteSkip, launchChromium, openReport } from '../helpers/chromiu
 
 const CIRCUIT = 'test/fixtures/viewer/small';
 const GRAPH = 'test/fixtures/viewer/graphs/the-dogs.json';
+const REAL_GRAPH = 'test/fixtures/graphs/neuronpedia-123-gemma-2-2b-clt-hp.json';
 
 function reportDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-graph-view-'));
@@ -362,6 +364,38 @@ test(
       assert.ok(edges > 0 && edges < 1000, `${edges} edges at the strict edge threshold`);
       await page.click('#ag-group-label');
       assert.ok((await page.locator('#ag-svg .ag-node.supernode').count()) > 0);
+      assert.deepEqual(problems, []);
+    } finally {
+      await browser.close();
+      fs.rmSync(dir, { recursive: true });
+    }
+  },
+);
+
+test(
+  "a real circuit-tracer graph (Neuronpedia's fixture: Gemma-2-2B, a CLT) renders: every node and link, in its layer row",
+  { skip: browserSuiteSkip('graph view (real graph)') },
+  async () => {
+    // test/fixtures/graphs/README.md: 13 cross-layer-transcoder features at layers 0-24, 2 MLP
+    // reconstruction errors (layers 24, 25), 4 embeddings, 5 logits (layer 27), 75 links.
+    const browser = await launchChromium();
+    const dir = reportDir();
+    try {
+      const report = buildReport(dir, { graphs: [REAL_GRAPH] });
+      const problems: string[] = [];
+      const page = await openReport(browser, report, problems, []);
+      await page.click('#view-graph');
+      assert.match(
+        await page.locator('#ag-counts').innerText(),
+        /^24 of 24 nodes · 75 of 75 edges$/,
+      );
+      assert.equal(await page.locator('#ag-svg .ag-node.feature').count(), 13);
+      assert.equal(await page.locator('#ag-svg .ag-edge').count(), 75);
+      const text = (await page.locator('#ag-svg').textContent()) ?? '';
+      for (const s of ['logits', 'layer 0', 'layer 13', 'layer 24', 'layer 25', 'embed', '<bos>'])
+        assert.ok(text.includes(s), `${s} is drawn`);
+      await page.locator('#ag-svg .ag-node[data-id="13_82873_3"]').click();
+      assert.match(await page.locator('#ag-detail').innerText(), /L13 \/ 82873/);
       assert.deepEqual(problems, []);
     } finally {
       await browser.close();
