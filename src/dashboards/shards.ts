@@ -14,9 +14,12 @@ import { describeIssues } from '../io/validation.ts';
 import type { LanguageModel } from '../model/language-model.ts';
 import type { Dictionary } from '../sae/dictionary.ts';
 import {
+  fileRefSchema,
   fileSha256,
   firstDifference,
   folderFingerprint,
+  folderRefSchema,
+  partHeaderShape,
   shardSlice,
   writeFileAtomic,
   type Shard,
@@ -32,14 +35,12 @@ import { toDashboardsFile } from './run.ts';
 
 const effect = z.object({ id: z.number().int(), value: z.number() });
 const partSchema = z.object({
-  format: z.literal('sfc-partial'),
-  version: z.literal(1),
+  ...partHeaderShape,
   stage: z.literal('dashboards'),
-  shard: z.object({ index: z.number().int().min(0), count: z.number().int().min(1) }),
   inputs: z.object({
-    corpus: z.object({ path: z.string(), sha256: z.string() }),
-    model: z.object({ path: z.string(), fingerprint: z.string() }),
-    saes: z.object({ path: z.string(), fingerprint: z.string() }),
+    corpus: fileRefSchema,
+    model: folderRefSchema,
+    saes: folderRefSchema,
     /** The circuit file's SHA-256, or "all". */
     features: z.string(),
   }),

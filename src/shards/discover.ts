@@ -31,9 +31,13 @@ import { writeCircuit, type Circuit } from '../circuit/circuit.ts';
 import { readJsonFile } from '../io/text-file.ts';
 import { describeIssues } from '../io/validation.ts';
 import {
+  batchRangeSchema,
+  fileRefSchema,
   fileSha256,
   firstDifference,
   folderFingerprint,
+  folderRefSchema,
+  partHeaderShape,
   shardSlice,
   writeFileAtomic,
   type Shard,
@@ -44,9 +48,9 @@ export const NODES_FILE = 'nodes.json';
 /** The manifest fields that must agree between parts (and with a nodes file). */
 const identitySchema = z.object({
   inputs: z.object({
-    data: z.object({ path: z.string(), sha256: z.string() }),
-    model: z.object({ path: z.string(), fingerprint: z.string() }),
-    saes: z.object({ path: z.string(), fingerprint: z.string() }),
+    data: fileRefSchema,
+    model: folderRefSchema,
+    saes: folderRefSchema,
   }),
   options: z.object({
     method: z.enum(['ig', 'attrib', 'exact']),
@@ -68,14 +72,12 @@ export type DiscoverIdentity = z.infer<typeof identitySchema>;
 
 const triple = z.tuple([z.number().int(), z.number().int(), z.number().int()]);
 const partSchema = z.object({
-  format: z.literal('sfc-partial'),
-  version: z.literal(1),
+  ...partHeaderShape,
   stage: z.enum(['discover-nodes', 'discover-edges']),
-  shard: z.object({ index: z.number().int().min(0), count: z.number().int().min(1) }),
   ...identitySchema.shape,
   /** sha256 of the nodes file (pass 2), null in pass 1. */
   nodes_sha256: z.string().nullable(),
-  batches: z.object({ first: z.number().int(), end: z.number().int(), total: z.number().int() }),
+  batches: batchRangeSchema,
   widths: z.array(z.object({ site: z.string(), width: z.number().int().min(1) })),
   positions: z.number().int().min(1),
   tokens: z.array(z.string()),

@@ -43,9 +43,13 @@ import type { OnProgress } from '../progress.ts';
 import { readJsonFile } from '../io/text-file.ts';
 import { describeIssues } from '../io/validation.ts';
 import {
+  batchRangeSchema,
+  fileRefSchema,
   fileSha256,
   firstDifference,
   folderFingerprint,
+  folderRefSchema,
+  partHeaderShape,
   shardSlice,
   writeFileAtomic,
   type Shard,
@@ -53,17 +57,14 @@ import {
 
 export const MEANS_FILE = 'means.json';
 
-const fileRef = z.object({ path: z.string(), sha256: z.string() });
-const folderRef = z.object({ path: z.string(), fingerprint: z.string() });
-
 /** What must agree between parts, and between a means file and the run that uses it. */
 const identitySchema = z.object({
   inputs: z.object({
-    circuit: fileRef,
-    neurons_circuit: fileRef.nullable(),
-    data: fileRef,
-    model: folderRef,
-    saes: folderRef,
+    circuit: fileRefSchema,
+    neurons_circuit: fileRefSchema.nullable(),
+    data: fileRefSchema,
+    model: folderRefSchema,
+    saes: folderRefSchema,
   }),
   options: z.object({
     ablation: z.enum(['mean', 'zero', 'patch']),
@@ -103,14 +104,12 @@ const runnerJson = z.object({
 });
 
 const partSchema = z.object({
-  format: z.literal('sfc-partial'),
-  version: z.literal(1),
+  ...partHeaderShape,
   stage: z.enum(['evaluate-means', 'evaluate-metrics']),
-  shard: z.object({ index: z.number().int().min(0), count: z.number().int().min(1) }),
   ...identitySchema.shape,
   /** sha256 of the means file (pass 2 of mean ablation), else null. */
   means_sha256: z.string().nullable(),
-  batches: z.object({ first: z.number().int(), end: z.number().int(), total: z.number().int() }),
+  batches: batchRangeSchema,
   positions: z.number().int().min(1),
   /** This shard's examples, and the whole run's. */
   examples: z.number().int().min(1),

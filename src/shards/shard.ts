@@ -4,12 +4,31 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 
 export interface Shard {
   /** 0-based. */
   index: number;
   count: number;
 }
+
+/** The fields every part file starts with (its stage is the caller's). */
+export const partHeaderShape = {
+  format: z.literal('sfc-partial'),
+  version: z.literal(1),
+  shard: z.object({ index: z.number().int().min(0), count: z.number().int().min(1) }),
+};
+
+/** The batch range a part covers, of the run's total. */
+export const batchRangeSchema = z.object({
+  first: z.number().int(),
+  end: z.number().int(),
+  total: z.number().int(),
+});
+
+/** A file named by its content hash, and a folder by its fingerprint (manifest inputs). */
+export const fileRefSchema = z.object({ path: z.string(), sha256: z.string() });
+export const folderRefSchema = z.object({ path: z.string(), fingerprint: z.string() });
 
 /** "I/N" with 0 <= I < N (Slurm's SLURM_ARRAY_TASK_ID and K8s's JOB_COMPLETION_INDEX are 0-based). */
 export function parseShard(text: string, flag = '--shard'): Shard {
