@@ -13,16 +13,16 @@ import { decodeBF16, decodeF16 } from '../io/float16.ts';
 import { readTextFile } from '../io/text-file.ts';
 import { describeIssues } from '../io/validation.ts';
 import { checkClt, type CltDecoders, type CrossLayerTranscoder } from './clt.ts';
-import { FEATURE_INPUT_HOOK, FEATURE_OUTPUT_HOOK, parseFlatYaml } from './file.ts';
+import {
+  FEATURE_INPUT_HOOK,
+  FEATURE_OUTPUT_HOOK,
+  parseFlatYaml,
+  sharedConfigShape,
+} from './file.ts';
 
 const configSchema = z.object({
   model_kind: z.literal('cross_layer_transcoder'),
-  model_name: z.string().optional(),
-  scan: z.string().optional(),
-  feature_input_hook: z.string(),
-  feature_output_hook: z.string(),
-  activation: z.enum(['relu', 'jumprelu', 'topk']).optional(),
-  k: z.coerce.number().int().positive().optional(),
+  ...sharedConfigShape,
 });
 export type CltConfig = z.infer<typeof configSchema>;
 

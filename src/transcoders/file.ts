@@ -16,14 +16,19 @@ import { checkTranscoder, type Transcoder, type TranscoderActivation } from './t
 export const FEATURE_INPUT_HOOK = 'blocks.{L}.ln2.hook_normalized';
 export const FEATURE_OUTPUT_HOOK = 'blocks.{L}.hook_mlp_out';
 
-const configSchema = z.object({
-  model_kind: z.literal('transcoder_set'),
+/** config.yaml's fields that circuit-tracer's transcoder_set and cross_layer_transcoder share. */
+export const sharedConfigShape = {
   model_name: z.string().optional(),
   scan: z.string().optional(),
   feature_input_hook: z.string(),
   feature_output_hook: z.string(),
   activation: z.enum(['relu', 'jumprelu', 'topk']).optional(),
   k: z.coerce.number().int().positive().optional(),
+};
+
+const configSchema = z.object({
+  model_kind: z.literal('transcoder_set'),
+  ...sharedConfigShape,
   transcoders: z.array(z.string()).min(1),
 });
 export type TranscoderSetConfig = z.infer<typeof configSchema>;
