@@ -1,7 +1,8 @@
 // Reading the records the organism's stages leave in <out>/training/: model.json (written by
-// runModelStage in ./train-model.ts), saes.json (runSaeStage in ./train-saes.ts) and labels.json
-// (runLabelStage in ./feature-labels.ts). One zod-validated reader per record, used by report.ts
-// and by the SAE stage when it merges a retrain into the record. Objects are loose: fields added
+// runModelStage in ./train-model.ts), saes.json (runSaeStage in ./train-saes.ts), labels.json
+// (runLabelStage in ./feature-labels.ts) and transcoders.json / clt.json (./train-transcoders.ts).
+// One zod-validated reader per record, used by report.ts and by the SAE stage when it merges a
+// retrain into the record. Objects are loose: fields added
 // by later versions of a writer pass through. Only the file format lives here (no engine).
 
 import { z } from 'zod';
@@ -128,9 +129,48 @@ const labelRecordSchema = z.looseObject({
   ),
 });
 
+// transcoders.json and clt.json (runTranscoderStage in ./train-transcoders.ts).
+const transcoderRecordSchema = z.looseObject({
+  command: z.string(),
+  /** Collecting the pairs and training; null when remeasured with no earlier record. */
+  seconds: measured,
+  settings: z.looseObject({
+    clt: z.boolean(),
+    width: positive,
+    k: positive.optional(),
+    l1: z.number().optional(),
+    steps: count,
+    batchSize: positive,
+    lr: z.number(),
+    seed: z.number(),
+    heldOut: positive,
+    labelTokens: positive,
+  }),
+  stats: z.looseObject({
+    layers: z.array(z.looseObject({ layer: count, fve: measured, l0: measured, dead: measured })),
+    lossClean: measured,
+    lossReplaced: measured,
+    lossZeroMlps: measured,
+    tokens: count,
+  }),
+  labels: z.looseObject({
+    tokens: count,
+    minF1: z.number(),
+    features: count,
+    alive: count,
+    confident: count,
+    /** [label, confident features], most common first. */
+    top: z.array(z.tuple([z.string(), count])),
+  }),
+});
+
+// Only the training time, which remeasuring keeps from a record of any earlier shape.
+const recordSecondsSchema = z.looseObject({ seconds: measured });
+
 export type ModelRecordFile = z.infer<typeof modelRecordSchema>;
 export type SaeRecordFile = z.infer<typeof saeRecordSchema>;
 export type LabelRecordFile = z.infer<typeof labelRecordSchema>;
+export type TranscoderRecordFile = z.infer<typeof transcoderRecordSchema>;
 
 function reader<T>(schema: z.ZodType<T>, what: string): (file: string) => T {
   return (file) => {
@@ -149,3 +189,10 @@ export const readSaeRecord = reader(saeRecordSchema, 'an SAE training record');
 
 /** Reads and validates a labels stage record (training/labels.json). */
 export const readLabelRecord = reader(labelRecordSchema, 'a feature-label record');
+
+/** Reads and validates a transcoders or clt stage record (training/transcoders.json, clt.json). */
+export const readTranscoderRecord = reader(transcoderRecordSchema, 'a transcoder training record');
+
+/** The training time a stage record holds (null when it holds none). */
+export const readRecordSeconds = (file: string): number | null =>
+  reader(recordSecondsSchema, 'a training record')(file).seconds;

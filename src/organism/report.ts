@@ -1,16 +1,19 @@
 // TRAINING.md for the model organism, written from the records the stages leave in
-// <out>/training/ (model.json, saes.json, labels.json), with the curves drawn as SVG line charts.
+// <out>/training/ (model.json, saes.json, labels.json, transcoders.json, clt.json), with the curves drawn as SVG line charts.
 // The charts are plain SVG text written here (a few axes and polylines), so no plotting package.
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { CONFIDENT_F1, LABEL_RECORD, LABELS_FILE } from './feature-labels.ts';
+import { CONFIDENT_F1, LABEL_RECORD, LABEL_SEED, LABELS_FILE } from './feature-labels.ts';
 import {
   readLabelRecord,
   readModelRecord,
   readSaeRecord,
+  readTranscoderRecord,
   type SaeRecordFile,
+  type TranscoderRecordFile,
 } from './records-file.ts';
+import { TRANSCODER_STAGE_FILES, type TranscoderStage } from './train-transcoders.ts';
 import { MODEL_RECORD, MODEL_STAGE_DEFAULTS, TRAINING_DIR } from './train-model.ts';
 import { SAE_RECORD, SAES_DIR } from './train-saes.ts';
 
@@ -207,7 +210,7 @@ export function writeReport(out: string): string {
   const labels = readRecord(out, LABEL_RECORD, readLabelRecord);
   const md: string[] = ['# The model organism: how it was trained', ''];
   md.push(
-    'Retrain everything with `npm run organism` (or one stage: `npm run organism -- --stage model|saes|labels|report`);',
+    'Retrain everything with `npm run organism` (or one stage: `npm run organism -- --stage model|saes|labels|transcoders|clt|report`);',
     'every corpus and initialisation comes from a fixed seed, so a rerun reproduces these files.',
     'This file is written by `src/organism/report.ts` from the records in `training/`.',
     '',
@@ -352,12 +355,14 @@ export function writeReport(out: string): string {
     );
   }
 
-  const clt = readRecord(
+  const transcoders = readRecord(
     out,
-    CLT_RECORD,
-    (f) => JSON.parse(fs.readFileSync(f, 'utf8')) as CltRecord,
+    TRANSCODER_STAGE_FILES.transcoders.record,
+    readTranscoderRecord,
   );
-  if (clt) md.push(...cltSection(clt));
+  if (transcoders) md.push(...transcoderSection('transcoders', transcoders));
+  const clt = readRecord(out, TRANSCODER_STAGE_FILES.clt.record, readTranscoderRecord);
+  if (clt) md.push(...transcoderSection('clt', clt));
 
   const total = folderBytes(out);
   md.push('## Files', '', `Total size of this folder: ${mb(total)}.`, '');
@@ -366,51 +371,44 @@ export function writeReport(out: string): string {
   return file;
 }
 
-/** training/clt.json: the cross-layer transcoder's command, time, held-out metrics and labels. */
-const CLT_RECORD = 'clt.json';
-interface CltRecord {
-  command: string;
-  seconds: number;
-  stats: {
-    layers: { layer: number; fve: number; l0: number; dead: number }[];
-    lossClean: number;
-    lossReplaced: number;
-    lossZeroMlps: number;
-    tokens: number;
-  };
-  labels?: { alive: number; confident: number; features: number; top: string[] };
-}
-
-function cltSection(r: CltRecord): string[] {
+/** The per-layer transcoders' or the CLT's section, from training/transcoders.json or clt.json. */
+function transcoderSection(stage: TranscoderStage, r: TranscoderRecordFile): string[] {
   const s = r.stats;
+  const dir = TRANSCODER_STAGE_FILES[stage].dir;
+  const clt = stage === 'clt';
+  const time =
+    r.seconds === null
+      ? ''
+      : ` in ${minutes(r.seconds)} of wall time on the shared 2-core machine (collecting the MLP pairs and training)`;
   return [
-    '## Cross-layer transcoder',
+    clt ? '## Cross-layer transcoder' : '## Per-layer transcoders',
     '',
-    "`clt/` (circuit-tracer's `cross_layer_transcoder` layout: `config.yaml`, `W_enc_i` / `W_dec_i` " +
-      "files): layer l's features read the MLP input of layer l and write to the MLP outputs of every " +
-      `layer l' ≥ l. Trained by \`${r.command}\` in ${minutes(r.seconds)} of wall time on the shared 2-core ` +
-      'machine, with the pairs collected and the evaluation (all layers together; loss = the ' +
-      "sum over layers of each MLP output's squared error). Held out: the corpus's last 200 documents, " +
-      `${s.tokens.toLocaleString('en-US')} tokens. FVE of each layer's MLP output (from the features of layers 0..l), ` +
-      "L0 and dead of that layer's own features:",
+    (clt
+      ? `\`${dir}/\` (circuit-tracer's \`cross_layer_transcoder\` layout: \`config.yaml\`, \`W_enc_i\` / \`W_dec_i\` ` +
+        "files): layer l's features read the MLP input of layer l and write to the MLP outputs of every " +
+        "layer l' ≥ l, all layers trained together (loss = the sum over layers of each MLP output's squared error). "
+      : `\`${dir}/\` (circuit-tracer's \`transcoder_set\` layout: \`config.yaml\`, \`layer_i.safetensors\`): ` +
+        "one transcoder per layer, reading the MLP's normalised input and predicting its output. ") +
+      `Stage \`npm run organism -- --stage ${stage}\`, the same as \`${r.command}\`${time}. ` +
+      `Held out: the corpus's last ${r.settings.heldOut} documents, ${s.tokens.toLocaleString('en-US')} tokens. ` +
+      (clt
+        ? "FVE of each layer's MLP output (from the features of layers 0..l), L0 and dead of that layer's own features:"
+        : "FVE of each layer's MLP output, L0 and dead features of its transcoder:"),
     '',
     '| layer | FVE | L0 | dead |',
     '| --- | --- | --- | --- |',
     ...s.layers.map(
-      (l) => `| ${l.layer} | ${l.fve.toFixed(4)} | ${l.l0.toFixed(1)} | ${pct(l.dead)} |`,
+      (l) => `| ${l.layer} | ${fixed(l.fve, 4)} | ${fixed(l.l0, 1)} | ${pct(l.dead)} |`,
     ),
     '',
-    `Next-token loss: clean ${s.lossClean.toFixed(4)}, every MLP replaced by the CLT ${s.lossReplaced.toFixed(4)}, ` +
-      `every MLP zeroed ${s.lossZeroMlps.toFixed(4)}.`,
+    `Next-token loss: clean ${fixed(s.lossClean, 4)}, every MLP replaced by the ${clt ? 'CLT' : 'transcoders'} ` +
+      `${fixed(s.lossReplaced, 4)}, every MLP zeroed ${fixed(s.lossZeroMlps, 4)}.`,
     '',
-    ...(r.labels
-      ? [
-          `Ground-truth labels (\`sfc transcoder label --transcoders clt\`, \`clt/labels.jsonl\`): ${r.labels.confident} ` +
-            `confident at F1 ≥ ${CONFIDENT_F1} of ${r.labels.alive} alive features (of ${r.labels.features}); most common: ` +
-            `${r.labels.top.join(', ')}.`,
-          '',
-        ]
-      : []),
+    `Ground-truth labels (\`sfc transcoder label --transcoders ${dir}\`, \`${dir}/labels.jsonl\`, ` +
+      `${(r.labels.tokens / 1e3).toFixed(0)}k tokens, seed ${LABEL_SEED}): ${r.labels.confident} ` +
+      `confident at F1 ≥ ${r.labels.minF1} of ${r.labels.alive} alive features (of ${r.labels.features}); most common: ` +
+      `${r.labels.top.map(([l, c]) => `\`${l}\` (${c})`).join(', ')}.`,
+    '',
   ];
 }
 

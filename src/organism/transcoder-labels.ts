@@ -25,12 +25,18 @@ import {
 import { WORD_LABELS } from './labels.ts';
 import { ORGANISM_MIX } from './train-model.ts';
 
-export function runTranscoderLabels(o: {
+export interface TranscoderLabelOptions {
   model: string;
   /** Default <model>/transcoders; the labels go beside its config.yaml. */
   transcoders?: string;
   tokens?: number; // default 65536
-}): { file: string; labels: FeatureLabel[]; summary: SiteLabelSummary[]; tokens: number } {
+}
+
+/** Labels every feature of the transcoders, without writing them (the claims recompute these). */
+export function labelTranscoderFeatures(o: TranscoderLabelOptions): {
+  labels: FeatureLabel[];
+  tokens: number;
+} {
   const loaded = loadModel(o.model, { tokenizer: true });
   if (!loaded.tokenizer)
     throw new Error(`${o.model}: no tokenizer.json; labelling needs the organism's tokenizer`);
@@ -62,7 +68,18 @@ export function runTranscoderLabels(o: {
     });
   });
   const labels = counters.flatMap((c, L) => c.best(`mlp_${L}`, labelNames));
-  const file = path.join(dir, LABELS_FILE);
+  return { labels, tokens: corpus.rows * T };
+}
+
+/** Labels every feature and writes <transcoders>/labels.jsonl. */
+export function runTranscoderLabels(o: TranscoderLabelOptions): {
+  file: string;
+  labels: FeatureLabel[];
+  summary: SiteLabelSummary[];
+  tokens: number;
+} {
+  const { labels, tokens } = labelTranscoderFeatures(o);
+  const file = path.join(o.transcoders ?? path.join(o.model, 'transcoders'), LABELS_FILE);
   writeLabels(file, labels);
-  return { file, labels, summary: summariseLabels(labels), tokens: corpus.rows * T };
+  return { file, labels, summary: summariseLabels(labels), tokens };
 }

@@ -17,6 +17,11 @@ import {
 import { writeReport } from '../../organism/report.ts';
 import { runModelStage } from '../../organism/train-model.ts';
 import { runSaeStage } from '../../organism/train-saes.ts';
+import {
+  runTranscoderStage,
+  TRANSCODER_STAGE_FILES,
+  type TranscoderStage,
+} from '../../organism/train-transcoders.ts';
 import { progressBar, type OnProgress } from '../progress.ts';
 import {
   DEFAULT_OUT,
@@ -26,7 +31,7 @@ import {
   saeDtypeOption,
 } from '../options.ts';
 
-export const STAGES = ['model', 'saes', 'labels', 'report', 'all'] as const;
+export const STAGES = ['model', 'saes', 'labels', 'transcoders', 'clt', 'report', 'all'] as const;
 
 export interface OrganismRunOptions {
   stage: string;
@@ -35,9 +40,13 @@ export interface OrganismRunOptions {
   dataDir: string;
   /** The saes stage retrains only these sites (default all), keeping the others' files. */
   sites?: string[];
-  /** Replace a model, SAEs or labels already in `out` (otherwise refused before any work). */
+  /** Replace a model, SAEs, labels or transcoders already in `out` (otherwise refused before any work). */
   force?: boolean;
+  /** transcoders / clt stages: measure the folder already in `out` and rewrite its record, no training. */
+  remeasure?: boolean;
 }
+
+const TRANSCODER_STAGES: TranscoderStage[] = ['transcoders', 'clt'];
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -56,6 +65,9 @@ export function runOrganism(o: OrganismRunOptions): void {
     throw new Error(`--stage: expected one of ${STAGES.join(', ')}, got "${o.stage}"`);
   const all = o.stage === 'all';
   const force = !!o.force;
+  const transcoderStages = TRANSCODER_STAGES.filter((s) => all || o.stage === s);
+  if (o.remeasure && (all || transcoderStages.length === 0))
+    throw new Error('--remeasure: only with --stage transcoders or --stage clt');
   if (all || o.stage === 'model')
     refuseOverwrite(path.join(o.out, 'model.safetensors'), 'a model', force);
   if (all || o.stage === 'saes') {
@@ -66,6 +78,13 @@ export function runOrganism(o: OrganismRunOptions): void {
       refuseOverwrite(saes, 'SAEs', force);
   }
   if (all || o.stage === 'labels') refuseOverwrite(path.join(o.out, LABELS_FILE), 'labels', force);
+  if (!o.remeasure)
+    for (const s of transcoderStages)
+      refuseOverwrite(
+        path.join(o.out, TRANSCODER_STAGE_FILES[s].dir, 'config.yaml'),
+        s === 'clt' ? 'a cross-layer transcoder' : 'transcoders',
+        force,
+      );
   fs.mkdirSync(o.out, { recursive: true });
   if (all || o.stage === 'model') {
     const record = withBar('model', (bar) =>
@@ -129,6 +148,21 @@ export function runOrganism(o: OrganismRunOptions): void {
     );
     process.stdout.write(formatLabelSummary(result.summary) + '\n');
   }
+  for (const stage of transcoderStages) {
+    const r = runTranscoderStage({
+      stage,
+      out: o.out,
+      dataDir: o.dataDir,
+      quick: o.quick,
+      remeasure: o.remeasure,
+      log,
+    });
+    log(
+      `${stage}: FVE ${r.stats.layers.map((l) => l.fve.toFixed(4)).join(' ')}; next-token loss clean ` +
+        `${r.stats.lossClean.toFixed(4)}, replaced ${r.stats.lossReplaced.toFixed(4)}; ` +
+        `${r.labels.confident} confident labels of ${r.labels.alive} alive features`,
+    );
+  }
   if (all || o.stage === 'report') log(`wrote ${writeReport(o.out)}`);
 }
 
@@ -158,19 +192,23 @@ export function register(program: Command): void {
     .command('organism')
     .description('The shipped model organism')
     .command('train')
-    .summary('Retrain the model organism from seeds: model, SAEs, labels, TRAINING.md.')
+    .summary(
+      'Retrain the model organism from seeds: model, SAEs, labels, transcoders, TRAINING.md.',
+    )
     .description(
       [
         'Retrain the model organism from seeds (as `npm run organism` does): the GPT-NeoX on the ' +
-          'agreement grammar, SAEs at every site, feature labels and TRAINING.md. Takes about 45 ' +
-          'minutes on 2 cores; --quick takes seconds. Stages: model (GPT-NeoX), saes (needs the ' +
-          'model), labels (needs both), report (TRAINING.md from the records in <out>/training/); ' +
-          'all runs them in order. A model, SAEs or labels already in --out are not replaced ' +
-          'without --force.',
+          'agreement grammar, SAEs at every site, feature labels, per-layer and cross-layer ' +
+          'transcoders and TRAINING.md. Takes about an hour on 2 cores; --quick takes seconds. ' +
+          'Stages: model (GPT-NeoX), saes (needs the model), labels (needs both), transcoders and ' +
+          'clt (need the model and <data>/corpus.txt; each trains, labels and measures its set), ' +
+          'report (TRAINING.md from the records in <out>/training/); all runs them in order. A ' +
+          'model, SAEs, labels or transcoders already in --out are not replaced without --force.',
         '',
         'Examples:',
         '  sfc organism train --quick --out out/organism-quick',
         '  sfc organism train --stage saes --sites embed --out models/organism --force',
+        '  sfc organism train --stage clt --remeasure --out models/organism   (rewrite training/clt.json)',
       ].join('\n'),
     )
     .option('--stage <stage>', `one of ${STAGES.join(', ')}`, 'all')
@@ -182,8 +220,12 @@ export function register(program: Command): void {
       'replace the model, SAEs or labels already in --out (e.g. the shipped organism)',
     )
     .option(
+      '--remeasure',
+      'transcoders / clt stage: measure the set already in --out and rewrite its record, no training',
+    )
+    .option(
       '--data <dir>',
-      'folder of the agreement task files {simple,nounpp,rc,within_rc}_{train,test}.jsonl',
+      'folder of the agreement task files {simple,nounpp,rc,within_rc}_{train,test}.jsonl and corpus.txt',
       path.join(path.dirname(path.dirname(defaultModelDir())), 'data'),
     )
     .action(
@@ -194,6 +236,7 @@ export function register(program: Command): void {
         data: string;
         sites?: string;
         force?: boolean;
+        remeasure?: boolean;
       }) =>
         runOrganism({
           stage: opts.stage,
@@ -202,6 +245,7 @@ export function register(program: Command): void {
           dataDir: opts.data,
           sites: opts.sites?.split(',').map((s) => s.trim()),
           force: opts.force,
+          remeasure: opts.remeasure,
         }),
     );
 

@@ -5,9 +5,9 @@ import type { Command } from 'commander';
 import { defaultModelDir, loadModel } from '../../model/load.ts';
 import { GptNeoX } from '../../model/gptneox.ts';
 import { readCorpus } from '../../data/corpus.ts';
-import { collectMlpPairs, evaluateTranscoders, trainTranscoder } from '../../transcoders/train.ts';
+import { collectMlpPairs, evaluateTranscoders } from '../../transcoders/train.ts';
+import { trainTranscoderSet } from '../../transcoders/train-set.ts';
 import { saveTranscoderSet } from '../../transcoders/file.ts';
-import { trainClt } from '../../transcoders/train-clt.ts';
 import { saveClt } from '../../transcoders/clt-file.ts';
 import { runTranscoderLabels } from '../../organism/transcoder-labels.ts';
 import { formatLabelSummary } from '../../organism/feature-labels.ts';
@@ -89,40 +89,22 @@ export function register(program: Command): void {
       const pairs = collectMlpPairs(model, train);
       const l1 = o.l1 === undefined ? undefined : Number(o.l1);
       const modelName = path.basename(path.resolve(o.model));
-      const transcoders = o.clt
-        ? trainClt(pairs, model.config.hiddenSize, {
-            width: positiveInt('--width', o.width),
-            activation: l1 === undefined ? 'topk' : 'relu',
-            k: l1 === undefined ? positiveInt('--topk', o.topk ?? '8') : undefined,
-            l1,
-            steps: positiveInt('--steps', o.steps),
-            batchSize: positiveInt('--batch', o.batch),
-            lr: Number(o.lr),
-            seed: Number(o.seed),
-            logEvery: 250,
-            onLog: (step, fve, l0) =>
-              process.stderr.write(
-                `CLT step ${step}: batch FVE ${fve.map((f) => f.toFixed(4)).join(' ')}, L0 ${l0.map((v) => v.toFixed(1)).join(' ')}\n`,
-              ),
-          })
-        : pairs.map((p, L) =>
-            trainTranscoder(L, p.x, p.y, p.n, model.config.hiddenSize, {
-              width: positiveInt('--width', o.width),
-              activation: l1 === undefined ? 'topk' : 'relu',
-              k: l1 === undefined ? positiveInt('--topk', o.topk ?? '8') : undefined,
-              l1,
-              skip: !!o.skip,
-              steps: positiveInt('--steps', o.steps),
-              batchSize: positiveInt('--batch', o.batch),
-              lr: Number(o.lr),
-              seed: Number(o.seed) + L,
-              logEvery: 500,
-              onLog: (step, fve, l0) =>
-                process.stderr.write(
-                  `layer ${L} step ${step}: batch FVE ${fve.toFixed(4)}, L0 ${l0.toFixed(1)}\n`,
-                ),
-            }),
-          );
+      const transcoders = trainTranscoderSet(
+        pairs,
+        model.config.hiddenSize,
+        {
+          clt: !!o.clt,
+          width: positiveInt('--width', o.width),
+          k: l1 === undefined ? positiveInt('--topk', o.topk ?? '8') : undefined,
+          l1,
+          skip: !!o.skip,
+          steps: positiveInt('--steps', o.steps),
+          batchSize: positiveInt('--batch', o.batch),
+          lr: Number(o.lr),
+          seed: Number(o.seed),
+        },
+        (line) => process.stderr.write(`${line}\n`),
+      );
       if (Array.isArray(transcoders)) saveTranscoderSet(out, transcoders, { modelName });
       else saveClt(out, transcoders, { modelName });
       const stats = evaluateTranscoders(model, transcoders, docs.slice(docs.length - heldOut));
