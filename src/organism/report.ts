@@ -379,7 +379,8 @@ function transcoderSection(stage: TranscoderStage, r: TranscoderRecordFile): str
   const time =
     r.seconds === null
       ? ''
-      : ` in ${minutes(r.seconds)} of wall time on the shared 2-core machine (collecting the MLP pairs and training)`;
+      : ` Its training run took ${minutes(r.seconds)} of wall time on the shared 2-core machine ` +
+        '(collecting the MLP pairs, training, and the evaluation below).';
   return [
     clt ? '## Cross-layer transcoder' : '## Per-layer transcoders',
     '',
@@ -389,7 +390,7 @@ function transcoderSection(stage: TranscoderStage, r: TranscoderRecordFile): str
         "layer l' ≥ l, all layers trained together (loss = the sum over layers of each MLP output's squared error). "
       : `\`${dir}/\` (circuit-tracer's \`transcoder_set\` layout: \`config.yaml\`, \`layer_i.safetensors\`): ` +
         "one transcoder per layer, reading the MLP's normalised input and predicting its output. ") +
-      `Stage \`npm run organism -- --stage ${stage}\`, the same as \`${r.command}\`${time}. ` +
+      `Trained by \`npm run organism -- --stage ${stage}\` (the same as \`${r.command}\`).${time} ` +
       `Held out: the corpus's last ${r.settings.heldOut} documents, ${s.tokens.toLocaleString('en-US')} tokens. ` +
       (clt
         ? "FVE of each layer's MLP output (from the features of layers 0..l), L0 and dead of that layer's own features:"
@@ -404,8 +405,8 @@ function transcoderSection(stage: TranscoderStage, r: TranscoderRecordFile): str
     `Next-token loss: clean ${fixed(s.lossClean, 4)}, every MLP replaced by the ${clt ? 'CLT' : 'transcoders'} ` +
       `${fixed(s.lossReplaced, 4)}, every MLP zeroed ${fixed(s.lossZeroMlps, 4)}.`,
     '',
-    `Ground-truth labels (\`sfc transcoder label --transcoders ${dir}\`, \`${dir}/labels.jsonl\`, ` +
-      `${(r.labels.tokens / 1e3).toFixed(0)}k tokens, seed ${LABEL_SEED}): ${r.labels.confident} ` +
+    `Ground-truth labels (\`sfc transcoder label\`, written to \`${dir}/labels.jsonl\`; ` +
+      `scored on ${(r.labels.tokens / 1e3).toFixed(0)}k tokens of annotated grammar text, seed ${LABEL_SEED}): ${r.labels.confident} ` +
       `confident at F1 ≥ ${r.labels.minF1} of ${r.labels.alive} alive features (of ${r.labels.features}); most common: ` +
       `${r.labels.top.map(([l, c]) => `\`${l}\` (${c})`).join(', ')}.`,
     '',

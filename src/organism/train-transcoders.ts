@@ -19,7 +19,13 @@ import { trainTranscoderSet, type TranscoderSetSettings } from '../transcoders/t
 import { saveTranscoderSet } from '../transcoders/file.ts';
 import { saveClt } from '../transcoders/clt-file.ts';
 import { loadTranscoders } from '../transcoders/load.ts';
-import { CONFIDENT_F1, LABELS_FILE, readLabels, summariseLabels } from './feature-labels.ts';
+import {
+  CONFIDENT_F1,
+  LABELS_FILE,
+  readLabels,
+  summariseLabels,
+  type FeatureLabel,
+} from './feature-labels.ts';
 import { labelTranscoderFeatures, runTranscoderLabels } from './transcoder-labels.ts';
 import { TRAINING_DIR } from './train-model.ts';
 import { readRecordSeconds } from './records-file.ts';
@@ -137,43 +143,57 @@ function corpusDocuments(
   };
 }
 
-/**
- * Metrics of the transcoder folder `dir` of the organism in `modelDir`: FVE, L0 and dead per
- * layer and the next-token losses on the corpus's held-out documents, and the label counts,
- * either from the folder's labels.jsonl or (relabel) scored again from the weights.
- */
-export function measureTranscoderSet(o: {
+interface MeasureOptions {
   modelDir: string;
   dir: string;
   corpus: string;
   heldOut: number;
   labelTokens: number;
+  /** Score the labels again from the weights, rather than read the folder's labels.jsonl. */
   relabel?: boolean;
   maxDocuments?: number;
-}): { stats: TranscoderSetStats; labels: TranscoderRecord['labels'] } {
+}
+
+/**
+ * FVE, L0 and dead per layer and the next-token losses of the transcoder folder `dir`, on the
+ * corpus's held-out documents, with the organism in `modelDir`.
+ */
+export function transcoderSetStats(o: MeasureOptions): TranscoderSetStats {
   const model = loadOrganism(o.modelDir);
   const docs = corpusDocuments(o.modelDir, o.corpus, o.heldOut, o.maxDocuments);
-  const stats = evaluateTranscoders(model, loadTranscoders(o.dir).transcoders, docs.heldOut);
-  const labels = o.relabel
-    ? labelTranscoderFeatures({ model: o.modelDir, transcoders: o.dir, tokens: o.labelTokens })
-        .labels
-    : readLabels(path.join(o.dir, LABELS_FILE));
+  return evaluateTranscoders(model, loadTranscoders(o.dir).transcoders, docs.heldOut);
+}
+
+/** Label counts over all layers: features, alive, confident, the most common confident labels. */
+export function transcoderLabelCounts(
+  labels: FeatureLabel[],
+  tokens: number,
+): TranscoderRecord['labels'] {
   const summary = summariseLabels(labels);
   const top = new Map<string, number>();
   for (const s of summary)
     for (const [label, n] of s.labels) top.set(label, (top.get(label) ?? 0) + n);
   return {
-    stats,
-    labels: {
-      tokens: o.labelTokens,
-      minF1: CONFIDENT_F1,
-      features: summary.reduce((n, s) => n + s.features, 0),
-      alive: summary.reduce((n, s) => n + s.alive, 0),
-      confident: summary.reduce((n, s) => n + s.confident, 0),
-      // Most common first; ties in label order, so the record is the same on every run.
-      top: [...top].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 6),
-    },
+    tokens,
+    minF1: CONFIDENT_F1,
+    features: summary.reduce((n, s) => n + s.features, 0),
+    alive: summary.reduce((n, s) => n + s.alive, 0),
+    confident: summary.reduce((n, s) => n + s.confident, 0),
+    // Most common first; ties in label order, so the record is the same on every run.
+    top: [...top].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 6),
   };
+}
+
+/** What a stage records about the folder `dir`, from the folder alone (no training). */
+export function measureTranscoderSet(o: MeasureOptions): {
+  stats: TranscoderSetStats;
+  labels: TranscoderRecord['labels'];
+} {
+  const labels = o.relabel
+    ? labelTranscoderFeatures({ model: o.modelDir, transcoders: o.dir, tokens: o.labelTokens })
+        .labels
+    : readLabels(path.join(o.dir, LABELS_FILE));
+  return { stats: transcoderSetStats(o), labels: transcoderLabelCounts(labels, o.labelTokens) };
 }
 
 /**
@@ -196,12 +216,23 @@ export function runTranscoderStage(o: {
   const corpus = path.join(o.dataDir, TRANSCODER_CORPUS);
   const dir = path.join(o.out, dirName);
   const recordFile = path.join(o.out, TRAINING_DIR, recordName);
+  const measure: MeasureOptions = {
+    modelDir: o.out,
+    dir,
+    corpus,
+    heldOut: settings.heldOut,
+    labelTokens: settings.labelTokens,
+    maxDocuments,
+  };
+  let measured: Pick<TranscoderRecord, 'stats' | 'labels'>;
   let seconds: number;
   if (o.remeasure) {
     if (!fs.existsSync(path.join(dir, 'config.yaml')))
       throw new Error(`--remeasure: ${dir} holds no transcoders (config.yaml) to measure`);
     seconds = fs.existsSync(recordFile) ? (readRecordSeconds(recordFile) ?? NaN) : NaN;
+    measured = measureTranscoderSet(measure);
   } else {
+    // Timed as `sfc transcoder train` runs: collect the pairs, train, save, evaluate.
     const started = Date.now();
     const model = loadOrganism(o.out);
     const docs = corpusDocuments(o.out, corpus, settings.heldOut, maxDocuments);
@@ -214,17 +245,16 @@ export function runTranscoderStage(o: {
     const modelName = path.basename(path.resolve(o.out));
     if (Array.isArray(trained)) saveTranscoderSet(dir, trained, { modelName });
     else saveClt(dir, trained, { modelName });
+    // Measured from the saved folder, as --remeasure and the claims measure it.
+    const stats = transcoderSetStats(measure);
     seconds = (Date.now() - started) / 1000;
-    runTranscoderLabels({ model: o.out, transcoders: dir, tokens: settings.labelTokens });
+    const { labels } = runTranscoderLabels({
+      model: o.out,
+      transcoders: dir,
+      tokens: settings.labelTokens,
+    });
+    measured = { stats, labels: transcoderLabelCounts(labels, settings.labelTokens) };
   }
-  const measured = measureTranscoderSet({
-    modelDir: o.out,
-    dir,
-    corpus,
-    heldOut: settings.heldOut,
-    labelTokens: settings.labelTokens,
-    maxDocuments,
-  });
   const record: TranscoderRecord = {
     command: transcoderCommand(settings),
     seconds,
