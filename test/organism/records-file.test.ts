@@ -9,6 +9,7 @@ import {
   readLabelRecord,
   readModelRecord,
   readSaeRecord,
+  readTranscoderRecord,
 } from '../../src/organism/records-file.ts';
 import { writeReport } from '../../src/organism/report.ts';
 import { MODEL_STAGE_DEFAULTS, type ModelRecord } from '../../src/organism/train-model.ts';
@@ -21,6 +22,8 @@ const readers = [
   { name: 'model.json', read: readModelRecord, what: 'a model training record' },
   { name: 'saes.json', read: readSaeRecord, what: 'an SAE training record' },
   { name: 'labels.json', read: readLabelRecord, what: 'a feature-label record' },
+  { name: 'transcoders.json', read: readTranscoderRecord, what: 'a transcoder training record' },
+  { name: 'clt.json', read: readTranscoderRecord, what: 'a transcoder training record' },
 ];
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-records-'));
@@ -58,9 +61,13 @@ test('a record missing a field, with a field of the wrong type, or not JSON is r
         );
       };
       // Missing: a top-level field each record must have.
-      const missing = { 'model.json': 'steps', 'saes.json': 'evaluation', 'labels.json': 'tokens' }[
-        name
-      ]!;
+      const missing = {
+        'model.json': 'steps',
+        'saes.json': 'evaluation',
+        'labels.json': 'tokens',
+        'transcoders.json': 'stats',
+        'clt.json': 'settings',
+      }[name]!;
       const { [missing]: _dropped, ...rest } = good;
       refused(rest, missing);
       // Wrong type, deep inside.
@@ -71,9 +78,12 @@ test('a record missing a field, with a field of the wrong type, or not JSON is r
       } else if (name === 'saes.json') {
         (bad.sites as { train: Record<string, unknown> }[])[3].train.fve = 'high';
         refused(bad, 'sites.3.train.fve');
-      } else {
+      } else if (name === 'labels.json') {
         (bad.summary as { labels: unknown[] }[])[1].labels[0] = ['pos_neg', -3];
         refused(bad, 'summary.1.labels.0.1');
+      } else {
+        (bad.stats as { layers: Record<string, unknown>[] }).layers[2].dead = '70%';
+        refused(bad, 'stats.layers.2.dead');
       }
       // Not an object at all.
       refused([good], '(root)');
