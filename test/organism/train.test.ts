@@ -21,6 +21,7 @@ import {
   readLabelRecord,
   readModelRecord,
   readSaeRecord,
+  readTranscoderRecord,
 } from '../../src/organism/records-file.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { siteNames } from '../../src/model/sites.ts';
@@ -107,6 +108,13 @@ test('the pipeline runs end to end in --quick mode', () => {
       config.numLayers,
     );
     assert.equal(readLabelRecord(path.join(records, 'labels.json')).summary.length, sites.length);
+    // all runs the transcoders and clt stages after the labels, before the report.
+    for (const stage of ['transcoders', 'clt'])
+      assert.equal(
+        readTranscoderRecord(path.join(records, `${stage}.json`)).stats.layers.length,
+        config.numLayers,
+      );
+    assert.match(md, /## Per-layer transcoders[^]*## Cross-layer transcoder/);
 
     // Retraining one site keeps every other site's files and record entries.
     const file = (site: string) => path.join(out, 'saes', site, 'sae_weights.safetensors');
