@@ -217,7 +217,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'output folder', path.join(DEFAULT_OUT, 'organism'))
     .option(
       '--force',
-      'replace the model, SAEs or labels already in --out (e.g. the shipped organism)',
+      'replace the model, SAEs, labels or transcoders already in --out (e.g. the shipped organism)',
     )
     .option(
       '--remeasure',
