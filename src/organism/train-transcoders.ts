@@ -29,6 +29,7 @@ import {
 import { labelTranscoderFeatures, runTranscoderLabels } from './transcoder-labels.ts';
 import { TRAINING_DIR } from './train-model.ts';
 import { readRecordSeconds } from './records-file.ts';
+import type { OnProgress } from '../progress.ts';
 
 export type TranscoderStage = 'transcoders' | 'clt';
 
@@ -209,6 +210,8 @@ export function runTranscoderStage(o: {
   quick?: boolean;
   remeasure?: boolean;
   log?: (line: string) => void;
+  /** Training steps done of all. */
+  onProgress?: OnProgress;
 }): TranscoderRecord {
   const { dir: dirName, record: recordName } = TRANSCODER_STAGE_FILES[o.stage];
   const settings = { ...TRANSCODER_STAGE_SETTINGS[o.stage], ...(o.quick ? QUICK : {}) };
@@ -241,6 +244,7 @@ export function runTranscoderStage(o: {
       model.config.hiddenSize,
       settings,
       o.log,
+      o.onProgress,
     );
     const modelName = path.basename(path.resolve(o.out));
     if (Array.isArray(trained)) saveTranscoderSet(dir, trained, { modelName });

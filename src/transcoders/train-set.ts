@@ -3,6 +3,7 @@
 // and the organism's transcoders / clt stages both go through it, so the stage trains exactly what
 // the command does with the same settings.
 
+import type { OnProgress } from '../progress.ts';
 import type { Transcoder } from './transcoder.ts';
 import type { CrossLayerTranscoder } from './clt.ts';
 import { trainTranscoder } from './train.ts';
@@ -25,12 +26,20 @@ export interface TranscoderSetSettings {
   seed: number;
 }
 
-/** Trains the set on pairs[L] = the (x, y) pairs of layer L; log receives progress lines. */
+// Steps between progress reports; log lines every LOG_EVERY steps (the callbacks change no numbers).
+const PROGRESS_EVERY = 10;
+const LOG_EVERY = { transcoder: 500, clt: 250 };
+
+/**
+ * Trains the set on pairs[L] = the (x, y) pairs of layer L; log receives a line of batch FVE and
+ * L0 now and then, onProgress the steps done of all layers' steps.
+ */
 export function trainTranscoderSet(
   pairs: { x: Float32Array; y: Float32Array; n: number }[],
   d: number,
   s: TranscoderSetSettings,
   log?: (line: string) => void,
+  onProgress?: OnProgress,
 ): Transcoder[] | CrossLayerTranscoder {
   if (s.l1 !== undefined && s.k !== undefined)
     throw new Error('transcoder training: TopK k or an L1 coefficient, not both');
@@ -45,24 +54,31 @@ export function trainTranscoderSet(
     batchSize: s.batchSize,
     lr: s.lr,
   } as const;
+  const last = s.steps - 1;
   if (s.clt)
     return trainClt(pairs, d, {
       ...common,
       seed: s.seed,
-      logEvery: 250,
-      onLog: (step, fve, l0) =>
-        log?.(
-          `CLT step ${step}: batch FVE ${fve.map((f) => f.toFixed(4)).join(' ')}, L0 ${l0.map((v) => v.toFixed(1)).join(' ')}`,
-        ),
+      logEvery: PROGRESS_EVERY,
+      onLog: (step, fve, l0) => {
+        onProgress?.(step + 1, s.steps);
+        if (step % LOG_EVERY.clt === 0 || step === last)
+          log?.(
+            `CLT step ${step}: batch FVE ${fve.map((f) => f.toFixed(4)).join(' ')}, L0 ${l0.map((v) => v.toFixed(1)).join(' ')}`,
+          );
+      },
     });
   return pairs.map((p, L) =>
     trainTranscoder(L, p.x, p.y, p.n, d, {
       ...common,
       skip: !!s.skip,
       seed: s.seed + L,
-      logEvery: 500,
-      onLog: (step, fve, l0) =>
-        log?.(`layer ${L} step ${step}: batch FVE ${fve.toFixed(4)}, L0 ${l0.toFixed(1)}`),
+      logEvery: PROGRESS_EVERY,
+      onLog: (step, fve, l0) => {
+        onProgress?.(L * s.steps + step + 1, pairs.length * s.steps, { layer: L });
+        if (step % LOG_EVERY.transcoder === 0 || step === last)
+          log?.(`layer ${L} step ${step}: batch FVE ${fve.toFixed(4)}, L0 ${l0.toFixed(1)}`);
+      },
     }),
   );
 }

@@ -149,14 +149,17 @@ export function runOrganism(o: OrganismRunOptions): void {
     process.stdout.write(formatLabelSummary(result.summary) + '\n');
   }
   for (const stage of transcoderStages) {
-    const r = runTranscoderStage({
-      stage,
-      out: o.out,
-      dataDir: o.dataDir,
-      quick: o.quick,
-      remeasure: o.remeasure,
-      log,
-    });
+    const r = withBar(stage, (bar) =>
+      runTranscoderStage({
+        stage,
+        out: o.out,
+        dataDir: o.dataDir,
+        quick: o.quick,
+        remeasure: o.remeasure,
+        log,
+        onProgress: bar.update,
+      }),
+    );
     log(
       `${stage}: FVE ${r.stats.layers.map((l) => l.fve.toFixed(4)).join(' ')}; next-token loss clean ` +
         `${r.stats.lossClean.toFixed(4)}, replaced ${r.stats.lossReplaced.toFixed(4)}; ` +
