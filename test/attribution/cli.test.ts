@@ -127,3 +127,46 @@ test('sfc discover: malformed data, missing SAEs and bad options fail clearly', 
   );
   await assert.rejects(run('--data', data, '--steps', '0'), /--steps: expected a positive integer/);
 });
+
+test('sfc discover --resident-dictionaries all: each dictionary read once, the same circuit', async () => {
+  const runs = [];
+  // One after the other: each run swaps console and process.stderr to capture them.
+  for (const [i, extra] of [
+    [],
+    ['--resident-dictionaries', 'all'],
+    ['--resident-dictionaries', '5'],
+  ].entries()) {
+    const out = path.join(dir, `resident-${i}`);
+    const { stderr } = await runCommandOutput(register, [
+      'discover',
+      '--model',
+      dir,
+      '--data',
+      data,
+      '--out',
+      out,
+      ...extra,
+    ]);
+    const loads = /at most (\d+) at once; (\d+) loads for (\d+) sites/.exec(stderr);
+    assert.ok(loads, stderr);
+    runs.push({ circuit: readCircuit(out), peak: +loads[1], loads: +loads[2], sites: +loads[3] });
+  }
+  const [bounded, all, five] = runs;
+  // 7 sites of 2 sequential layers: nodes take mlp_L with resid_L, edges into resid_L need it,
+  // resid_{L-1}, attn_z_L and mlp_L (4); every site is read once for nodes and again for edges
+  // but for those still resident from the node stage.
+  assert.equal(bounded.peak, 4);
+  assert.ok(bounded.loads > bounded.sites);
+  assert.equal(all.peak, all.sites);
+  assert.equal(all.loads, all.sites);
+  assert.equal(five.peak, 5);
+  for (const r of [all, five]) {
+    assert.deepEqual(r.circuit.nodes, bounded.circuit.nodes);
+    assert.deepEqual(r.circuit.edges, bounded.circuit.edges);
+    assert.deepEqual(r.circuit.metric, bounded.circuit.metric);
+  }
+  await assert.rejects(
+    run('--data', data, '--resident-dictionaries', '0'),
+    /--resident-dictionaries: expected a positive integer, got "0"/,
+  );
+});

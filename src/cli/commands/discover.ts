@@ -49,7 +49,13 @@ interface DiscoverCliOptions {
   bos?: boolean;
   shard?: Shard;
   nodes?: string;
+  residentDictionaries?: number | 'all';
   out: string;
+}
+
+/** `--resident-dictionaries n|all`: a positive integer, or every dictionary of the run. */
+function residentDictionaries(v: string): number | 'all' {
+  return v === 'all' ? 'all' : positiveInt('--resident-dictionaries', v);
 }
 
 function choice<T extends string>(name: string, allowed: readonly T[]) {
@@ -164,6 +170,14 @@ export function register(program: Command): void {
       (v) => parseShard(v),
     )
     .option('--nodes <file>', 'with --shard: the edges pass, for the node set sfc merge wrote')
+    .option(
+      '--resident-dictionaries <n|all>',
+      'dictionaries kept in memory at once (default: the fewest discovery needs, the largest ' +
+        'group of sites whose nodes are found together and, for edges, a site with its direct ' +
+        'upstream sites; each dictionary is then read twice, once per stage). all: every ' +
+        'dictionary stays once read (each read once; needs memory for all of them). Same results',
+      residentDictionaries,
+    )
     .option('--out <dir>', 'output folder for circuit.json', 'out')
     .action((opts: DiscoverCliOptions) => {
       const { model, tokenizer } = openModelWithTokenizer(opts.model, 'needed to read task text');
@@ -197,6 +211,7 @@ export function register(program: Command): void {
         nodesOnly: opts.nodesOnly,
         batchSize: opts.batchSize,
         sites,
+        resident: opts.residentDictionaries === 'all' ? sites.length : opts.residentDictionaries,
         onNodes: nodesBar.update,
         onEdges: edgesBar.update,
       };
