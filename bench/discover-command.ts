@@ -2,8 +2,9 @@
 // (model.safetensors, config.json, a character tokenizer from test/fixtures/tokenizers) and 19
 // random 32768-wide ReLU dictionaries saved as SAELens folders (ours: one folder per site) are
 // written to a temporary folder, then `sfc discover` runs on 20 agreement-like pairs of 5 tokens
-// in a child process. Reports the command's wall time against the node stage it prints (goal:
-// whole command ≤ 1.5 × its node stage) and where the difference goes.
+// in a child process, with the default dictionary residency and with --resident-dictionaries all.
+// Reports the command's wall time against the node stage it prints (goal: whole command ≤ 1.5 ×
+// its node stage) and where the difference goes.
 
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -76,24 +77,30 @@ export function runDiscoverCommandBench(): void {
       `discover-command: Pythia-70M shape, ${saes.size} random ${WIDTH}-wide ReLU SAEs as SAELens folders ` +
         `(${(saeBytes / 2 ** 30).toFixed(2)} GiB; model ${(modelBytes / 2 ** 20).toFixed(0)} MiB), ${PAIRS} pairs of 5 tokens, IG 10 steps (setup ${setup.toFixed(0)} s)`,
     );
-    const args = ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), 'discover'];
-    args.push('--model', modelDir, '--saes', saeDir, '--data', data, '--out', out);
-    const start = performance.now();
-    const run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
-    const wall = (performance.now() - start) / 1000;
-    if (run.status !== 0)
-      throw new Error(`sfc discover failed (exit ${run.status}):\n${run.stderr}\n${run.stdout}`);
-    const times = /time: nodes ([\d.]+) s, edges ([\d.]+) s/.exec(run.stdout);
-    if (!times) throw new Error(`sfc discover printed no stage times:\n${run.stdout}`);
-    const [nodes, edges] = [Number(times[1]), Number(times[2])];
     const line = (label: string, value: string) => console.log(`${label.padEnd(34)} ${value}`);
-    line(
-      'sfc discover, whole command',
-      `${wall.toFixed(1)} s = ${(wall / nodes).toFixed(2)} × its node stage (goal ≤ 1.5); ` +
-        `nodes ${nodes.toFixed(1)} s, edges ${edges.toFixed(1)} s, ` +
-        `${(wall - nodes - edges).toFixed(1)} s outside the stages (start-up, loading the model and ` +
-        `${(saeBytes / 2 ** 30).toFixed(2)} GiB of dictionaries, writing)`,
-    );
+    // The default (the fewest dictionaries resident, each read once per stage) and every
+    // dictionary resident (each read once).
+    for (const resident of [null, 'all']) {
+      const args = ['--import', 'tsx', path.join(root, 'src', 'cli', 'main.ts'), 'discover'];
+      args.push('--model', modelDir, '--saes', saeDir, '--data', data, '--out', out);
+      if (resident) args.push('--resident-dictionaries', resident);
+      const start = performance.now();
+      const run = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8' });
+      const wall = (performance.now() - start) / 1000;
+      if (run.status !== 0)
+        throw new Error(`sfc discover failed (exit ${run.status}):\n${run.stderr}\n${run.stdout}`);
+      const times = /time: nodes ([\d.]+) s, edges ([\d.]+) s/.exec(run.stdout);
+      if (!times) throw new Error(`sfc discover printed no stage times:\n${run.stdout}`);
+      const [nodes, edges] = [Number(times[1]), Number(times[2])];
+      const held = /dictionaries in memory: (.*)/.exec(run.stderr)?.[1] ?? '?';
+      line(
+        `sfc discover, ${resident ? `--resident-dictionaries ${resident}` : 'default residency'}`,
+        `${wall.toFixed(1)} s = ${(wall / nodes).toFixed(2)} × its node stage (goal ≤ 1.5); ` +
+          `nodes ${nodes.toFixed(1)} s, edges ${edges.toFixed(1)} s, ` +
+          `${(wall - nodes - edges).toFixed(1)} s outside the stages (start-up, loading the model and ` +
+          `${(saeBytes / 2 ** 30).toFixed(2)} GiB of dictionaries, writing); dictionaries ${held}`,
+      );
+    }
     line(
       '1-minute load average at the end',
       `${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`,
