@@ -6,7 +6,7 @@ import type { TaskExample } from '../data/tasks.ts';
 import type { LanguageModel } from '../model/language-model.ts';
 import { EffectSums, buildCircuit, type CircuitHeader } from '../circuit/build.ts';
 import type { Aggregation, Circuit, Method } from '../circuit/circuit.ts';
-import { directUpstream, siteEdges } from './edges.ts';
+import { directUpstream, seedBytes, siteEdges, siteSeeds, type Downstream } from './edges.ts';
 import { logitDiffMetric, type Metric } from './metric.ts';
 import {
   finishBatch,
@@ -187,7 +187,7 @@ export function discover(
     nodes: Math.max(options.resident ?? 1, ...groups.map((g) => g.length)),
     edges: options.nodesOnly
       ? 0
-      : Math.max(options.resident ?? 1, ...sites.map((s) => 1 + upstream.get(s)!.length)),
+      : Math.max(options.resident ?? 1, ...sites.map((s) => upstream.get(s)!.length)),
   };
   const sums = new EffectSums(widths, aggregation, positions);
 
@@ -255,18 +255,33 @@ export function discover(
     let done = 0;
     // Only edges between the circuit's nodes are kept, so only those are computed.
     const circuit = options.circuit ?? sums.nodeMask(nodeThreshold);
-    // One downstream site at a time over all batches, with its dictionary and its direct
-    // upstream sites' (in model order, the next site shares most of them).
+    // One downstream site at a time over all batches. Its own dictionary gives the seeds only,
+    // so the seeds of as many batches as take no more memory than that dictionary are computed
+    // first, then their edges with only the direct upstream sites' dictionaries in memory (in
+    // model order, the next site shares most of them).
     checked.capacity = capacity.edges;
+    const widthOf = new Map(widths.map((w) => [w.site, w.width]));
     for (const site of sites) {
       const ups = upstream.get(site)!;
-      checked.hold(ups.length ? [site, ...ups] : []);
-      for (const bn of batches)
-        siteEdges(ctx, bn, sums, site, {
-          nodeThreshold,
-          circuit,
-          onSite: () => options.onEdges?.(++done, total),
-        });
+      const edgeOptions = { nodeThreshold, circuit };
+      const budget = 2 * widthOf.get(site)! * model.siteWidth(site) * 4;
+      for (let b = 0; b < batches.length;) {
+        const first = b;
+        const downs: (Downstream[] | null)[] = [];
+        if (ups.length) checked.hold([site]);
+        for (let bytes = 0; b < batches.length && (b === first || bytes < budget); b++) {
+          const down = siteSeeds(ctx, batches[b], sums, site, edgeOptions);
+          downs.push(down);
+          bytes += seedBytes(down);
+        }
+        checked.hold(ups);
+        downs.forEach((down, i) =>
+          siteEdges(ctx, batches[first + i], sums, site, down, {
+            ...edgeOptions,
+            onSite: () => options.onEdges?.(++done, total),
+          }),
+        );
+      }
     }
   }
   checked.releaseAll();

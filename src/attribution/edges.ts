@@ -46,7 +46,8 @@ import { Tails } from './tails.ts';
 import type { BatchNodes, NodeContext, SiteNodes } from './nodes.ts';
 
 /** A downstream node of one example: its row n = b·T + t, feature (null = error) and VJP seed. */
-interface Downstream {
+/** A downstream node at one row of a batch, with its seed (the VJP start at its site). */
+export interface Downstream {
   n: number;
   /** Node number in EffectSums. */
   node: number;
@@ -226,14 +227,45 @@ function innerSite(model: LanguageModel, site: string, start: number): string {
 }
 
 /**
- * Adds the edges into one downstream site's nodes of one batch into `sums`: needs the
- * dictionaries of the site and of its direct upstream sites only.
+ * The downstream nodes of one site in one batch with their seeds: the only part of the edges
+ * into a site that needs the site's own dictionary (null: the site has no upstream site, so no
+ * edges).
+ */
+export function siteSeeds(
+  ctx: NodeContext,
+  bn: BatchNodes,
+  sums: EffectSums,
+  site: string,
+  options: EdgeOptions,
+): Downstream[] | null {
+  const model = ctx.tails.model;
+  if (directUpstream(model, site, ctx.sites).length === 0) return null;
+  return downstreamNodes(
+    bn.sites.get(site)!,
+    ctx.dictionaries(site),
+    bn,
+    sums,
+    options.nodeThreshold,
+    options.circuit?.[sums.index(site)],
+    model.siteWidth(site),
+  );
+}
+
+/** Bytes of a batch's seeds (to bound how many batches' seeds are kept at once). */
+export function seedBytes(down: Downstream[] | null): number {
+  return (down ?? []).reduce((s, x) => s + x.seed.byteLength, 0);
+}
+
+/**
+ * Adds the edges into one downstream site's nodes of one batch into `sums`, from the seeds
+ * siteSeeds gave for that batch: needs the dictionaries of the direct upstream sites only.
  */
 export function siteEdges(
   ctx: NodeContext,
   bn: BatchNodes,
   sums: EffectSums,
   site: string,
+  down: Downstream[] | null,
   options: EdgeOptions & { onSite?: (site: string) => void },
 ): void {
   const { tails } = ctx;
@@ -241,21 +273,12 @@ export function siteEdges(
   const T = bn.T;
   const ref = siteRef(model, site);
   const ups = directUpstream(model, site, ctx.sites);
-  if (ups.length === 0) {
+  if (ups.length === 0 || down === null) {
     options.onSite?.(site);
     return;
   }
   const dD = model.siteWidth(site);
   const target = sums.index(site);
-  const down = downstreamNodes(
-    bn.sites.get(site)!,
-    ctx.dictionaries(site),
-    bn,
-    sums,
-    options.nodeThreshold,
-    options.circuit?.[target],
-    dD,
-  );
   // Edges from upstream u at row n of the batch into K downstream nodes, whose VJPs at that row
   // of u are the rows of G [K, w_u].
   const emit = (u: string, n: number, G: Float32Array, targets: number[]) =>
