@@ -244,6 +244,7 @@ function runDepth(LAYERS: number): DepthTimes {
     // One IG run: the GEMM totals are taken when the edge stage reports its first progress.
     const before = gemmTotals();
     let atEdges: GemmTotals | undefined;
+    let rssAtEdges: number | undefined; // the peak up to the end of the IG node stage
     const igOptions: DiscoverOptions = {
       method: 'ig',
       steps: 10,
@@ -251,6 +252,7 @@ function runDepth(LAYERS: number): DepthTimes {
       sites,
       onEdges: () => {
         atEdges ??= gemmTotals();
+        rssAtEdges ??= rssBytes();
       },
     };
     const ig = discover(model, library, examples, igOptions);
@@ -274,7 +276,8 @@ function runDepth(LAYERS: number): DepthTimes {
       `${gb(rssBytes())} GiB; goal model + 3 dictionaries + 1 GiB = ${gb(goal)} GiB ` +
         `(model ${gb(modelBytes)}, one dictionary ${gb(oneDictionary)}; at most ${held.peak} of ` +
         `${sites.length} held at once (capacity nodes ${held.capacity.nodes}, edges ` +
-        `${held.capacity.edges}), ${held.loads} loads in the IG run)`,
+        `${held.capacity.edges}), ${held.loads} loads in the IG run); ` +
+        `${gb(rssAtEdges ?? rssBytes())} GiB when the IG edge stage started`,
     );
     line(
       `ig seconds per layer`,
