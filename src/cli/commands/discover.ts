@@ -173,9 +173,10 @@ export function register(program: Command): void {
     .option(
       '--resident-dictionaries <n|all>',
       'dictionaries kept in memory at once (default: the fewest discovery needs, the largest ' +
-        'group of sites whose nodes are found together and, for edges, a site with its direct ' +
-        'upstream sites; each dictionary is then read twice, once per stage). all: every ' +
-        'dictionary stays once read (each read once; needs memory for all of them). Same results',
+        'group of sites whose nodes are found together and, for edges, the direct upstream ' +
+        'sites of one site: 3 with a dictionary at every site; each dictionary is then read at ' +
+        'least twice, once per stage). all: every dictionary stays once read (each read once; ' +
+        'needs memory for all of them). The circuit is the same',
       residentDictionaries,
     )
     .option('--out <dir>', 'output folder for circuit.json', 'out')
