@@ -177,6 +177,20 @@ function gemmShare(before: GemmTotals, after: GemmTotals, seconds: number, ceili
 const gb = (bytes: number) => (bytes / 2 ** 30).toFixed(2);
 const rssBytes = () => process.resourceUsage().maxRSS * 1024;
 
+/**
+ * Peak RSS since the previous call, to tell which phase sets the process's peak: Linux's VmHWM,
+ * reset to the current RSS by writing 5 to /proc/self/clear_refs. Elsewhere, the process's peak.
+ */
+function phasePeak(): number {
+  try {
+    const kb = Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]);
+    fs.writeFileSync('/proc/self/clear_refs', '5');
+    return kb * 1024;
+  } catch {
+    return rssBytes();
+  }
+}
+
 interface DepthTimes {
   layers: number;
   attribNodes: number;
@@ -230,7 +244,9 @@ function runDepth(LAYERS: number): DepthTimes {
       batchSize: BATCH,
       sites,
     };
+    const peaks = { setup: phasePeak(), attrib: 0, igNodes: 0, igEdges: 0 };
     const attrib = discover(model, library, examples, attribOptions);
+    peaks.attrib = phasePeak();
     const attribNodes = toCircuit(
       attrib,
       { model: '', saes: '', data: '', tokens: [] },
@@ -244,18 +260,18 @@ function runDepth(LAYERS: number): DepthTimes {
     // One IG run: the GEMM totals are taken when the edge stage reports its first progress.
     const before = gemmTotals();
     let atEdges: GemmTotals | undefined;
-    let rssAtEdges: number | undefined; // the peak up to the end of the IG node stage
     const igOptions: DiscoverOptions = {
       method: 'ig',
       steps: 10,
       batchSize: BATCH,
       sites,
       onEdges: () => {
+        if (!atEdges) peaks.igNodes = phasePeak();
         atEdges ??= gemmTotals();
-        rssAtEdges ??= rssBytes();
       },
     };
     const ig = discover(model, library, examples, igOptions);
+    peaks.igEdges = phasePeak();
     const gemm = gemmShare(before, atEdges ?? gemmTotals(), ig.times.nodes, ceiling);
     const circuit = toCircuit(ig, { model: '', saes: '', data: '', tokens: [] }, igOptions);
     line(
@@ -276,8 +292,12 @@ function runDepth(LAYERS: number): DepthTimes {
       `${gb(rssBytes())} GiB; goal model + 3 dictionaries + 1 GiB = ${gb(goal)} GiB ` +
         `(model ${gb(modelBytes)}, one dictionary ${gb(oneDictionary)}; at most ${held.peak} of ` +
         `${sites.length} held at once (capacity nodes ${held.capacity.nodes}, edges ` +
-        `${held.capacity.edges}), ${held.loads} loads in the IG run); ` +
-        `${gb(rssAtEdges ?? rssBytes())} GiB when the IG edge stage started`,
+        `${held.capacity.edges}), ${held.loads} loads in the IG run)`,
+    );
+    line(
+      '  peak RSS by phase',
+      `setup, load and ceiling ${gb(peaks.setup)}, attrib nodes ${gb(peaks.attrib)}, ` +
+        `IG nodes ${gb(peaks.igNodes)}, IG edges ${gb(peaks.igEdges)} GiB`,
     );
     line(
       `ig seconds per layer`,
