@@ -287,9 +287,11 @@ function runDepth(LAYERS: number): DepthTimes {
     );
     const goal = modelBytes + 3 * oneDictionary + 2 ** 30;
     const held = ig.dictionaries!;
+    // Each phase's peak resets the process's (getrusage's maxRSS reads the same high-water mark).
+    const peak = Math.max(peaks.setup, peaks.attrib, peaks.igNodes, peaks.igEdges, rssBytes());
     line(
       'peak RSS',
-      `${gb(rssBytes())} GiB; goal model + 3 dictionaries + 1 GiB = ${gb(goal)} GiB ` +
+      `${gb(peak)} GiB; goal model + 3 dictionaries + 1 GiB = ${gb(goal)} GiB ` +
         `(model ${gb(modelBytes)}, one dictionary ${gb(oneDictionary)}; at most ${held.peak} of ` +
         `${sites.length} held at once (capacity nodes ${held.capacity.nodes}, edges ` +
         `${held.capacity.edges}), ${held.loads} loads in the IG run)`,
