@@ -4,11 +4,13 @@
 // uniform weights (std 0.02) on the generic engine. Random JumpReLU dictionaries 16384 wide at
 // every resid_L, mlp_L and attn_z_L site and at embed (13 for 4 layers) are written to a temporary
 // folder as a Gemma Scope release lays them out (<release>-res|-mlp|-att/layer_L/width_16k/
-// average_l0_64/params.npz) and opened with openSaes, so the real loading path runs.
+// average_l0_64/params.npz) and opened with openSaes, so the real loading path runs; discovery
+// gets the library, as `sfc discover` does, so it holds only the dictionaries a step needs.
 //
 // Reports: dictionary load throughput; the attrib and IG node stages over 20 agreement-like pairs
 // of 8 tokens, with the GEMM kernel's share of the sgemm ceiling measured in the same run; IG
-// nodes + edges; peak RSS against the model + 3 dictionaries + 1 GB goal; and a full-depth
+// nodes + edges; peak RSS (overall and per phase) against the model + 3 dictionaries + 1 GB
+// goal, with the dictionaries held and loads; and a full-depth
 // (26-layer) estimate from the measured cost per layer (see depthEstimate).
 // SFC_BENCH_GEMMA2_LAYERS=n changes the depth; SFC_BENCH_GEMMA2_LAYERS=2,4 runs both depths and
 // fits the IG stage's cost to its two terms (see depthEstimate).
