@@ -13,7 +13,8 @@
 // goal, with the dictionaries held and loads; and a full-depth
 // (26-layer) estimate from the measured cost per layer (see depthEstimate).
 // SFC_BENCH_GEMMA2_LAYERS=n changes the depth; SFC_BENCH_GEMMA2_LAYERS=2,4 runs both depths and
-// fits the IG stage's cost to its two terms (see depthEstimate).
+// fits the IG stage's cost to its two terms (see depthEstimate). SFC_BENCH_GEMMA2_BATCH=n sets
+// the examples per batch (default 10): the IG node stage's working memory grows with it.
 
 import fs from 'node:fs';
 import os from 'node:os';
@@ -42,7 +43,7 @@ const FULL_DEPTH = 26; // gemma-2-2b's num_hidden_layers
 const WIDTH = 16384;
 const EXAMPLES = 20;
 const T = 8;
-const BATCH = 10;
+const BATCH = Number(process.env.SFC_BENCH_GEMMA2_BATCH ?? 10);
 const L0 = 64; // target active features per token
 const DELTA_M = 4; // target mean |m_patch - m_clean|
 
