@@ -47,11 +47,14 @@ export const SITES = siteNames(CONFIG.numLayers);
  * Like an agreement task: every example swaps the same "subject" token at position 1 and has the
  * same two answers, around random other tokens, so effects agree in sign across examples.
  */
-export function randomExamples(rng: Rng): TaskExample[] {
-  const V = CONFIG.vocabSize;
+export function randomExamples(
+  rng: Rng,
+  { vocab = CONFIG.vocabSize, count = EXAMPLES, length = T } = {},
+): TaskExample[] {
+  const V = vocab;
   const [subject, subjects, answer, otherAnswer] = [rng.int(V), rng.int(V), rng.int(V), rng.int(V)];
-  return Array.from({ length: EXAMPLES }, (_, i) => {
-    const clean = Array.from({ length: T }, () => rng.int(V));
+  return Array.from({ length: count }, (_, i) => {
+    const clean = Array.from({ length }, () => rng.int(V));
     clean[1] = subject;
     const patch = clean.slice();
     patch[1] = subjects;

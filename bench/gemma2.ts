@@ -31,11 +31,12 @@ import { openSaes } from '../src/sae/library.ts';
 import { writeNpz } from '../src/sae/npy.ts';
 import { transpose } from '../src/sae/transpose.ts';
 import { normalizeRows } from '../src/sae/train-loss.ts';
-import { exampleFromIds, type TaskExample } from '../src/data/tasks.ts';
+import type { TaskExample } from '../src/data/tasks.ts';
 import { discover, toCircuit, type DiscoverOptions } from '../src/attribution/discover.ts';
 import { gemmTotals, matmul, type GemmTotals } from '../src/kernels/gemm.ts';
 import { Rng } from '../src/random.ts';
 import { sgemmCeiling } from './engine.ts';
+import { randomExamples } from './discover.ts';
 import { uniformFill } from './normal-fill.ts';
 
 const DEPTHS = (process.env.SFC_BENCH_GEMMA2_LAYERS ?? '4').split(',').map(Number);
@@ -79,24 +80,6 @@ function randomWeights(config: TransformerConfig) {
   for (const [name, t] of namedParameters(w))
     if (!/Norm/.test(name) && !/[Bb]ias$/.test(name)) uniformFill(t, 0.02, seed++);
   return w;
-}
-
-/** Agreement-like pairs: one subject token swapped at position 1, the same two answers. */
-function randomExamples(V: number, rng: Rng): TaskExample[] {
-  const [subject, subjects, answer, otherAnswer] = [rng.int(V), rng.int(V), rng.int(V), rng.int(V)];
-  return Array.from({ length: EXAMPLES }, (_, i) => {
-    const clean = Array.from({ length: T }, () => rng.int(V));
-    clean[1] = subject;
-    const patch = clean.slice();
-    patch[1] = subjects;
-    return exampleFromIds({
-      line: i + 1,
-      clean,
-      patch,
-      cleanAnswerId: answer,
-      patchAnswerId: otherAnswer,
-    });
-  });
 }
 
 /** Scales the final norm's gain so that m moves by ~DELTA_M logits between clean and patch. */
@@ -209,7 +192,11 @@ function runDepth(LAYERS: number): DepthTimes {
   const config = gemma2Config(LAYERS);
   const model = new Transformer(config, randomWeights(config));
   const modelBytes = namedParameters(model.weights).reduce((s, [, t]) => s + t.byteLength, 0);
-  const examples = randomExamples(config.vocabSize, new Rng(1));
+  const examples = randomExamples(new Rng(1), {
+    vocab: config.vocabSize,
+    count: EXAMPLES,
+    length: T,
+  });
   calibrateMetric(model, examples);
   const sites = model.sites.filter((s) => s === 'embed' || /^(attn_z|mlp|resid)_/.test(s));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-bench-gemma2-'));
