@@ -164,6 +164,69 @@ export function siteActivation(w: ModelWorld, ids: number[], site: string): Floa
     .slice();
 }
 
+/** A node as circuit.json names it: a feature, or the error (feature null), at one position. */
+export interface NodeAt {
+  site: string;
+  position: number | null;
+  feature: number | null;
+}
+
+/**
+ * The node's exact indirect effect by brute force, mean over w.examples: every SAE spliced in,
+ * the one node set to its value on the patch input. cleanM[k] is example k's spliced clean metric.
+ */
+export function bruteForceNodeEffect(w: ModelWorld, node: NodeAt, cleanM: number[]): number {
+  const sae = w.saes.get(node.site)!;
+  const t = node.position!;
+  const effects = w.examples.map((e, k) => {
+    const patched = sae.run(siteActivation(w, e.patch!, node.site), e.patch!.length);
+    const m = splicedMetric(w, e, e.clean, (s, f, err) => {
+      if (s !== node.site) return;
+      if (node.feature === null)
+        err.set(patched.error.subarray(t * sae.dIn, (t + 1) * sae.dIn), t * sae.dIn);
+      else f[t * sae.width + node.feature] = patched.features[t * sae.width + node.feature];
+    });
+    return m - cleanM[k];
+  });
+  return effects.reduce((a, b) => a + b) / effects.length;
+}
+
+/**
+ * What attribution patching estimates, by central differences: the derivative of m along the
+ * node's Δu (patch minus clean, as the site's activation moves), mean over w.examples.
+ */
+export function finiteDifferenceAttribution(w: ModelWorld, node: NodeAt): number {
+  const sae = w.saes.get(node.site)!;
+  const d = sae.dIn;
+  const t = node.position!;
+  const slopes = w.examples.map((e) => {
+    const T = e.clean.length;
+    const clean = sae.run(siteActivation(w, e.clean, node.site), T);
+    const patch = sae.run(siteActivation(w, e.patch!, node.site), T);
+    const delta = new Float32Array(d);
+    for (let j = 0; j < d; j++)
+      delta[j] =
+        node.feature === null
+          ? patch.error[t * d + j] - clean.error[t * d + j]
+          : (patch.features[t * sae.width + node.feature] -
+              clean.features[t * sae.width + node.feature]) *
+            sae.decoderRow(node.feature)[j];
+    const mAt = (h: number) => {
+      const hooks: Record<string, SiteHook> = {
+        [node.site]: (x) => {
+          const y = x.slice();
+          for (let j = 0; j < d; j++) y[t * d + j] += h * delta[j];
+          return y;
+        },
+      };
+      return metricOf(w.model.forward(makeBatch([e.clean]), { hooks }).logits, e);
+    };
+    const D = (h: number) => (mAt(h) - mAt(-h)) / (2 * h);
+    return (4 * D(0.025) - D(0.05)) / 3; // Richardson
+  });
+  return slopes.reduce((a, b) => a + b) / slopes.length;
+}
+
 // One Pearson correlation for the agreement study and its tests.
 export { pearson } from '../../scripts/discover-agreement.ts';
 

@@ -25,16 +25,22 @@ import { register as registerShift } from '../../src/cli/commands/shift.ts';
 import { register as registerTasks } from '../../src/cli/commands/tasks.ts';
 import { readCircuit, type Circuit } from '../../src/circuit/circuit.ts';
 import { readDashboards } from '../../src/dashboards/file.ts';
-import { loadTask, type TaskExample } from '../../src/data/tasks.ts';
+import { loadTask } from '../../src/data/tasks.ts';
 import { readEvaluationFile } from '../../src/evaluation/file.ts';
-import { makeBatch, type SiteHook } from '../../src/model/gptneox.ts';
+import { makeBatch } from '../../src/model/gptneox.ts';
 import { openModel } from '../../src/model/load-family.ts';
 import { Transformer } from '../../src/model/transformer.ts';
 import { loadDictionary, saveDictionary } from '../../src/sae/formats.ts';
 import type { SiteStats } from '../../src/sae/metrics.ts';
 import { randomModelSaes } from '../helpers/random-saes.ts';
 import { runCommandOutput } from '../helpers/run-command.ts';
-import { metricOf, siteActivation, splicedMetric, type ModelWorld } from '../attribution/world.ts';
+import {
+  bruteForceNodeEffect,
+  finiteDifferenceAttribution,
+  siteActivation,
+  splicedMetric,
+  type ModelWorld,
+} from '../attribution/world.ts';
 
 const FAMILIES = ['gpt2', 'llama', 'qwen2', 'qwen3', 'gemma2'];
 const ADDS_BOS = new Set(['llama', 'gemma2']);
@@ -181,8 +187,6 @@ for (const family of FAMILIES) {
 
     // exact = brute-force patching of one node, SAEs spliced in everywhere, mean over examples
     const cleanM = examples.map((e) => splicedMetric(world, e, e.clean));
-    const patchedRun = (e: TaskExample, site: string) =>
-      saes.get(site)!.run(siteActivation(world, e.patch!, site), T);
     const strongest = (nodes: Circuit['nodes']) =>
       [...nodes].sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect))[0];
     const picks = [
@@ -192,21 +196,7 @@ for (const family of FAMILIES) {
       strongest(circuits.exact.nodes.filter((n) => n.site === 'embed')),
     ];
     for (const node of picks) {
-      const sae = saes.get(node.site)!;
-      const t = node.position!;
-      const truth =
-        examples
-          .map((e, k) => {
-            const patched = patchedRun(e, node.site);
-            const m = splicedMetric(world, e, e.clean, (s, f, err) => {
-              if (s !== node.site) return;
-              if (node.feature === null)
-                err.set(patched.error.subarray(t * sae.dIn, (t + 1) * sae.dIn), t * sae.dIn);
-              else f[t * sae.width + node.feature] = patched.features[t * sae.width + node.feature];
-            });
-            return m - cleanM[k];
-          })
-          .reduce((a, b) => a + b) / examples.length;
+      const truth = bruteForceNodeEffect(world, node, cleanM);
       assert.ok(Math.abs(truth) > 1e-4, `${node.id}: brute force ${truth} is too small to check`);
       assert.ok(
         close(node.effect, truth, 2e-4, 2e-3),
@@ -219,36 +209,7 @@ for (const family of FAMILIES) {
       const id = node.id;
       const found = circuits.attrib.nodes.find((n) => n.id === id);
       assert.ok(found, `attrib circuit lacks ${id}`);
-      const sae = saes.get(node.site)!;
-      const d = sae.dIn;
-      const t = node.position!;
-      const fd =
-        examples
-          .map((e) => {
-            const clean = sae.run(siteActivation(world, e.clean, node.site), T);
-            const patch = patchedRun(e, node.site);
-            const delta = new Float32Array(d);
-            for (let j = 0; j < d; j++)
-              delta[j] =
-                node.feature === null
-                  ? patch.error[t * d + j] - clean.error[t * d + j]
-                  : (patch.features[t * sae.width + node.feature] -
-                      clean.features[t * sae.width + node.feature]) *
-                    sae.decoderRow(node.feature)[j];
-            const mAt = (h: number) => {
-              const hooks: Record<string, SiteHook> = {
-                [node.site]: (x) => {
-                  const y = x.slice();
-                  for (let j = 0; j < d; j++) y[t * d + j] += h * delta[j];
-                  return y;
-                },
-              };
-              return metricOf(model.forward(makeBatch([e.clean]), { hooks }).logits, e);
-            };
-            const D = (h: number) => (mAt(h) - mAt(-h)) / (2 * h);
-            return (4 * D(0.025) - D(0.05)) / 3; // Richardson
-          })
-          .reduce((a, b) => a + b) / examples.length;
+      const fd = finiteDifferenceAttribution(world, node);
       assert.ok(
         close(found.effect, fd, 3e-4, 3e-3),
         `${id}: attrib ${found.effect}, finite differences ${fd}`,

@@ -22,7 +22,7 @@ import { register as registerReport } from '../../src/cli/commands/report.ts';
 import { register as registerSae } from '../../src/cli/commands/sae.ts';
 import { readCircuit } from '../../src/circuit/circuit.ts';
 import { readDashboards } from '../../src/dashboards/file.ts';
-import { loadTask, type TaskExample } from '../../src/data/tasks.ts';
+import { loadTask } from '../../src/data/tasks.ts';
 import { readEvaluationFile } from '../../src/evaluation/file.ts';
 import { openModel } from '../../src/model/load-family.ts';
 import { SparseAutoencoder, type ActivationKind } from '../../src/sae/dictionary.ts';
@@ -33,8 +33,13 @@ import { transpose } from '../../src/sae/transpose.ts';
 import { normalizeRows } from '../../src/sae/train-loss.ts';
 import { Rng } from '../../src/random.ts';
 import { runCommandOutput } from '../helpers/run-command.ts';
-import { metricOf, siteActivation, splicedMetric, type ModelWorld } from '../attribution/world.ts';
-import { makeBatch, type SiteHook } from '../../src/model/gptneox.ts';
+import {
+  bruteForceNodeEffect,
+  finiteDifferenceAttribution,
+  siteActivation,
+  splicedMetric,
+  type ModelWorld,
+} from '../attribution/world.ts';
 
 const FAMILIES = ['gpt2', 'llama', 'qwen2', 'qwen3', 'gemma2'];
 const fixture = (family: string) =>
@@ -173,7 +178,6 @@ for (const family of FAMILIES) {
     const corpus = path.join(root, 'corpus.txt');
     fs.writeFileSync(corpus, CORPUS.join('\n') + '\n');
     const { examples } = loadTask(data, tokenizer!, { bos: 'auto' });
-    const T = examples[0].clean.length;
     const world: ModelWorld = { model, saes, examples };
     const choose = ['--saes', saesDir, '--sae-l0', String(L0_USED)];
 
@@ -191,8 +195,6 @@ for (const family of FAMILIES) {
 
     // exact = brute-force patching of single nodes, with every in-memory dictionary spliced in
     const cleanM = examples.map((e) => splicedMetric(world, e, e.clean));
-    const patchedRun = (e: TaskExample, site: string) =>
-      saes.get(site)!.run(siteActivation(world, e.patch!, site), T);
     const strongest = (filter: (n: (typeof circuit.nodes)[number]) => boolean) =>
       [...circuit.nodes.filter(filter)].sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect))[0];
     const feature = (kind: ActivationKind, gemma: boolean) => (n: (typeof circuit.nodes)[number]) =>
@@ -209,20 +211,7 @@ for (const family of FAMILIES) {
     for (const node of picks) {
       assert.ok(node, 'a node of every kind of dictionary');
       const sae = saes.get(node.site)!;
-      const t = node.position!;
-      const truth =
-        examples
-          .map((e, k) => {
-            const patched = patchedRun(e, node.site);
-            const m = splicedMetric(world, e, e.clean, (s, f, err) => {
-              if (s !== node.site) return;
-              if (node.feature === null)
-                err.set(patched.error.subarray(t * sae.dIn, (t + 1) * sae.dIn), t * sae.dIn);
-              else f[t * sae.width + node.feature] = patched.features[t * sae.width + node.feature];
-            });
-            return m - cleanM[k];
-          })
-          .reduce((a, b) => a + b) / examples.length;
+      const truth = bruteForceNodeEffect(world, node, cleanM);
       assert.ok(Math.abs(truth) > 1e-5, `${node.id}: brute force ${truth} is too small to check`);
       assert.ok(
         close(node.effect, truth, 2e-4, 2e-3),
@@ -246,31 +235,7 @@ for (const family of FAMILIES) {
       for (const node of [picks[0], picks[2]]) {
         const found = c.nodes.find((n) => n.id === node.id);
         assert.ok(found, `attrib circuit lacks ${node.id}`);
-        const sae = saes.get(node.site)!;
-        const d = sae.dIn;
-        const t = node.position!;
-        const i = node.feature!;
-        const fd =
-          examples
-            .map((e) => {
-              const clean = sae.encode(siteActivation(world, e.clean, node.site), T);
-              const patch = sae.encode(siteActivation(world, e.patch!, node.site), T);
-              const row = sae.decoderRow(i);
-              const delta = row.map((v) => (patch[t * F + i] - clean[t * F + i]) * v);
-              const mAt = (h: number) => {
-                const hooks: Record<string, SiteHook> = {
-                  [node.site]: (x) => {
-                    const y = x.slice();
-                    for (let j = 0; j < d; j++) y[t * d + j] += h * delta[j];
-                    return y;
-                  },
-                };
-                return metricOf(model.forward(makeBatch([e.clean]), { hooks }).logits, e);
-              };
-              const D = (h: number) => (mAt(h) - mAt(-h)) / (2 * h);
-              return (4 * D(0.025) - D(0.05)) / 3; // Richardson
-            })
-            .reduce((a, b) => a + b) / examples.length;
+        const fd = finiteDifferenceAttribution(world, node);
         assert.ok(
           close(found.effect, fd, 3e-4, 3e-3),
           `${node.id}: attrib ${found.effect}, finite differences ${fd}`,
