@@ -22,16 +22,17 @@ import { rmsNormForward } from '../../src/model/layers/rmsnorm.ts';
 import { openModel } from '../../src/model/load-family.ts';
 import { Transformer } from '../../src/model/transformer.ts';
 import { Rng } from '../../src/random.ts';
+import { randomClt } from '../helpers/random-clt.ts';
 import type { Transcoder } from '../../src/transcoders/transcoder.ts';
 import { saveTranscoderSet } from '../../src/transcoders/file.ts';
-import { memoryDecoders, type CrossLayerTranscoder } from '../../src/transcoders/clt.ts';
 import {
   buildReplacement,
   frozenForward,
   replacementInputs,
   type ReplacementInputs,
 } from '../../src/graphs/replacement.ts';
-import { buildGraph, type AttributionGraph } from '../../src/graphs/graph.ts';
+import { buildGraph } from '../../src/graphs/graph.ts';
+import { close, targetValue } from './frozen-checks.ts';
 import { readNeuronpediaGraph } from '../../src/graphs/neuronpedia-file.ts';
 import { register as registerGraph } from '../../src/cli/commands/graph.ts';
 import { runCommand } from '../helpers/run-command.ts';
@@ -63,49 +64,17 @@ function randomTranscoders(numLayers: number, d: number, seed: number): Transcod
   }));
 }
 
-/** A random cross-layer transcoder: layer l's features write to every layer l' >= l. */
-function randomClt(numLayers: number, d: number, seed: number): CrossLayerTranscoder {
-  const rng = new Rng(seed);
-  const vec = (n: number, s: number) => Float32Array.from({ length: n }, () => s * rng.normal());
-  const layers = Array.from({ length: numLayers }, (_, l) => l);
-  return {
-    numLayers,
-    dIn: d,
-    width: F,
-    activation: 'relu',
-    encoders: layers.map(() => vec(F * d, 1 / Math.sqrt(d))),
-    encoderBiases: layers.map(() => vec(F, 0.1)),
-    decoderBiases: layers.map(() => vec(d, 0.05)),
-    decoders: memoryDecoders(
-      layers.map((l) => vec(F * (numLayers - l) * d, 0.3 / Math.sqrt(d))),
-      F,
-      d,
-    ),
-  };
-}
-
-function close(actual: number, expected: number, scale: number, what: string): void {
-  assert.ok(
-    Math.abs(actual - expected) <= 1e-4 * Math.max(scale, 1e-3),
-    `${what}: ${actual} vs ${expected} (scale ${scale})`,
-  );
-}
-
-function targetValue(
-  g: AttributionGraph,
-  out: ReturnType<typeof frozenForward>,
-  k: number,
-): number {
-  const node = g.nodes[g.targets[k]];
-  if (node.kind === 'feature')
-    return out.preActivations[node.layer][node.position * F + node.feature];
-  return out.logits[g.targets[k] - g.nodes.findIndex((n) => n.kind === 'logit')];
-}
-
 function checkGraph(model: GptNeoX | Transformer, ids: number[], name: string, clt = false): void {
   const d = model.config.hiddenSize;
   const nL = model.config.numLayers;
-  const transcoders = clt ? randomClt(nL, d, 13) : randomTranscoders(nL, d, 11);
+  const transcoders = clt
+    ? randomClt(new Rng(13), nL, d, F, {
+        encoder: 1,
+        encoderBias: 0.1,
+        decoderBias: 0.05,
+        decoder: 0.3,
+      })
+    : randomTranscoders(nL, d, 11);
   const r = buildReplacement(model, transcoders, ids);
   const g = buildGraph(r, { batchTargets: 8 });
   const features = g.nodes.filter((n) => n.kind === 'feature');
@@ -154,7 +123,7 @@ function checkGraph(model: GptNeoX | Transformer, ids: number[], name: string, c
   const real = frozenForward(r, replacementInputs(r), tokens);
   g.targets.forEach((_, k) =>
     close(
-      targetValue(g, real, k),
+      targetValue(g, real, k, F),
       g.inputs[k],
       Math.abs(g.inputs[k]),
       `${name} target ${k} forward`,
@@ -175,7 +144,7 @@ function checkGraph(model: GptNeoX | Transformer, ids: number[], name: string, c
       sum += g.adjacency[k * N + s];
       abs += Math.abs(g.adjacency[k * N + s]);
     }
-    const c = targetValue(g, constant, k);
+    const c = targetValue(g, constant, k, F);
     close(sum + c, g.inputs[k], abs + Math.abs(c), `${name} target ${k} linearity`);
     close(g.constants[k], c, abs + Math.abs(c), `${name} target ${k} constant`);
   });
@@ -198,7 +167,7 @@ function checkGraph(model: GptNeoX | Transformer, ids: number[], name: string, c
     const out = frozenForward(r, inputs, tokens);
     g.targets.forEach((_, k) => {
       const edge = g.adjacency[k * N + s];
-      const delta = targetValue(g, real, k) - targetValue(g, out, k);
+      const delta = targetValue(g, real, k, F) - targetValue(g, out, k, F);
       close(edge, delta, Math.abs(g.inputs[k]) + Math.abs(edge), `${name} edge ${s} -> ${k}`);
     });
   }

@@ -9,15 +9,16 @@ import { fileURLToPath } from 'node:url';
 import { loadModel } from '../../src/model/load.ts';
 import { GptNeoX } from '../../src/model/gptneox.ts';
 import { Rng } from '../../src/random.ts';
+import { randomClt } from '../helpers/random-clt.ts';
 import type { Transcoder } from '../../src/transcoders/transcoder.ts';
-import { memoryDecoders, type CrossLayerTranscoder } from '../../src/transcoders/clt.ts';
 import {
   buildReplacement,
   frozenForward,
   replacementInputs,
   type ReplacementInputs,
 } from '../../src/graphs/replacement.ts';
-import { buildGraph, type AttributionGraph } from '../../src/graphs/graph.ts';
+import { buildGraph } from '../../src/graphs/graph.ts';
+import { close, targetValue } from './frozen-checks.ts';
 
 const dir = fileURLToPath(new URL('../../models/organism', import.meta.url));
 const loaded = loadModel(dir, { tokenizer: true });
@@ -53,50 +54,29 @@ function randomTranscoders(
 }
 
 /** A random CLT of the same width: layer l's features write to every layer l' >= l. */
-function randomClt(seed: number, activation: 'relu' | 'jumprelu' | 'topk'): CrossLayerTranscoder {
+function randomCltOfModel(seed: number, activation: 'relu' | 'jumprelu' | 'topk') {
   const rng = new Rng(seed);
   const F = 96;
   const n = model.config.numLayers;
-  const vec = (m: number, s: number) => Float32Array.from({ length: m }, () => s * rng.normal());
-  const layers = Array.from({ length: n }, (_, l) => l);
-  return {
-    numLayers: n,
-    dIn: d,
-    width: F,
+  const extra = {
     activation,
     ...(activation === 'topk' ? { k: 5 } : {}),
     ...(activation === 'jumprelu'
-      ? { thresholds: layers.map(() => Float32Array.from({ length: F }, () => 0.2 * rng.next())) }
+      ? {
+          thresholds: Array.from({ length: n }, () =>
+            Float32Array.from({ length: F }, () => 0.2 * rng.next()),
+          ),
+        }
       : {}),
-    encoders: layers.map(() => vec(F * d, 0.3 / Math.sqrt(d))),
-    encoderBiases: layers.map(() => vec(F, 0.1).map((b) => b - 0.15)),
-    decoderBiases: layers.map(() => vec(d, 0.05)),
-    decoders: memoryDecoders(
-      layers.map((l) => vec(F * (n - l) * d, 0.4 / Math.sqrt(d))),
-      F,
-      d,
-    ),
   };
-}
-
-function close(actual: number, expected: number, scale: number, what: string): void {
-  assert.ok(
-    Math.abs(actual - expected) <= 1e-4 * Math.max(scale, 1e-3),
-    `${what}: ${actual} vs ${expected} (scale ${scale})`,
-  );
-}
-
-/** A target's input in the frozen forward: feature pre-activation or demeaned logit. */
-function targetValue(
-  g: AttributionGraph,
-  out: ReturnType<typeof frozenForward>,
-  k: number,
-): number {
-  const node = g.nodes[g.targets[k]];
-  if (node.kind === 'feature')
-    return out.preActivations[node.layer][node.position * 96 + node.feature];
-  const firstLogit = g.nodes.findIndex((n) => n.kind === 'logit');
-  return out.logits[g.targets[k] - firstLogit];
+  const scales = {
+    encoder: 0.3,
+    encoderBias: 0.1,
+    encoderBiasOffset: -0.15,
+    decoderBias: 0.05,
+    decoder: 0.4,
+  };
+  return randomClt(rng, n, d, F, scales, extra);
 }
 
 for (const [name, skip, activation, firstPosition, clt] of [
@@ -108,7 +88,7 @@ for (const [name, skip, activation, firstPosition, clt] of [
 ] as const) {
   test(`attribution graph (${name}): frozen forward, linearity, brute-force edges`, () => {
     const transcoders = clt
-      ? randomClt(11, activation)
+      ? randomCltOfModel(11, activation)
       : randomTranscoders(7, skip, activation as 'relu' | 'jumprelu');
     const r = buildReplacement(model, transcoders, ids, firstPosition);
     const g = buildGraph(r, { batchTargets: 16 });
@@ -127,7 +107,7 @@ for (const [name, skip, activation, firstPosition, clt] of [
     // 1. The frozen replacement model with the real sources is the real model on this prompt.
     const real = frozenForward(r, replacementInputs(r), tokens);
     g.targets.forEach((_, k) =>
-      close(targetValue(g, real, k), g.inputs[k], Math.abs(g.inputs[k]), `target ${k} forward`),
+      close(targetValue(g, real, k, 96), g.inputs[k], Math.abs(g.inputs[k]), `target ${k} forward`),
     );
 
     // 2. Linearity: Σ incoming edges + the zero-source constant = the input.
@@ -144,7 +124,7 @@ for (const [name, skip, activation, firstPosition, clt] of [
         sum += g.adjacency[k * N + s];
         abs += Math.abs(g.adjacency[k * N + s]);
       }
-      const c = targetValue(g, constant, k);
+      const c = targetValue(g, constant, k, 96);
       close(
         sum + c,
         g.inputs[k],
@@ -171,7 +151,7 @@ for (const [name, skip, activation, firstPosition, clt] of [
       const out = frozenForward(r, inputs, tokens);
       let nonzero = 0;
       g.targets.forEach((_, k) => {
-        const delta = targetValue(g, real, k) - targetValue(g, out, k);
+        const delta = targetValue(g, real, k, 96) - targetValue(g, out, k, 96);
         const edge = g.adjacency[k * N + s];
         if (edge !== 0) nonzero++;
         close(edge, delta, Math.abs(g.inputs[k]) + Math.abs(edge), `edge ${s} -> target ${k}`);

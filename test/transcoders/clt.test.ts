@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Rng } from '../../src/random.ts';
+import { randomClt } from '../helpers/random-clt.ts';
 import { openSafetensors } from '../../src/io/safetensors.ts';
 import { writeNpz } from '../../src/sae/npy.ts';
 import {
@@ -22,36 +23,13 @@ import { loadGemmaScopeTranscoders } from '../../src/transcoders/gemma-scope.ts'
 import { loadTranscoders } from '../../src/transcoders/load.ts';
 import { transcoderEncode } from '../../src/transcoders/transcoder.ts';
 
-function randomClt(
-  rng: Rng,
-  n: number,
-  d: number,
-  F: number,
-  extra: Partial<CrossLayerTranscoder> = {},
-): CrossLayerTranscoder {
-  const vec = (m: number, s: number) => Float32Array.from({ length: m }, () => s * rng.normal());
-  const layers = Array.from({ length: n }, (_, l) => l);
-  return {
-    numLayers: n,
-    dIn: d,
-    width: F,
-    activation: 'relu',
-    encoders: layers.map(() => vec(F * d, 1 / Math.sqrt(d))),
-    encoderBiases: layers.map(() => vec(F, 0.3)),
-    decoderBiases: layers.map(() => vec(d, 0.1)),
-    decoders: memoryDecoders(
-      layers.map((l) => vec(F * (n - l) * d, 1 / Math.sqrt(d))),
-      F,
-      d,
-    ),
-    ...extra,
-  };
-}
+// Scales of the CLTs these tests draw.
+const SCALES = { encoder: 1, encoderBias: 0.3, decoderBias: 0.1, decoder: 1 };
 
 test('CLT loss gradients match finite differences (ReLU + L1, every decoder)', () => {
   const rng = new Rng(1);
   const [n, d, F, B] = [3, 5, 7, 4];
-  const clt = randomClt(rng, n, d, F);
+  const clt = randomClt(rng, n, d, F, SCALES);
   const xs = Array.from({ length: n }, () =>
     Float32Array.from({ length: B * d }, () => rng.normal()),
   );
@@ -121,7 +99,7 @@ test("save and load use circuit-tracer's cross_layer_transcoder layout, decoders
   const rng = new Rng(3);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sfc-clt-'));
   const [n, d, F] = [3, 4, 6];
-  const clt = randomClt(rng, n, d, F, {
+  const clt = randomClt(rng, n, d, F, SCALES, {
     activation: 'jumprelu',
     thresholds: [0, 1, 2].map(() => Float32Array.from({ length: F }, () => rng.next())),
   });
@@ -182,7 +160,7 @@ test("save and load use circuit-tracer's cross_layer_transcoder layout, decoders
 test('training recovers most of a planted CLT (TopK)', () => {
   const rng = new Rng(4);
   const [n, d, F, N] = [2, 12, 24, 3000];
-  const truth = randomClt(rng, n, d, F, { activation: 'topk', k: 3 });
+  const truth = randomClt(rng, n, d, F, SCALES, { activation: 'topk', k: 3 });
   const xs = [0, 1].map(() => Float32Array.from({ length: N * d }, () => rng.normal()));
   const acts = xs.map((x, l) => cltEncode(truth, l, x, N));
   const pairs = xs.map((x, l) => ({ x, y: cltDecode(truth, l, acts, N), n: N }));
