@@ -49,30 +49,21 @@ export const TRANSCODER_STAGE_FILES: Record<TranscoderStage, { dir: string; reco
 /** The corpus both stages train on, in the data folder. */
 export const TRANSCODER_CORPUS = 'corpus.txt';
 
+// What both shipped sets were trained and labelled with.
+const SHARED_STAGE_SETTINGS = {
+  k: 8,
+  steps: 1000,
+  batchSize: 512,
+  lr: 2e-3,
+  seed: 0,
+  heldOut: 200,
+  labelTokens: 65536,
+};
+
 /** What the shipped sets were trained with: `sfc transcoder train`'s defaults but for these. */
 export const TRANSCODER_STAGE_SETTINGS: Record<TranscoderStage, TranscoderStageSettings> = {
-  transcoders: {
-    clt: false,
-    width: 1024,
-    k: 8,
-    steps: 1000,
-    batchSize: 512,
-    lr: 2e-3,
-    seed: 0,
-    heldOut: 200,
-    labelTokens: 65536,
-  },
-  clt: {
-    clt: true,
-    width: 512,
-    k: 8,
-    steps: 1000,
-    batchSize: 512,
-    lr: 2e-3,
-    seed: 0,
-    heldOut: 200,
-    labelTokens: 65536,
-  },
+  transcoders: { clt: false, width: 1024, ...SHARED_STAGE_SETTINGS },
+  clt: { clt: true, width: 512, ...SHARED_STAGE_SETTINGS },
 };
 
 /** A tiny budget for --quick (the pipeline end to end in seconds), on the corpus's first documents. */
