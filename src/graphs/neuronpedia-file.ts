@@ -46,14 +46,16 @@ export const MAX_GRAPH_FILE_BYTES = 256 * 1024 * 1024;
 
 /**
  * Reads a graph JSON written by circuit-tracer, Neuronpedia or `sfc graph`: the fields Neuronpedia's
- * schema requires (extra fields are kept), unique node ids, and links between nodes of the file.
+ * schema requires (extra fields are kept), unique node ids, and links between nodes of the file;
+ * a file over `maxBytes` is refused before it is read.
  */
-export function readNeuronpediaGraph(file: string): NeuronpediaGraph {
+export function readNeuronpediaGraph(
+  file: string,
+  maxBytes = MAX_GRAPH_FILE_BYTES,
+): NeuronpediaGraph {
   const size = fs.statSync(file, { throwIfNoEntry: false })?.size;
-  if (size !== undefined && size > MAX_GRAPH_FILE_BYTES)
-    throw new Error(
-      `${file}: ${size} bytes, more than the ${MAX_GRAPH_FILE_BYTES} a graph file may have`,
-    );
+  if (size !== undefined && size > maxBytes)
+    throw new Error(`${file}: ${size} bytes, more than the ${maxBytes} a graph file may have`);
   const parsed = neuronpediaGraphSchema.safeParse(readJsonFile(file));
   if (!parsed.success) throw new Error(`${file}: ${describeIssues(parsed.error, { limit: 5 })}`);
   const ids = new Set<string>();

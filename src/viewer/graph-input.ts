@@ -64,11 +64,7 @@ function kindOf(featureType: string): GraphNodeKind {
 
 /** Reads, bounds and reduces one graph file; `warn` receives what was cut or skipped. */
 export function readGraphView(file: string, warn: (message: string) => void): GraphView {
-  const size = fs.statSync(file, { throwIfNoEntry: false })?.size;
-  if (size === undefined) throw new Error(`${file}: no such file`);
-  if (size > GRAPH_LIMITS.bytes)
-    throw new Error(`${file}: ${size} bytes, more than the ${GRAPH_LIMITS.bytes} a graph may have`);
-  const g: NeuronpediaGraph = readNeuronpediaGraph(file);
+  const g: NeuronpediaGraph = readNeuronpediaGraph(file, GRAPH_LIMITS.bytes);
   if (g.nodes.length > GRAPH_LIMITS.nodes)
     throw new Error(`${file}: ${g.nodes.length} nodes, more than ${GRAPH_LIMITS.nodes}`);
   if (g.links.length > GRAPH_LIMITS.links)
